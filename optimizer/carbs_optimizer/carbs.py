@@ -1,0 +1,439 @@
+"""CARBS: suggest, observe, forget. Orchestrates spaces, Pareto groups, surrogates, acquisition."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from carbs_optimizer.acquisition import log_expected_improvement
+from carbs_optimizer.config import CARBSParams, OutstandingSuggestionEstimatorEnum
+from carbs_optimizer.observations import (
+    SUGGESTION_ID_DICT_KEY,
+    ObservationGroup,
+    ObservationInBasic,
+    ObservationInParam,
+    ObserveOutput,
+    ParamDictType,
+    SuggestionInBasic,
+    SuggestOutput,
+)
+from carbs_optimizer.pareto import (
+    get_pareto_groups,
+    get_pareto_groups_conservative,
+    group_key,
+    group_observations,
+    observation_group_cost,
+    observation_group_output,
+    pareto_area_from_groups,
+)
+from carbs_optimizer.sampling import Oversampler, SearchSpace, sample_candidates
+from carbs_optimizer.scaling import ScalingLaw, fit_scaling_laws
+from carbs_optimizer.spaces import Param
+from carbs_optimizer.surrogate import (
+    DTYPE,
+    FitSettings,
+    SurrogateModel,
+    WarmStartStore,
+    exact_gp_settings,
+)
+
+RANDOM, RESAMPLE, BAYESIAN = "random", "resample", "bayesian"
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class CARBS:
+    """Cost-Aware Pareto Region Bayesian Search (reference-compatible surface).
+
+    Thread-safe: suggest and observe hold one lock, so workers may share an instance. Each
+    instance owns its random generator; the global torch/numpy/random seeds are never touched
+    (the reference seeded them globally, in the constructor and again on load).
+    """
+
+    def __init__(
+        self, config: CARBSParams, params: list[Param], clock: Callable[[], float] = time.time
+    ) -> None:
+        names = [p.name for p in params]
+        if not params:
+            raise ValueError("CARBS needs at least one Param")
+        if len(set(names)) != len(names):
+            raise ValueError(f"parameter names must be unique, got {names}")
+        self.config = config
+        self.params = list(params)
+        self.param_space_by_name = {p.name: p.space for p in params}
+        self.real_dim = len(params)
+        self.device = resolve_device(config.device)
+        self.search_radius_in_basic = float(config.initial_search_radius)
+        self.search_center_in_basic = self._to_basic({p.name: p.search_center for p in params})
+        self._space = SearchSpace.from_spaces([p.space for p in params])
+        self.min_bounds_in_basic = self._space.min_bounds
+        self.max_bounds_in_basic = self._space.max_bounds
+        self.success_observations: list[ObservationInBasic] = []
+        self.failure_observations: list[ObservationInBasic] = []
+        self.outstanding_suggestions: dict[str, SuggestionInBasic] = {}
+        self.resample_count = 0
+        self._generator = torch.Generator().manual_seed(int(config.seed))
+        self._oversampler = Oversampler()
+        self._gp_warm_start: WarmStartStore | None = {} if config.is_gp_warm_started else None
+        self._lock = threading.RLock()
+        self._clock = clock
+        self._refit_iterations: int | None = None  # set within suggest_batch
+
+    # -- public API ----------------------------------------------------------------------
+    def set_search_center(self, input_in_param: ParamDictType) -> None:
+        self.search_center_in_basic = self._to_basic(input_in_param)
+
+    def suggest(
+        self, suggestion_id: str | None = None, is_suggestion_remembered: bool = True
+    ) -> SuggestOutput:
+        """The next point to try; remembered as pending until observed or forgotten."""
+        with self._lock, exact_gp_settings():
+            self._expire_outstanding()
+            return self._suggest(suggestion_id, is_suggestion_remembered)
+
+    def suggest_batch(self, count: int) -> list[SuggestOutput]:
+        """`count` suggestions for parallel workers, each remembered, so the later ones see
+        the earlier ones as pending (Thompson fantasies spread the batch out). The GP
+        hyperparameters are fitted once for the batch."""
+        if count < 0:
+            raise ValueError(f"count must be >= 0, got {count}")
+        with self._lock, exact_gp_settings():
+            self._expire_outstanding()
+            saved = self._gp_warm_start
+            if saved is None:  # cold fits requested: still fit once per batch, not per item
+                self._gp_warm_start = {}
+            outputs: list[SuggestOutput] = []
+            try:
+                for _ in range(count):
+                    outputs.append(self._suggest(None, True))
+                    if self._gp_warm_start:
+                        self._refit_iterations = 0
+            finally:
+                self._refit_iterations = None
+                if saved is None:
+                    self._gp_warm_start = None
+            return outputs
+
+    def observe(self, new_observation_in_param: ObservationInParam) -> ObserveOutput:
+        with self._lock:
+            self.forget_suggestion(new_observation_in_param.input)
+            self._add_observation(new_observation_in_param)
+            return ObserveOutput(logs=self._observation_log(new_observation_in_param))
+
+    def forget_suggestion(self, suggestion_to_forget: ParamDictType) -> None:
+        """Drop a pending suggestion (by its `suggestion_uuid`), e.g. when its worker died."""
+        with self._lock:
+            suggestion_id = suggestion_to_forget.get(SUGGESTION_ID_DICT_KEY)
+            if suggestion_id is not None:
+                self.outstanding_suggestions.pop(str(suggestion_id), None)
+
+    def initialize_from_observations(
+        self, observations: list[ObservationInParam]
+    ) -> ObserveOutput:
+        """Add past results at once and move the search center to the best success."""
+        with self._lock:
+            for observation in observations:
+                self._add_observation(observation)
+            sign = self.config.better_direction_sign
+            successes = [
+                o for o in observations if not o.is_failure and math.isfinite(float(o.output))
+            ]
+            if successes:
+                best = max(successes, key=lambda o: float(o.output) * sign)
+                self.set_search_center(best.input)
+            return ObserveOutput(logs={})
+
+    def scaling_laws(self) -> list[ScalingLaw]:
+        """Each parameter fitted against log10 cost over the Pareto frontier."""
+        with self._lock:
+            groups = self._pareto_groups(conservative=False)
+            return fit_scaling_laws(self.params, groups)
+
+    def pareto_groups(self, conservative: bool | None = None) -> tuple[ObservationGroup, ...]:
+        if conservative is None:
+            conservative = self.config.is_pareto_group_selection_conservative
+        with self._lock:
+            return self._pareto_groups(conservative)
+
+    @property
+    def cumulative_cost(self) -> float:
+        return sum(o.cost for o in self.success_observations)
+
+    @property
+    def observation_count(self) -> int:
+        return len(self.success_observations) + len(self.failure_observations)
+
+    def to_state(self) -> dict[str, Any]:
+        from carbs_optimizer.state import dump_state
+
+        with self._lock:
+            return dump_state(self)
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> CARBS:
+        from carbs_optimizer.state import load_state
+
+        return load_state(state)
+
+    # -- conversions ---------------------------------------------------------------------
+    def _to_basic(self, input_in_param: ParamDictType) -> Tensor:
+        values = []
+        for param in self.params:
+            if param.name not in input_in_param:
+                raise ValueError(f"input lacks parameter {param.name!r}")
+            raw = input_in_param[param.name]
+            if isinstance(raw, bool) or not isinstance(raw, int | float):
+                raise ValueError(f"parameter {param.name!r} must be a number, got {raw!r}")
+            basic = param.space.basic_from_param(raw)
+            if not math.isfinite(basic):
+                raise ValueError(f"parameter {param.name!r}: {raw!r} has no finite coordinate")
+            values.append(basic)
+        return torch.tensor(values, dtype=DTYPE)
+
+    def _to_param(self, basic: Tensor) -> ParamDictType:
+        return {
+            p.name: p.space.param_from_basic(float(v))
+            for p, v in zip(self.params, basic.tolist(), strict=True)
+        }
+
+    # -- observations --------------------------------------------------------------------
+    def _add_observation(self, observation: ObservationInParam) -> None:
+        basic = self._to_basic(observation.input)
+        suggestion_id = observation.input.get(SUGGESTION_ID_DICT_KEY)
+        output = float(observation.output)
+        cost = float(observation.cost)
+        record = ObservationInBasic(
+            basic, output, cost, str(suggestion_id) if suggestion_id is not None else None
+        )
+        if observation.is_failure or not math.isfinite(output):
+            self.failure_observations.append(record)
+            return
+        if not (math.isfinite(cost) and cost > 0):
+            raise ValueError(f"a successful observation needs a positive finite cost, got {cost}")
+        self.success_observations.append(record)
+
+    def _observation_log(self, observation: ObservationInParam) -> dict[str, Any]:
+        log: dict[str, Any] = {
+            "observation_count": self.observation_count,
+            "cumulative_cost": self.cumulative_cost,
+            "failed_observation_count": len(self.failure_observations),
+            "observation/is_failure": int(bool(observation.is_failure)),
+        }
+        for name in self.param_space_by_name:
+            log[f"observation/{name}"] = observation.input.get(name)
+        if self.success_observations:
+            sign = self.config.better_direction_sign
+            best = max(self.success_observations, key=lambda o: o.output * sign)
+            for name, value in self._to_param(best.real_number_input).items():
+                log[f"best_observation/{name}"] = value
+            log["best_observation/output"] = best.output
+            log["best_observation/cost"] = best.cost
+            groups = self._pareto_groups(self.config.is_pareto_group_selection_conservative)
+            log["pareto_group_count"] = len(groups)
+            log["pareto_area"] = pareto_area_from_groups(groups)
+        return log
+
+    def _pareto_groups(self, conservative: bool) -> tuple[ObservationGroup, ...]:
+        grouped = group_observations(self.success_observations)
+        pick = get_pareto_groups_conservative if conservative else get_pareto_groups
+        config = self.config
+        return pick(grouped, config.min_pareto_cost_fraction, config.better_direction_sign)
+
+    # -- suggestions ---------------------------------------------------------------------
+    def _expire_outstanding(self) -> None:
+        max_age = self.config.outstanding_suggestion_max_age_seconds
+        if max_age is None:
+            return
+        cutoff = self._clock() - max_age
+        for key in [k for k, s in self.outstanding_suggestions.items() if s.created_at < cutoff]:
+            del self.outstanding_suggestions[key]
+
+    def _is_random_sampling(self) -> bool:
+        # At least one success is needed to fit anything, whatever num_random_samples says.
+        return len(self.success_observations) < max(self.config.num_random_samples, 1)
+
+    def _is_resample_due(self) -> bool:
+        frequency = self.config.resample_frequency
+        return frequency > 0 and len(self.success_observations) > (
+            (self.resample_count + 1) * frequency
+        )
+
+    def _suggest(self, suggestion_id: str | None, remember: bool) -> SuggestOutput:
+        if self._is_random_sampling():
+            basic, log = self._random_suggestion(self.search_center_in_basic.unsqueeze(0)), {}
+            log["suggestion_kind"] = RANDOM
+        elif self._is_resample_due():
+            basic, log = self._resample_suggestion(), {"suggestion_kind": RESAMPLE}
+        else:
+            found = self._bayesian_suggestion()
+            if found is None:
+                origins = self._origins(self._pareto_groups(True))
+                basic = self._random_suggestion(origins)
+                log = {"suggestion_kind": RANDOM, "fallback": "no candidate inside the bounds"}
+            else:
+                basic, log = found
+        suggestion = self._to_param(basic)
+        if remember:
+            if suggestion_id is None:
+                suggestion_id = self._new_id()
+            suggestion[SUGGESTION_ID_DICT_KEY] = suggestion_id
+            self.outstanding_suggestions[suggestion_id] = SuggestionInBasic(
+                basic, dict(log), self._clock()
+            )
+        return SuggestOutput(suggestion=suggestion, log=log)
+
+    def _new_id(self) -> str:
+        bits = torch.randint(0, 2**62, (3,), generator=self._generator).tolist()
+        value = (bits[0] << 66) | (bits[1] << 4) | (bits[2] & 0xF)
+        return str(uuid.UUID(int=value % (1 << 128), version=4))
+
+    def _origins(self, groups: Sequence[ObservationGroup]) -> Tensor:
+        return torch.stack([group[0].real_number_input for group in groups])
+
+    def _random_suggestion(self, origins: Tensor) -> Tensor:
+        samples, _ = sample_candidates(
+            self._space, origins, self.search_radius_in_basic, 1, self._generator,
+            self._oversampler,
+        )
+        if samples.shape[0] == 0:
+            raise RuntimeError(
+                "no point inside the parameter bounds could be sampled around the search "
+                f"center (radius {self.search_radius_in_basic}); check the bounds and centers"
+            )
+        return samples[0]
+
+    def _resample_suggestion(self) -> Tensor:
+        """Re-run the least-sampled frontier point, cheapest first, to average out noise."""
+        groups = sorted(self._pareto_groups(conservative=False), key=observation_group_cost)
+        pending = [group_key(ObservationInBasic(s.real_number_input, 0.0))
+                   for s in self.outstanding_suggestions.values()]
+        counts = [len(g) + pending.count(group_key(g[0])) for g in groups]
+        chosen = groups[counts.index(min(counts))]
+        self.resample_count += 1
+        return chosen[0].real_number_input.clone()
+
+    def _training_index(self, groups: Sequence[ObservationGroup]) -> Tensor | None:
+        """Which successes the GP trains on once there are more than it can afford: the
+        Pareto set first, then the most recent half of the rest, then a seeded random half.
+        This costs fidelity far from the frontier and in old regions, where CARBS samples
+        least anyway."""
+        n = len(self.success_observations)
+        limit = self.config.max_gp_training_points
+        if n <= limit:
+            return None
+        on_frontier = {id(obs) for group in groups for obs in group}
+        chosen = [i for i, o in enumerate(self.success_observations) if id(o) in on_frontier]
+        chosen = chosen[-limit:]
+        rest = [i for i in range(n) if id(self.success_observations[i]) not in on_frontier]
+        room = limit - len(chosen)
+        recent = rest[len(rest) - room // 2:] if room // 2 > 0 else []
+        older = rest[: len(rest) - len(recent)]
+        need = room - len(recent)
+        if need > 0 and older:
+            pick = torch.randperm(len(older), generator=self._generator)[:need].tolist()
+            chosen += [older[i] for i in pick]
+        chosen += recent
+        return torch.tensor(sorted(chosen), dtype=torch.long)
+
+    def _surrogate(self) -> SurrogateModel:
+        fit = FitSettings(self.config.gp_fit_iterations, self.config.gp_learning_rate)
+        iterations = self._refit_iterations
+        if iterations is None:
+            iterations = self.config.gp_warm_start_iterations
+        warm = FitSettings(iterations, self.config.gp_learning_rate)
+        return SurrogateModel(
+            dims=self.real_dim, better_direction_sign=self.config.better_direction_sign,
+            radius=self.search_radius_in_basic, device=self.device, fit=fit, warm_fit=warm,
+            warm_start=self._gp_warm_start, generator=self._generator,
+        )
+
+    def _bayesian_suggestion(self) -> tuple[Tensor, dict[str, Any]] | None:
+        config = self.config
+        successes = self.success_observations
+        groups = self._pareto_groups(config.is_pareto_group_selection_conservative)
+        inputs = torch.stack([o.real_number_input for o in successes])
+        model = self._surrogate()
+        train_index = self._training_index(groups)
+        model.fit_observations(
+            inputs, [o.output for o in successes], [o.cost for o in successes], train_index
+        )
+        if self.outstanding_suggestions:
+            pending = torch.stack(
+                [s.real_number_input for s in self.outstanding_suggestions.values()]
+            )
+            thompson = config.outstanding_suggestion_estimator is (
+                OutstandingSuggestionEstimatorEnum.THOMPSON
+            )
+            model.fit_suggestions(pending, thompson)
+        if self.failure_observations:
+            failures = torch.stack([o.real_number_input for o in self.failure_observations])
+            limit = config.max_gp_training_points
+            success_inputs = inputs if train_index is None else inputs[train_index]
+            model.fit_failures(success_inputs[-limit:], failures[-limit:])
+        frontier = [obs for group in groups for obs in group]
+        model.fit_pareto_set([o.output for o in frontier], [o.cost for o in frontier])
+
+        origins = self._origins(groups)
+        count = config.num_candidates_for_suggestion_per_dim * self.real_dim
+        candidates, log_density = sample_candidates(
+            self._space, origins, self.search_radius_in_basic, count, self._generator,
+            self._oversampler,
+        )
+        if candidates.shape[0] == 0:
+            return None
+        prediction = model.predict(candidates)
+        best = prediction.pareto_surrogate
+        if config.is_expected_improvement_pareto_value_clamped:
+            best = torch.clamp(best, min=self._clamp_value(model, groups))
+        if config.is_expected_improvement_value_always_max:  # ablation only
+            best = torch.full_like(
+                best, model.target_to_surrogate(observation_group_output(groups[-1]))
+            )
+        log_ei = log_expected_improvement(
+            prediction.surrogate_output, prediction.surrogate_var, best, config.exploration_bias
+        )
+        score = log_ei + log_density.to(log_ei.device) + prediction.log_success_probability
+        log: dict[str, Any] = {"suggestion_kind": BAYESIAN}
+        if config.max_suggestion_cost is not None:
+            affordable = prediction.cost_estimate < config.max_suggestion_cost
+            if bool(affordable.any()):
+                score = torch.where(affordable, score, torch.full_like(score, -math.inf))
+            else:
+                # The reference asserted here and then fell back to a random point that
+                # ignored the cost limit. We take the candidate predicted to be cheapest.
+                score = -prediction.cost_estimate
+                log["cost_limit_unmet"] = True
+        best_index = int(torch.argmax(score))
+        log.update(
+            surrogate_output=float(prediction.surrogate_output[best_index]),
+            surrogate_var=float(prediction.surrogate_var[best_index]),
+            pareto_surrogate=float(best[best_index]),
+            cost_estimate=float(prediction.cost_estimate[best_index]),
+            target_estimate=float(prediction.target_estimate[best_index]),
+            log_expected_improvement=float(log_ei[best_index]),
+            log_search_density=float(log_density[best_index]),
+            success_probability=float(prediction.log_success_probability[best_index].exp()),
+            candidate_count=int(candidates.shape[0]),
+        )
+        return candidates[best_index].clone(), log
+
+    def _clamp_value(self, model: SurrogateModel, groups: Sequence[ObservationGroup]) -> float:
+        """The frontier's surrogate value at a cost drawn log-uniformly along it: a candidate
+        must beat the frontier there, which pushes the search toward higher cost."""
+        log_low = math.log(observation_group_cost(groups[0]))
+        log_high = math.log(observation_group_cost(groups[-1])) if len(groups) > 1 else log_low
+        if self.config.max_suggestion_cost is not None:
+            log_high = min(log_high, math.log(self.config.max_suggestion_cost))
+        u = float(torch.rand(1, generator=self._generator, dtype=DTYPE))
+        return model.pareto_surrogate_for_cost(math.exp(log_low + u * (log_high - log_low)))

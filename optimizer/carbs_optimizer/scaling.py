@@ -1,0 +1,84 @@
+"""Scaling laws: how each hyperparameter's best value moves with compute along the frontier.
+
+The paper's promise is "scaling laws for every hyperparameter": fit each parameter's
+coordinate against log10(cost) over the Pareto groups. For a log-space parameter the slope is
+an exponent (value ∝ cost^slope); for a linear one, a change per decade of cost; for a logit
+one, a change in log10-odds per decade.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from carbs_optimizer.observations import ObservationGroup
+from carbs_optimizer.pareto import observation_group_cost
+from carbs_optimizer.spaces import LinearSpace, LogitSpace, Param
+
+
+@dataclass(frozen=True)
+class ScalingLaw:
+    """coordinate(value) ≈ exponent · log10(cost) + intercept over `points` frontier groups.
+
+    coordinate is log10(value) for log spaces, the value for linear ones and log10-odds for
+    logit ones. `exponent` and `intercept` are None with fewer than two distinct costs.
+    """
+
+    parameter: str
+    space: str
+    exponent: float | None
+    intercept: float | None
+    r2: float | None
+    points: int
+
+    def predict(self, cost: float) -> float | None:
+        """The parameter value the law predicts at `cost` (None when not fitted)."""
+        if self.exponent is None or self.intercept is None:
+            return None
+        coordinate = float(self.exponent * math.log10(cost) + self.intercept)
+        if self.space == "linear":
+            return coordinate
+        if self.space == "logit":
+            return 1.0 / (1.0 + math.pow(10.0, -coordinate))
+        return math.pow(10.0, coordinate)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def fit_scaling_laws(
+    params: Sequence[Param], groups: Sequence[ObservationGroup]
+) -> list[ScalingLaw]:
+    """Least-squares line of each parameter's coordinate against log10(group mean cost)."""
+    x = np.array([math.log10(observation_group_cost(g)) for g in groups], dtype=np.float64)
+    laws = []
+    for index, param in enumerate(params):
+        y = np.array(
+            [_unscale(param, float(g[0].real_number_input[index])) for g in groups],
+            dtype=np.float64,
+        )
+        laws.append(_fit_line(param, x, y))
+    return laws
+
+
+def _unscale(param: Param, basic: float) -> float:
+    unscaled = basic * param.space.scale
+    if isinstance(param.space, LinearSpace | LogitSpace):
+        return unscaled
+    base = getattr(param.space, "base", 10)
+    return unscaled * math.log10(base)
+
+
+def _fit_line(param: Param, x: np.ndarray, y: np.ndarray) -> ScalingLaw:
+    points = len(x)
+    if points < 2 or float(np.ptp(x)) == 0.0:
+        return ScalingLaw(param.name, param.space.kind, None, None, None, points)
+    slope, intercept = np.polyfit(x, y, 1)
+    residual = float(np.sum((y - (slope * x + intercept)) ** 2))
+    total = float(np.sum((y - y.mean()) ** 2))
+    r2 = 1.0 - residual / total if total > 0 else 1.0
+    return ScalingLaw(param.name, param.space.kind, float(slope), float(intercept), r2, points)
