@@ -1,0 +1,161 @@
+"""The `carbs` command.
+
+Each subcommand is a `Subcommand` (name, help, a function adding its arguments, a function
+running it) in SUBCOMMANDS; adding one is a `register(...)` call next to the others. Run
+functions import what they need when they run, so `carbs validate` never pays for torch and
+a broken optional module breaks only its own subcommand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+EXIT_USAGE = 2
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    """One `carbs <name>` subcommand."""
+
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+    # Hand arguments this parser does not know to `run` as `args.passthrough` (for
+    # subcommands that wrap another program's own argument parser).
+    passthrough: bool = False
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {}
+
+
+def register(subcommand: Subcommand) -> Subcommand:
+    """Add a subcommand; names are unique."""
+    if subcommand.name in SUBCOMMANDS:
+        raise ValueError(f"subcommand {subcommand.name!r} is already registered")
+    SUBCOMMANDS[subcommand.name] = subcommand
+    return subcommand
+
+
+# ------------------------------------------------------------------------------ validate
+
+
+def _configure_validate(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("study", metavar="STUDY.yaml", help="CarbsStudy manifest to check")
+
+
+def _run_validate(args: argparse.Namespace) -> int:
+    from carbs_operator.validation import validate_file
+
+    problems = validate_file(args.study)
+    if not problems:
+        print(f"{args.study}: valid")
+        return EXIT_OK
+    for problem in problems:
+        print(problem)
+    return EXIT_PROBLEMS
+
+
+register(Subcommand(
+    "validate", "check a study manifest; one line per problem", _configure_validate, _run_validate
+))
+
+
+# ---------------------------------------------------------------------------------- crds
+
+
+def _configure_crds(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--write", metavar="DIR", type=Path,
+        help="write one file per CRD into DIR instead of printing them",
+    )
+
+
+def _run_crds(args: argparse.Namespace) -> int:
+    from carbs_operator import crd
+
+    if args.write is None:
+        sys.stdout.write(crd.render_all())
+        return EXIT_OK
+    for path in crd.write_crds(args.write):
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+register(Subcommand(
+    "crds", "print the CRDs generated from the models (or --write them)", _configure_crds, _run_crds
+))
+
+
+# ---------------------------------------------------------------------------------- demo
+
+
+def _configure_demo(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = "Further arguments (e.g. --trials 20 --seed 1) go to the demo itself."
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    try:
+        from carbs_optimizer.demo import main as demo_main  # type: ignore[import-not-found,unused-ignore]
+    except ImportError as exc:
+        print(f"carbs demo is unavailable: cannot import carbs_optimizer.demo ({exc})",
+              file=sys.stderr)
+        return EXIT_PROBLEMS
+    result = demo_main(list(args.passthrough))
+    return result if isinstance(result, int) else EXIT_OK
+
+
+register(Subcommand("demo", "run the CARBS engine on a built-in toy problem", _configure_demo,
+                    _run_demo, passthrough=True))
+
+
+# ---------------------------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="carbs", description="Cost-aware hyperparameter search with CARBS."
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in SUBCOMMANDS.values():
+        child = sub.add_parser(command.name, help=command.help, description=command.help)
+        command.configure(child)
+        child.set_defaults(_run=command.run, _passthrough=command.passthrough)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `carbs`; returns the exit status (0 ok, 1 problems, 2 usage)."""
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra and not getattr(args, "_passthrough", False):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as exc:  # argparse exits on --help and on usage errors
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    args.passthrough = extra
+    if args.version:
+        from carbs_operator import __version__
+
+        print(f"carbs {__version__}")
+        return EXIT_OK
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        code: int = args._run(args)
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+"""Turn a study's trial template and one trial's parameters into something that runs.
+
+Both runtimes use this module, so a manifest behaves the same under `carbs run` and on a
+cluster. Substitution is plain string replacement on data that is already parsed: no shell,
+no YAML or JSON re-parsing, so a rendered value can never add, drop or restructure an argv
+element or an env entry. The module is pure (stdlib only, no pydantic at runtime) so that
+models.py can import its placeholder syntax without a cycle.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from carbs_operator.models import StudySpec
+
+ENV_STUDY = "CARBS_STUDY"
+ENV_TRIAL = "CARBS_TRIAL"
+ENV_PARAMS = "CARBS_PARAMS"
+ENV_PARAM_PREFIX = "CARBS_PARAM_"
+ENV_RESULT_FILE = "CARBS_RESULT_FILE"
+ENV_TERMINATION_LOG = "CARBS_TERMINATION_LOG"
+RESERVED_ENV_NAMES = frozenset({ENV_STUDY, ENV_TRIAL, ENV_PARAMS, ENV_RESULT_FILE})
+
+LABEL_STUDY = "carbs.dev/study"
+LABEL_TRIAL = "carbs.dev/trial"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGER_NAME = "carbs-operator"
+
+# The first container is the trial; sidecars and init containers are left alone.
+FIRST_CONTAINER_PATH = "spec.template.spec.containers[0]"
+
+PLACEHOLDER = re.compile(r"\$\{params\.([^{}]*)\}")
+_PLACEHOLDER_START = "${params."
+
+
+class TemplateError(ValueError):
+    """A trial cannot be rendered: the parameters do not fit the study's template."""
+
+
+def is_reserved_env_name(name: str) -> bool:
+    """Whether `name` is an env var the runtimes set themselves (users must not set it)."""
+    return name in RESERVED_ENV_NAMES or name.startswith(ENV_PARAM_PREFIX)
+
+
+def placeholder_names(text: str) -> list[str]:
+    """The parameter names that `${params.<name>}` placeholders in `text` refer to."""
+    return PLACEHOLDER.findall(text)
+
+
+def has_malformed_placeholder(text: str) -> bool:
+    """True for a `${params.` that never closes: it would reach the trial verbatim."""
+    return _PLACEHOLDER_START in PLACEHOLDER.sub("", text)
+
+
+def format_param(value: float, integer: bool) -> str:
+    """Format a value so the trial parses back exactly what the engine chose.
+
+    Integers print without a fraction (`64`, not `64.0`), floats with `repr`, which is the
+    shortest string that round-trips (`0.003`, `1e-05`).
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TemplateError(f"must be a number (got {type(value).__name__})")
+    if not math.isfinite(value):
+        raise TemplateError(f"must be finite (got {value!r})")
+    if isinstance(value, int):
+        return str(value)
+    if integer:
+        if not value.is_integer():
+            raise TemplateError(f"must be a whole number for an integer parameter (got {value!r})")
+        return str(int(value))
+    return repr(value)
+
+
+def param_strings(spec: StudySpec, params: Mapping[str, float]) -> dict[str, str]:
+    """Check `params` against the declared parameters and format every value."""
+    declared = {p.name: p.integer for p in spec.parameters}
+    missing = sorted(set(declared) - set(params))
+    unknown = sorted(set(params) - set(declared))
+    if missing or unknown:
+        parts = [f"missing {', '.join(missing)}"] if missing else []
+        parts += [f"undeclared {', '.join(unknown)}"] if unknown else []
+        raise TemplateError(f"trial parameters do not match the study: {'; '.join(parts)}")
+    out: dict[str, str] = {}
+    for name, integer in declared.items():
+        try:
+            out[name] = format_param(params[name], integer)
+        except TemplateError as exc:
+            raise TemplateError(f"parameter {name!r} {exc}") from None
+    return out
+
+
+def substitute(text: str, values: Mapping[str, str]) -> str:
+    """Replace each `${params.<name>}` in `text`; an unknown name is an error, never kept."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise TemplateError(f"placeholder ${{params.{name}}} names no declared parameter")
+        return values[name]
+
+    return PLACEHOLDER.sub(replace, text)
+
+
+def trial_env(
+    study_name: str, trial_name: str, spec: StudySpec, params: Mapping[str, float]
+) -> dict[str, str]:
+    """The CARBS_* variables every trial gets, in both runtimes."""
+    strings = param_strings(spec, params)
+    as_json = {name: json.loads(text) for name, text in strings.items()}
+    env = {
+        ENV_STUDY: study_name,
+        ENV_TRIAL: trial_name,
+        ENV_PARAMS: json.dumps(as_json, sort_keys=True, allow_nan=False),
+    }
+    env.update({ENV_PARAM_PREFIX + name.upper(): text for name, text in strings.items()})
+    return env
+
+
+def _first_container(spec: StudySpec) -> Any:
+    return spec.trial_template.spec.template.spec.containers[0]
+
+
+def render_command(spec: StudySpec, params: Mapping[str, float]) -> list[str]:
+    """The first container's command + args with placeholders filled, for `carbs run`.
+
+    Locally there is no image, hence no entrypoint to fall back on: a command is required.
+    """
+    container = _first_container(spec)
+    if not container.command:
+        raise TemplateError(
+            f"{FIRST_CONTAINER_PATH}.command is empty: running locally needs a command "
+            "because the image's entrypoint is not used"
+        )
+    values = param_strings(spec, params)
+    return [substitute(part, values) for part in [*container.command, *(container.args or [])]]
+
+
+def render_env(
+    spec: StudySpec, study_name: str, trial_name: str, params: Mapping[str, float]
+) -> dict[str, str]:
+    """Env vars for a local trial: the container's literal env values plus CARBS_*.
+
+    Entries that use `valueFrom` (secrets, the downward API) need a cluster and are skipped.
+    """
+    values = param_strings(spec, params)
+    env: dict[str, str] = {}
+    for var in _first_container(spec).env or []:
+        if var.value is not None and not is_reserved_env_name(var.name):
+            env[var.name] = substitute(var.value, values)
+    env.update(trial_env(study_name, trial_name, spec, params))
+    return env
+
+
+def requested_gpus(spec: StudySpec) -> int:
+    """GPUs the trial container asks for (any `<vendor>/gpu` limit), for gpuSeconds cost."""
+    resources = _first_container(spec).resources or {}
+    limits = resources.get("limits") or {}
+    total = 0
+    for key, quantity in limits.items():
+        if str(key).endswith("/gpu"):
+            try:
+                total += int(str(quantity))
+            except ValueError:
+                raise TemplateError(
+                    f"GPU limit {key} must be a whole number (got {quantity!r})"
+                ) from None
+    return total
+
+
+def build_job(
+    study_name: str,
+    namespace: str,
+    trial_name: str,
+    index: int,
+    spec: StudySpec,
+    params: Mapping[str, float],
+    owner_reference: Mapping[str, Any],
+) -> dict[str, Any]:
+    """A batch/v1 Job for one trial, ready to create.
+
+    The trial's result comes back through the pod annotation and the termination message,
+    so CARBS_RESULT_FILE is deliberately not set. POD_NAME and POD_NAMESPACE come from the
+    downward API so that `report()` can annotate its own pod. Two Job defaults are changed
+    when the template leaves them out: `backoffLimit: 0` (a retried trial would spend its
+    cost twice and hide failures from the engine) and `restartPolicy: Never` (Kubernetes
+    rejects a Job pod with the Pod default, Always).
+    """
+    values = param_strings(spec, params)
+    template = spec.trial_template.model_dump(by_alias=True, exclude_none=True, mode="json")
+    job_spec: dict[str, Any] = copy.deepcopy(template.get("spec", {}))
+    job_spec.setdefault("backoffLimit", 0)
+    labels = {LABEL_STUDY: study_name, LABEL_TRIAL: trial_name, LABEL_MANAGED_BY: MANAGER_NAME}
+
+    pod = job_spec.setdefault("template", {})
+    pod_meta = pod.setdefault("metadata", {})
+    pod_meta["labels"] = {**pod_meta.get("labels", {}), **labels}
+    pod_spec = pod.setdefault("spec", {})
+    pod_spec.setdefault("restartPolicy", "Never")
+    container = pod_spec["containers"][0]
+    if "command" in container:
+        container["command"] = [substitute(part, values) for part in container["command"]]
+    if "args" in container:
+        container["args"] = [substitute(part, values) for part in container["args"]]
+    container["env"] = _job_env(container, study_name, trial_name, spec, params, values)
+
+    job_meta = copy.deepcopy(template.get("metadata", {}))
+    job_meta.update(
+        name=trial_name,
+        namespace=namespace,
+        labels={**job_meta.get("labels", {}), **labels},
+        ownerReferences=[dict(owner_reference)],
+    )
+    job_meta.setdefault("annotations", {})["carbs.dev/trial-index"] = str(index)
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": job_meta, "spec": job_spec}
+
+
+def _job_env(
+    container: Mapping[str, Any],
+    study_name: str,
+    trial_name: str,
+    spec: StudySpec,
+    params: Mapping[str, float],
+    values: Mapping[str, str],
+) -> list[dict[str, Any]]:
+    """CARBS_* first, so the user's own env values may refer to them as `$(CARBS_...)`."""
+    user_env = [dict(var) for var in container.get("env", [])]
+    env: list[dict[str, Any]] = [
+        {"name": name, "value": value}
+        for name, value in trial_env(study_name, trial_name, spec, params).items()
+    ]
+    user_names = {var.get("name") for var in user_env}
+    downward = (("POD_NAME", "metadata.name"), ("POD_NAMESPACE", "metadata.namespace"))
+    for name, field_path in downward:
+        if name not in user_names:
+            env.append({"name": name, "valueFrom": {"fieldRef": {"fieldPath": field_path}}})
+    if "terminationMessagePath" in container and ENV_TERMINATION_LOG not in user_names:
+        env.append({"name": ENV_TERMINATION_LOG, "value": container["terminationMessagePath"]})
+    for var in user_env:
+        if is_reserved_env_name(str(var.get("name", ""))):
+            continue
+        if isinstance(var.get("value"), str):
+            var["value"] = substitute(var["value"], values)
+        env.append(var)
+    return env
