@@ -166,6 +166,10 @@ class CARBS:
         with self._lock:
             return self._pareto_groups(conservative)
 
+    def basic_to_param(self, real_number_input: Tensor) -> ParamDictType:
+        """Param-space values (rounded) of a d-vector of basic coordinates."""
+        return self._to_param(real_number_input)
+
     @property
     def cumulative_cost(self) -> float:
         return sum(o.cost for o in self.success_observations)
@@ -264,10 +268,19 @@ class CARBS:
         return len(self.success_observations) < max(self.config.num_random_samples, 1)
 
     def _is_resample_due(self) -> bool:
+        """Every `resample_frequency` successes, as in the reference (suggestions 7, 12, 17,
+        ... of a sequential loop at the default 5).
+
+        Unlike the reference, a backlog collapses into one resample: after
+        `initialize_from_observations` or a replay of 100 results the reference would
+        resample 19 times in a row before its next Bayesian step.
+        """
         frequency = self.config.resample_frequency
-        return frequency > 0 and len(self.success_observations) > (
-            (self.resample_count + 1) * frequency
-        )
+        if frequency <= 0:
+            return False
+        successes = len(self.success_observations)
+        self.resample_count = max(self.resample_count, (successes - 1) // frequency - 1)
+        return successes > (self.resample_count + 1) * frequency
 
     def _suggest(self, suggestion_id: str | None, remember: bool) -> SuggestOutput:
         if self._is_random_sampling():

@@ -59,7 +59,12 @@ def _frontier(
     def max_score(group: ObservationGroup) -> float:
         return max(obs.output * sign for obs in group)
 
-    threshold = _min_pareto_cost(groups, min_pareto_cost_fraction)
+    # The quantile is over single costs but groups compare by mean cost, so the cheap bucket
+    # can come out empty (the reference then crashed in max()); it always holds the cheapest.
+    threshold = max(
+        _min_pareto_cost(groups, min_pareto_cost_fraction),
+        min(observation_group_cost(g) for g in groups),
+    )
     cheap = [g for g in groups if observation_group_cost(g) <= threshold]
     if conservative:
         # Under the threshold, trust repeated measurements over a lucky single one.
