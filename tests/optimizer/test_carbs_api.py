@@ -15,7 +15,6 @@ from carbs_optimizer import (
     ObservationInParam,
     Param,
 )
-
 from tests.optimizer.conftest import fast_config, toy_objective
 
 
@@ -141,7 +140,8 @@ def test_a_full_sequential_run_stays_in_bounds_and_improves(params: list[Param])
             value = out.suggestion[param.name]
             assert param.space.min <= value <= param.space.max
             if param.space.is_integer:
-                assert isinstance(value, int) and value % param.space.rounding_factor == 0
+                assert isinstance(value, int)
+                assert value % param.space.rounding_factor == 0
         output, cost = toy_objective(out.suggestion)
         outputs.append(output)
         engine.observe(ObservationInParam(out.suggestion, output, cost))

@@ -196,5 +196,6 @@ def test_large_histories_train_on_a_bounded_subset() -> None:
         x, y = (torch.rand(2, generator=generator) * 4 - 2).tolist()
         engine.observe(ObservationInParam({"x": x, "y": y}, -(x * x + y * y), 1 + abs(x)))
     index = engine._training_index(engine.pareto_groups())
-    assert index is not None and len(index) == 40
+    assert index is not None
+    assert len(index) == 40
     assert engine.suggest().log["suggestion_kind"] == "bayesian"

@@ -70,7 +70,8 @@ def test_frontier_improves_with_cost_and_dominates_the_rest(
     assert frontier
     scores = [observation_group_output(g) * sign for g in frontier]
     costs = [observation_group_cost(g) for g in frontier]
-    assert scores == sorted(scores) and len(set(scores)) == len(scores)
+    assert scores == sorted(scores)
+    assert len(set(scores)) == len(scores)
     assert costs[1:] == sorted(costs[1:])
     if not conservative:
         threshold_bucket_best = scores[0]
