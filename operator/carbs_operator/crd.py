@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from carbs_operator.models import GROUP, STUDY_KIND, TRIAL_KIND, VERSION, CarbsStudy, CarbsTrial
 from pydantic import BaseModel
+
+from carbs_operator.models import GROUP, STUDY_KIND, TRIAL_KIND, VERSION, CarbsStudy, CarbsTrial
 
 HEADER = (
     "# Generated from carbs_operator.models by `carbs crds --write crds/`; do not edit.\n"
@@ -60,13 +61,23 @@ def _convert(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     if "$ref" in node:
         target = defs[node.pop("$ref").rsplit("/", 1)[-1]]
         node = {**target, **node}
+    out: dict[str, Any] = {}
     if "anyOf" in node:
         branches = [b for b in node.pop("anyOf") if b.get("type") != "null"]
         if len(branches) != 1:
             raise SchemaError(f"cannot express a union of {len(branches)} types: {branches}")
-        node = {**_convert(branches[0], defs), **node}
+        out = _convert(branches[0], defs)
         if node.get("default", 0) is None:
             del node["default"]
+    out.update(_convert_keys(node, defs))
+    if "type" not in out and "x-kubernetes-preserve-unknown-fields" not in out:
+        out["x-kubernetes-preserve-unknown-fields"] = True  # `Any`: accept whatever is there
+    if out.get("type") == "object" and "properties" in out:
+        out.pop("additionalProperties", None)
+    return _ordered(out)
+
+
+def _convert_keys(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key in _DROPPED:
@@ -95,11 +106,7 @@ def _convert(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
             out[key] = value
         else:
             raise SchemaError(f"no structural-schema equivalent for {key!r} in {node}")
-    if "type" not in out and "x-kubernetes-preserve-unknown-fields" not in out:
-        out["x-kubernetes-preserve-unknown-fields"] = True  # `Any`: accept whatever is there
-    if out.get("type") == "object" and "properties" in out:
-        out.pop("additionalProperties", None)
-    return _ordered(out)
+    return out
 
 
 def _ordered(node: dict[str, Any], order: list[str] = _ORDER) -> dict[str, Any]:

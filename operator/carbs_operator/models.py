@@ -640,13 +640,17 @@ class CarbsStudy(Model):
 
     @model_validator(mode="after")
     def _check_name(self) -> CarbsStudy:
-        name = self.metadata.name
-        if name is None:
-            raise_problems([("metadata.name", "required field is missing")])
-        elif len(name) > MAX_STUDY_NAME_LENGTH:
-            raise_problems([("metadata.name", f"at most {MAX_STUDY_NAME_LENGTH} characters, "
-                             f"since trial Jobs are named <study>-<index> (got {len(name)})")])
+        _check_name(self.metadata, MAX_STUDY_NAME_LENGTH, "trial Jobs are named <study>-<index>")
         return self
+
+
+def _check_name(metadata: ObjectMeta, limit: int, why: str) -> None:
+    name = metadata.name
+    if name is None:
+        raise_problems([("metadata.name", "required field is missing")])
+    elif len(name) > limit:
+        raise_problems([("metadata.name", f"at most {limit} characters, since {why} "
+                         f"(got {len(name)})")])
 
 
 # ------------------------------------------------------------------------------- trials
@@ -725,3 +729,8 @@ class CarbsTrial(Model):
     metadata: ObjectMeta = Field(description="Object metadata.")
     spec: TrialSpec = Field(description="The trial's parameters.")
     status: TrialStatus | None = Field(None, description="Observed state.")
+
+    @model_validator(mode="after")
+    def _check_name(self) -> CarbsTrial:
+        _check_name(self.metadata, MAX_TRIAL_NAME_LENGTH, "it names the trial's Job")
+        return self

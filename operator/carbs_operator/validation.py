@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ValidationError
+
 from carbs_operator.models import (
     API_VERSION,
     SPEC_PROBLEM,
@@ -28,7 +30,6 @@ from carbs_operator.models import (
     CarbsTrial,
     fmt,
 )
-from pydantic import BaseModel, ValidationError
 
 MAX_MANIFEST_BYTES = 1024 * 1024  # the API server's own limit is about 1.5 MiB
 _KINDS: dict[str, type[BaseModel]] = {STUDY_KIND: CarbsStudy, TRIAL_KIND: CarbsTrial}

@@ -1,0 +1,268 @@
+"""Good and bad manifests, shared by the agreement, validation and CLI tests.
+
+Each bad case is a list of edits to a good base manifest plus the field path that
+`validate_manifest` must name. BAD_FOR_BOTH must be refused by the pydantic models and by
+the generated CRD alike. ONLY_PYDANTIC lists the checks a CRD schema cannot express (a
+placeholder naming an undeclared parameter needs regex extraction CEL lacks here); the
+operator reports those by setting the study's phase to Invalid.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+DELETE = object()
+CONTAINER = "spec.trialTemplate.spec.template.spec.containers[0]"
+
+
+def base_study() -> dict[str, Any]:
+    """A valid study touching most fields."""
+    return {
+        "apiVersion": "carbs.dev/v1alpha1",
+        "kind": "CarbsStudy",
+        "metadata": {"name": "digits", "namespace": "ml"},
+        "spec": {
+            "objective": {"metric": "val_loss", "direction": "minimize"},
+            "cost": {"metric": "flops"},
+            "parameters": [
+                {"name": "lr", "space": "log", "min": 1e-5, "max": 1.0, "searchCenter": 3e-3},
+                {"name": "width", "space": "log", "integer": True, "roundingFactor": 8,
+                 "min": 8, "max": 1024, "searchCenter": 64},
+                {"name": "dropout", "space": "logit", "min": 0.01, "max": 0.5},
+                {"name": "momentum", "space": "linear", "min": -1, "max": 1, "scale": 0.5},
+            ],
+            "budget": {"maxTrials": 40, "maxFailedTrials": 10},
+            "parallelism": 2,
+            "trialTemplate": {
+                "spec": {
+                    "backoffLimit": 0,
+                    "template": {
+                        "spec": {
+                            "restartPolicy": "Never",
+                            "containers": [{
+                                "name": "train",
+                                "image": "registry.example/digits:1.0",
+                                "command": ["python", "train.py"],
+                                "args": ["--lr=${params.lr}", "--width=${params.width}"],
+                                "env": [{"name": "DROPOUT", "value": "${params.dropout}"}],
+                            }],
+                        },
+                    },
+                },
+            },
+        },
+    }
+
+
+def trial() -> dict[str, Any]:
+    """A valid CarbsTrial."""
+    return {
+        "apiVersion": "carbs.dev/v1alpha1",
+        "kind": "CarbsTrial",
+        "metadata": {"name": "digits-3"},
+        "spec": {"study": "digits", "index": 3, "params": {"lr": 0.003, "width": 64},
+                 "suggestion": {"suggestionId": "abc", "kind": "bayesian"}},
+        "status": {"phase": "Succeeded", "metrics": {"val_loss": 0.3, "flops": 1e9},
+                   "objective": 0.3, "cost": 1e9, "jobName": "digits-3"},
+    }
+
+
+def apply(obj: dict[str, Any], path: str, value: Any) -> None:
+    """Set (or with DELETE remove) the field at a dotted path such as `spec.parameters[0].min`."""
+    parts: list[str | int] = []
+    for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", path):
+        parts.append(int(index) if index else name)
+    node: Any = obj
+    for part in parts[:-1]:
+        node = node[part]
+    if value is DELETE:
+        del node[parts[-1]]
+    else:
+        node[parts[-1]] = value
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    edits: dict[str, Any]
+    path: str = ""  # the field path validate_manifest must name (bad cases)
+    build: Callable[[], dict[str, Any]] = base_study
+    then: Callable[[dict[str, Any]], None] | None = field(default=None)  # a last edit
+
+    def manifest(self) -> dict[str, Any]:
+        obj = copy.deepcopy(self.build())
+        for path, value in self.edits.items():
+            apply(obj, path, value)
+        if self.then:
+            self.then(obj)
+        return obj
+
+
+P0 = "spec.parameters[0]"
+P1 = "spec.parameters[1]"
+P2 = "spec.parameters[2]"
+P3 = "spec.parameters[3]"
+
+
+def _containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    containers: list[dict[str, Any]] = obj["spec"]["trialTemplate"]["spec"]["template"]["spec"][
+        "containers"]
+    return containers
+
+
+def _many_parameters(obj: dict[str, Any]) -> None:
+    obj["spec"]["parameters"] = [
+        {"name": f"p{i}", "space": "linear", "min": 0, "max": 1} for i in range(65)
+    ]
+
+
+def _status(obj: dict[str, Any]) -> None:
+    obj["status"] = {
+        "phase": "Running",
+        "conditions": [{"type": "Valid", "status": "True", "reason": "Accepted",
+                        "lastTransitionTime": "2025-01-02T03:04:05Z"}],
+        "observedGeneration": 2,
+        "trials": {"total": 3, "running": 2, "succeeded": 1},
+        "progress": "1/40",
+        "totalCost": 2.5e9,
+        "bestTrial": {"name": "digits-0", "index": 0, "params": {"lr": 0.003},
+                      "objective": 0.4, "cost": 2.5e9},
+        "paretoFrontier": [{"trial": "digits-0", "params": {"lr": 0.003},
+                            "objective": 0.4, "cost": 2.5e9}],
+        "scalingLaws": [{"parameter": "lr", "space": "log", "slope": -0.3,
+                         "intercept": 1.0, "r2": 0.9, "points": 5}],
+    }
+
+
+GOOD = [
+    Case("base", {}),
+    Case("minimal", {"spec.cost": {"source": "runtimeSeconds"}, "spec.parallelism": DELETE,
+                     "spec.parameters": [{"name": "x", "space": "linear", "min": 0, "max": 1}],
+                     f"{CONTAINER}.args": DELETE, f"{CONTAINER}.env": DELETE}),
+    Case("all-options", {
+        "spec.cost": {"source": "gpuSeconds"},
+        "spec.budget": {"maxTrials": 5, "maxFailedTrials": 0, "maxTotalCost": 1e15, "goal": 0.05},
+        "spec.maxSuggestionCost": 1e13, "spec.suspend": True,
+        "spec.carbs": {"seed": 7, "resampleFrequency": 0, "initialSearchRadius": 0.5,
+                       "numRandomSamples": 8, "explorationBias": 0.5,
+                       "minParetoCostFraction": 0.0, "outstandingSuggestionEstimator": "MEAN",
+                       "maxGpTrainingPoints": 200},
+        "spec.completionPolicy": {"runningTrials": "keep"},
+        "spec.trialTemplate.spec.activeDeadlineSeconds": 3600,
+    }),
+    Case("unmodelled-template-fields", {
+        "spec.trialTemplate.metadata": {"labels": {"team": "ml"}},
+        "spec.trialTemplate.spec.ttlSecondsAfterFinished": 600,
+        "spec.trialTemplate.spec.template.spec.nodeSelector": {"gpu": "a100"},
+        "spec.trialTemplate.spec.template.spec.tolerations": [{"key": "gpu", "operator": "Exists"}],
+        f"{CONTAINER}.resources": {"limits": {"nvidia.com/gpu": 1, "memory": "2Gi"}},
+        f"{CONTAINER}.volumeMounts": [{"name": "data", "mountPath": "/data"}],
+        f"{CONTAINER}.env": [{"name": "TOKEN",
+                              "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
+    }, then=lambda o: _containers(o).append({"name": "sidecar", "image": "busybox"})),
+    Case("args-only", {f"{CONTAINER}.command": DELETE}),
+    Case("edges", {f"{P0}.searchCenter": 1e-5, f"{P1}.searchCenter": 1024,
+                   f"{P2}.integer": False, "spec.parameters[3].min": -1e300,
+                   "spec.budget.maxTotalCost": 0.5, "spec.maxSuggestionCost": 0.5,
+                   "spec.carbs": {"maxGpTrainingPoints": 1, "initialSearchRadius": 1e-3},
+                   "spec.trialTemplate.spec.activeDeadlineSeconds": 1}),
+    Case("nulls-mean-unset", {"spec.budget.goal": None, "spec.maxSuggestionCost": None}),
+    Case("with-status", {}, then=_status),
+]
+
+BAD_FOR_BOTH = [
+    Case("min-not-below-max", {f"{P0}.min": 2.0}, f"{P0}.min"),
+    Case("min-equals-max", {f"{P3}.min": 1}, f"{P3}.min"),
+    Case("center-above-max", {f"{P0}.searchCenter": 2.0}, f"{P0}.searchCenter"),
+    Case("center-below-min", {f"{P3}.searchCenter": -2}, f"{P3}.searchCenter"),
+    Case("log-min-zero", {f"{P0}.min": 0}, f"{P0}.min"),
+    Case("log-min-negative", {f"{P0}.min": -1, f"{P0}.searchCenter": DELETE}, f"{P0}.min"),
+    Case("logit-max-one", {f"{P2}.max": 1.0}, f"{P2}.max"),
+    Case("logit-min-zero", {f"{P2}.min": 0.0}, f"{P2}.min"),
+    Case("logit-integer", {f"{P2}.integer": True}, f"{P2}.integer"),
+    Case("rounding-without-integer", {f"{P0}.roundingFactor": 4}, f"{P0}.roundingFactor"),
+    Case("rounding-zero", {f"{P1}.roundingFactor": 0}, f"{P1}.roundingFactor"),
+    Case("scale-zero", {f"{P0}.scale": 0}, f"{P0}.scale"),
+    Case("scale-negative", {f"{P0}.scale": -1.0}, f"{P0}.scale"),
+    Case("cost-both", {"spec.cost.source": "runtimeSeconds"}, "spec.cost"),
+    Case("cost-neither", {"spec.cost": {}}, "spec.cost"),
+    Case("cost-bad-source", {"spec.cost": {"source": "wallclock"}}, "spec.cost.source"),
+    Case("duplicate-names", {f"{P1}.name": "lr"}, f"{P1}.name"),
+    Case("no-parameters", {"spec.parameters": []}, "spec.parameters"),
+    Case("too-many-parameters", {}, "spec.parameters", then=_many_parameters),
+    Case("bad-name", {f"{P0}.name": "Learning-Rate"}, f"{P0}.name"),
+    Case("bad-space", {f"{P0}.space": "exp"}, f"{P0}.space"),
+    Case("bad-direction", {"spec.objective.direction": "min"}, "spec.objective.direction"),
+    Case("empty-metric", {"spec.objective.metric": ""}, "spec.objective.metric"),
+    Case("missing-objective", {"spec.objective": DELETE}, "spec.objective"),
+    Case("missing-budget", {"spec.budget": DELETE}, "spec.budget"),
+    Case("missing-max-failed", {"spec.budget.maxFailedTrials": DELETE},
+         "spec.budget.maxFailedTrials"),
+    Case("max-trials-zero", {"spec.budget.maxTrials": 0}, "spec.budget.maxTrials"),
+    Case("max-trials-fraction", {"spec.budget.maxTrials": 2.5}, "spec.budget.maxTrials"),
+    Case("max-total-cost-zero", {"spec.budget.maxTotalCost": 0}, "spec.budget.maxTotalCost"),
+    Case("parallelism-zero", {"spec.parallelism": 0}, "spec.parallelism"),
+    Case("suggestion-cost-negative", {"spec.maxSuggestionCost": -1}, "spec.maxSuggestionCost"),
+    Case("nan", {f"{P0}.min": float("nan")}, f"{P0}.min"),
+    Case("infinity", {f"{P3}.max": float("inf")}, f"{P3}.max"),
+    Case("string-number", {f"{P0}.max": "0.1"}, f"{P0}.max"),
+    Case("boolean-number", {f"{P0}.max": True}, f"{P0}.max"),
+    Case("string-boolean", {"spec.suspend": "yes"}, "spec.suspend"),
+    Case("integer-as-string", {f"{P1}.integer": "true"}, f"{P1}.integer"),
+    Case("typo-field", {f"{P0}.searchCentre": 0.1}, f"{P0}.searchCentre"),
+    Case("typo-spec-field", {"spec.paralellism": 3}, "spec.paralellism"),
+    Case("pareto-fraction-one", {"spec.carbs": {"minParetoCostFraction": 1.0}},
+         "spec.carbs.minParetoCostFraction"),
+    Case("random-samples-zero", {"spec.carbs": {"numRandomSamples": 0}},
+         "spec.carbs.numRandomSamples"),
+    Case("bad-estimator", {"spec.carbs": {"outstandingSuggestionEstimator": "MEDIAN"}},
+         "spec.carbs.outstandingSuggestionEstimator"),
+    Case("bad-completion", {"spec.completionPolicy": {"runningTrials": "abandon"}},
+         "spec.completionPolicy.runningTrials"),
+    Case("no-command-or-args", {f"{CONTAINER}.command": DELETE, f"{CONTAINER}.args": DELETE},
+         CONTAINER),
+    Case("empty-command-no-args", {f"{CONTAINER}.command": [], f"{CONTAINER}.args": DELETE},
+         CONTAINER),
+    Case("no-containers", {"spec.trialTemplate.spec.template.spec.containers": []},
+         "spec.trialTemplate.spec.template.spec.containers"),
+    Case("numeric-arg", {f"{CONTAINER}.args": ["--lr", 0.1]}, f"{CONTAINER}.args[1]"),
+    Case("numeric-env-value", {f"{CONTAINER}.env": [{"name": "A", "value": 3}]},
+         f"{CONTAINER}.env[0].value"),
+    Case("deadline-zero", {"spec.trialTemplate.spec.activeDeadlineSeconds": 0},
+         "spec.trialTemplate.spec.activeDeadlineSeconds"),
+    Case("study-name-too-long", {"metadata.name": "s" * 53}, "metadata.name"),
+]
+
+ONLY_PYDANTIC = [
+    Case("undeclared-placeholder", {f"{CONTAINER}.args": ["--depth=${params.depth}"]},
+         f"{CONTAINER}.args[0]"),
+    Case("unterminated-placeholder", {f"{CONTAINER}.args": ["--lr=${params.lr"]},
+         f"{CONTAINER}.args[0]"),
+    Case("placeholder-in-env-name", {f"{CONTAINER}.env": [{"name": "${params.lr}", "value": "1"}]},
+         f"{CONTAINER}.env[0].name"),
+    Case("placeholder-in-sidecar", {}, CONTAINER.replace("[0]", "[1]") + ".args[0]",
+         then=lambda o: _containers(o).append({"name": "side", "args": ["${params.lr}"]})),
+    Case("reserved-env", {f"{CONTAINER}.env": [{"name": "CARBS_PARAM_LR", "value": "1"}]},
+         f"{CONTAINER}.env[0].name"),
+    Case("reserved-result-file",
+         {f"{CONTAINER}.env": [{"name": "CARBS_RESULT_FILE", "value": "x"}]},
+         f"{CONTAINER}.env[0].name"),
+]
+
+GOOD_TRIALS = [
+    Case("trial", {}, build=trial),
+    Case("trial-no-status", {"status": DELETE}, build=trial),
+]
+BAD_TRIALS = [
+    Case("negative-index", {"spec.index": -1}, "spec.index", build=trial),
+    Case("string-param", {"spec.params.lr": "0.1"}, "spec.params.lr", build=trial),
+    Case("bad-kind", {"spec.suggestion.kind": "guess"}, "spec.suggestion.kind", build=trial),
+    Case("bad-phase", {"status.phase": "Done"}, "status.phase", build=trial),
+    Case("nan-metric", {"status.metrics.val_loss": float("nan")}, "status.metrics.val_loss",
+         build=trial),
+    Case("trial-name-too-long", {"metadata.name": "t" * 64}, "metadata.name", build=trial),
+]
