@@ -138,6 +138,17 @@ class CARBS:
             if suggestion_id is not None:
                 self.outstanding_suggestions.pop(str(suggestion_id), None)
 
+    def add_outstanding_suggestion(self, suggestion: ParamDictType) -> None:
+        """Remember a suggestion made earlier (by another instance, before a restart), so
+        the model treats its point as pending; keyed by its `suggestion_uuid`."""
+        suggestion_id = suggestion.get(SUGGESTION_ID_DICT_KEY)
+        if suggestion_id is None:
+            raise ValueError(f"a pending suggestion needs its {SUGGESTION_ID_DICT_KEY!r}")
+        with self._lock:
+            self.outstanding_suggestions[str(suggestion_id)] = SuggestionInBasic(
+                self._to_basic(suggestion), {}, self._clock()
+            )
+
     def initialize_from_observations(
         self, observations: list[ObservationInParam]
     ) -> ObserveOutput:

@@ -1,0 +1,124 @@
+"""Build a CARBS engine from a study spec and its trial records.
+
+Both runtimes keep their durable truth in trial records (SQLite rows, CarbsTrial objects),
+never in an engine snapshot: on start they replay the records. Finished trials become
+observations, in index order; unfinished ones become pending suggestions, so the engine
+does not suggest their points again; lost ones are left out, so their points may be tried
+again under a new index.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from carbs_operator.models import Parameter, ParameterSpace, StudySpec, SuggestionKind, TrialPhase
+from carbs_operator.study import TrialRecord, direction_sign
+from carbs_optimizer import (
+    CARBS,
+    SUGGESTION_ID_DICT_KEY,
+    CARBSParams,
+    LinearSpace,
+    LogitSpace,
+    LogSpace,
+    ObservationInParam,
+    OutstandingSuggestionEstimatorEnum,
+    Param,
+    RealNumberSpace,
+)
+
+
+def _space(parameter: Parameter) -> RealNumberSpace:
+    kind: type[RealNumberSpace] = LinearSpace
+    if parameter.space == ParameterSpace.LOG:
+        kind = LogSpace
+    elif parameter.space == ParameterSpace.LOGIT:
+        kind = LogitSpace
+    return kind(
+        min=parameter.min, max=parameter.max, scale=parameter.scale,
+        is_integer=parameter.integer, rounding_factor=parameter.rounding_factor,
+    )
+
+
+def default_center(parameter: Parameter, space: RealNumberSpace) -> float:
+    """The middle of the range in the parameter's own space (geometric mean for log)."""
+    low, high = space.basic_from_param(parameter.min), space.basic_from_param(parameter.max)
+    center = space.param_from_basic((low + high) / 2)
+    return float(min(max(center, parameter.min), parameter.max))
+
+
+def engine_params(spec: StudySpec) -> list[Param]:
+    params = []
+    for parameter in spec.parameters:
+        space = _space(parameter)
+        center = parameter.search_center
+        if center is None:
+            center = default_center(parameter, space)
+        params.append(Param(parameter.name, space, center))
+    return params
+
+
+def carbs_params(spec: StudySpec, device: str = "auto") -> CARBSParams:
+    settings = spec.carbs
+    config = CARBSParams(
+        better_direction_sign=direction_sign(spec),
+        seed=settings.seed,
+        num_random_samples=settings.num_random_samples,
+        initial_search_radius=settings.initial_search_radius,
+        exploration_bias=settings.exploration_bias,
+        resample_frequency=settings.resample_frequency,
+        max_suggestion_cost=spec.max_suggestion_cost,
+        min_pareto_cost_fraction=settings.min_pareto_cost_fraction,
+        outstanding_suggestion_estimator=OutstandingSuggestionEstimatorEnum(
+            settings.outstanding_suggestion_estimator.value
+        ),
+        device=device,
+    )
+    if settings.max_gp_training_points is not None:
+        config.max_gp_training_points = settings.max_gp_training_points
+    return config
+
+
+def build_engine(
+    spec: StudySpec, trials: Sequence[TrialRecord], device: str = "auto"
+) -> CARBS:
+    """A fresh engine that has seen exactly these trials."""
+    engine = CARBS(carbs_params(spec, device), engine_params(spec))
+    for trial in sorted(trials, key=lambda t: t.index):
+        observe_trial(engine, trial)
+    # The resample schedule continues where it was, instead of starting over.
+    engine.resample_count = sum(t.suggestion_kind == SuggestionKind.RESAMPLE for t in trials)
+    return engine
+
+
+def observe_trial(engine: CARBS, trial: TrialRecord) -> None:
+    """Tell the engine about one trial in whatever phase it is."""
+    point = suggestion_input(trial)
+    if trial.in_flight:
+        if SUGGESTION_ID_DICT_KEY in point:
+            engine.add_outstanding_suggestion(point)
+    elif trial.phase == TrialPhase.LOST:
+        engine.forget_suggestion(point)
+    elif _is_success(trial):
+        objective, cost = float(trial.objective or 0.0), float(trial.cost or 0.0)
+        engine.observe(ObservationInParam(point, objective, cost))
+    else:
+        engine.observe(ObservationInParam(point, math.nan, 1.0, is_failure=True))
+
+
+def _is_success(trial: TrialRecord) -> bool:
+    return (
+        trial.phase == TrialPhase.SUCCEEDED
+        and trial.objective is not None
+        and math.isfinite(trial.objective)
+        and trial.cost is not None
+        and math.isfinite(trial.cost)
+        and trial.cost > 0
+    )
+
+
+def suggestion_input(trial: TrialRecord) -> dict[str, float | str]:
+    point: dict[str, float | str] = dict(trial.params)
+    if trial.suggestion_id is not None:
+        point[SUGGESTION_ID_DICT_KEY] = trial.suggestion_id
+    return point
