@@ -17,6 +17,7 @@ from typing import Any
 
 import celpy
 from celpy import celtypes
+from celpy.evaluation import CELEvalError
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
 
@@ -101,8 +102,8 @@ def _cel_errors(value: Any, schema: dict[str, Any], path: str) -> list[str]:
         if "oldSelf" in rule["rule"]:
             continue  # transition rules do not run on create
         try:
-            result = _program(rule["rule"]).evaluate({"self": to_cel(value, schema)})
-        except celpy.CELEvalError as exc:
+            result: object = _program(rule["rule"]).evaluate({"self": to_cel(value, schema)})
+        except CELEvalError as exc:
             result = exc
         if not (isinstance(result, celtypes.BoolType) and bool(result)):
             errors.append(f"{path or '<root>'}: {rule['message']}")

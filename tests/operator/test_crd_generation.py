@@ -21,7 +21,8 @@ REGENERATE = "crds/ is stale: regenerate it with `carbs crds --write crds/` and 
 
 
 def _schema(definition: dict[str, Any]) -> dict[str, Any]:
-    return definition["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    schema: dict[str, Any] = definition["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return schema
 
 
 def _nodes(node: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:

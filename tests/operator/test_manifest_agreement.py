@@ -10,10 +10,13 @@ import math
 from typing import Any
 
 import pytest
-from crd_harness import admission_errors
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from manifest_cases import (
+
+from carbs_operator.crd import study_crd, trial_crd
+from carbs_operator.validation import validate_file, validate_manifest
+from tests.operator.crd_harness import admission_errors
+from tests.operator.manifest_cases import (
     BAD_FOR_BOTH,
     BAD_TRIALS,
     GOOD,
@@ -22,9 +25,6 @@ from manifest_cases import (
     Case,
     base_study,
 )
-
-from carbs_operator.crd import study_crd, trial_crd
-from carbs_operator.validation import validate_file, validate_manifest
 
 STUDY_CRD = study_crd()
 TRIAL_CRD = trial_crd()
