@@ -29,7 +29,7 @@ CATEGORIES = ["carbs"]
 _DROPPED = {"title", "$defs"}
 _KEPT = {
     "type", "format", "enum", "default", "minimum", "maximum", "minLength", "maxLength",
-    "pattern", "minItems", "maxItems", "required", "nullable",
+    "pattern", "minItems", "maxItems", "minProperties", "maxProperties", "required", "nullable",
 }
 # JSON Schema 2020-12 numeric exclusive bounds and pydantic's raw constraint names (emitted
 # for Optional fields), as OpenAPI 3.0 (bound, boolean flag) pairs.

@@ -13,7 +13,6 @@ Descriptions are user documentation: they become `kubectl explain` text.
 from __future__ import annotations
 
 import math
-import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
@@ -22,12 +21,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from carbs_operator.template import (
-    FIRST_CONTAINER_PATH,
-    has_malformed_placeholder,
-    is_reserved_env_name,
-    placeholder_names,
-)
+from carbs_operator.template import template_problems
 
 GROUP: Final = "carbs.dev"
 VERSION: Final = "v1alpha1"
@@ -58,7 +52,8 @@ def _number_only(value: Any) -> Any:
 Float = Annotated[float, BeforeValidator(_number_only)]
 Int = Annotated[int, BeforeValidator(_number_only)]
 Bool = Annotated[bool, Field(strict=True)]
-ParamValues = dict[str, Float]
+# Bounded so that CEL's cost estimate for `self == oldSelf` on a trial spec stays small.
+ParamValues = Annotated[dict[str, Float], Field(max_length=MAX_PARAMETERS)]
 
 
 def fmt(value: float) -> str:
@@ -424,12 +419,6 @@ class TrialTemplate(LooseModel):
     spec: JobSpec = Field(description="Job spec; backoffLimit defaults to 0.")
 
 
-_REPLACED = re.compile(
-    re.escape(f"trialTemplate.{FIRST_CONTAINER_PATH}")
-    + r"\.(command\[\d+\]|args\[\d+\]|env\[\d+\]\.value)"
-)
-
-
 class StudySpec(Model):
     """The search: space, objective, cost, budget and how to run a trial."""
 
@@ -467,7 +456,8 @@ class StudySpec(Model):
             if param.name in seen:
                 problems.append((f"parameters[{i}].name", f"duplicate name {param.name!r}"))
             seen.add(param.name)
-        problems += _template_problems(self.trial_template, seen)
+        dumped = self.trial_template.model_dump(by_alias=True, exclude_none=True)
+        problems += template_problems(dumped, seen, prefix="trialTemplate")
         raise_problems(problems)
         return self
 
@@ -477,38 +467,6 @@ class StudySpec(Model):
             if param.name == name:
                 return param
         raise KeyError(name)
-
-
-def _template_problems(template: TrialTemplate, declared: set[str]) -> list[tuple[str, str]]:
-    """Placeholders must name declared parameters and sit where they are replaced."""
-    problems: list[tuple[str, str]] = []
-    known = ", ".join(sorted(declared))
-    dumped = template.model_dump(by_alias=True, exclude_none=True)
-    for path, text in _strings(dumped, "trialTemplate"):
-        names = placeholder_names(text)
-        if names and not _REPLACED.fullmatch(path):
-            problems.append((path, "${params.<name>} is replaced only in the first "
-                             "container's command, args and env values"))
-            continue
-        problems += [(path, f"${{params.{name}}} names no declared parameter (declared: {known})")
-                     for name in names if name not in declared]
-        if has_malformed_placeholder(text):
-            problems.append((path, "unterminated or malformed ${params.<name>} placeholder"))
-    first = f"trialTemplate.{FIRST_CONTAINER_PATH}"
-    for i, var in enumerate(template.spec.template.spec.containers[0].env or []):
-        if is_reserved_env_name(var.name):
-            problems.append((f"{first}.env[{i}].name", f"{var.name} is reserved (set by carbs)"))
-    return problems
-
-
-def _strings(node: Any, path: str) -> list[tuple[str, str]]:
-    if isinstance(node, str):
-        return [(path, node)]
-    if isinstance(node, dict):
-        return [item for key, value in node.items() for item in _strings(value, f"{path}.{key}")]
-    if isinstance(node, list):
-        return [item for i, value in enumerate(node) for item in _strings(value, f"{path}[{i}]")]
-    return []
 
 
 # ------------------------------------------------------------------------------- status
@@ -679,7 +637,9 @@ class TrialPhase(StrEnum):
 class Suggestion(Model):
     """Where the engine's suggestion came from."""
 
-    suggestion_id: str = Field(min_length=1, description="The engine's suggestion id.")
+    suggestion_id: str = Field(
+        min_length=1, max_length=253, description="The engine's suggestion id."
+    )
     kind: SuggestionKind = Field(
         description="random (initial samples), resample (a Pareto point re-run to measure "
         "noise) or bayesian (chosen by the model).",
@@ -707,7 +667,7 @@ class TrialStatus(StatusModel):
     phase: TrialPhase | None = Field(
         None, description="Pending, Running, Succeeded, Failed or Lost."
     )
-    metrics: ParamValues | None = Field(None, description="The result the trial reported.")
+    metrics: dict[str, Float] | None = Field(None, description="The result the trial reported.")
     objective: Float | None = Field(None, description="Objective taken from the metrics.")
     cost: Float | None = Field(None, description="Cost: reported metric or measured source.")
     runtime_seconds: Float | None = Field(None, ge=0, description="Wall time of the workload.")

@@ -13,7 +13,7 @@ import copy
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -56,6 +56,55 @@ def placeholder_names(text: str) -> list[str]:
 def has_malformed_placeholder(text: str) -> bool:
     """True for a `${params.` that never closes: it would reach the trial verbatim."""
     return _PLACEHOLDER_START in PLACEHOLDER.sub("", text)
+
+
+_REPLACED_AT = re.compile(
+    re.escape(FIRST_CONTAINER_PATH) + r"\.(command\[\d+\]|args\[\d+\]|env\[\d+\]\.value)"
+)
+
+
+def template_problems(
+    template: Mapping[str, Any], declared: Collection[str], prefix: str = ""
+) -> list[tuple[str, str]]:
+    """(field path, message) for placeholders that would not render as the user meant.
+
+    A placeholder must name a declared parameter, be well formed, and sit where it is
+    replaced (elsewhere it would reach the trial verbatim); the runtime's own env names
+    are reserved. `template` is a JobTemplateSpec as plain data; paths get `prefix`.
+    """
+    problems: list[tuple[str, str]] = []
+    known = ", ".join(sorted(declared))
+    for path, text in _strings(template, ""):
+        names = placeholder_names(text)
+        where = f"{prefix}.{path}" if prefix else path
+        if names and not _REPLACED_AT.fullmatch(path):
+            problems.append((where, "${params.<name>} is replaced only in the first "
+                             "container's command, args and env values"))
+            continue
+        problems += [(where, f"${{params.{name}}} names no declared parameter (declared: {known})")
+                     for name in names if name not in declared]
+        if has_malformed_placeholder(text):
+            problems.append((where, "unterminated or malformed ${params.<name>} placeholder"))
+    containers = template.get("spec", {}).get("template", {}).get("spec", {}).get("containers")
+    env = containers[0].get("env") if isinstance(containers, list) and containers else None
+    for i, var in enumerate(env if isinstance(env, list) else []):
+        name = var.get("name") if isinstance(var, Mapping) else None
+        if isinstance(name, str) and is_reserved_env_name(name):
+            path = f"{FIRST_CONTAINER_PATH}.env[{i}].name"
+            problems.append((f"{prefix}.{path}" if prefix else path,
+                             f"{name} is reserved (set by carbs)"))
+    return problems
+
+
+def _strings(node: Any, path: str) -> list[tuple[str, str]]:
+    if isinstance(node, str):
+        return [(path, node)]
+    if isinstance(node, Mapping):
+        return [item for key, value in node.items()
+                for item in _strings(value, f"{path}.{key}" if path else str(key))]
+    if isinstance(node, list):
+        return [item for i, value in enumerate(node) for item in _strings(value, f"{path}[{i}]")]
+    return []
 
 
 def format_param(value: float, integer: bool) -> str:

@@ -265,4 +265,6 @@ BAD_TRIALS = [
     Case("nan-metric", {"status.metrics.val_loss": float("nan")}, "status.metrics.val_loss",
          build=trial),
     Case("trial-name-too-long", {"metadata.name": "t" * 64}, "metadata.name", build=trial),
+    Case("too-many-params", {"spec.params": {f"p{i}": 1.0 for i in range(65)}}, "spec.params",
+         build=trial),
 ]

@@ -72,7 +72,7 @@ _numbers = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     space=st.sampled_from(["linear", "log", "logit"]),
     low=_numbers,
