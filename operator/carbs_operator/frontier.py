@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.transforms import blended_transform_factory
+from rich.console import Console
+from rich.table import Table
 
-from carbs_operator.models import StudySpec
+from carbs_operator.models import StudySpec, TrialPhase
 from carbs_operator.replay import engine_params
-from carbs_operator.study import TrialRecord, direction_sign, successes
+from carbs_operator.study import TrialRecord, count_trials, direction_sign, successes
+from carbs_optimizer import ScalingLaw
 from carbs_optimizer.observations import ObservationInBasic
 from carbs_optimizer.pareto import get_pareto_groups, group_observations
 from carbs_optimizer.surrogate import DTYPE
@@ -56,3 +64,180 @@ def pareto_frontier(
         step = (len(frontier) - 1) / (limit - 1)
         frontier = [frontier[round(i * step)] for i in range(limit)]
     return frontier
+
+
+# ------------------------------------------------------------------------ tables and plot
+#
+# `carbs run` ends with these and `carbs frontier` / `carbs plot` consist of them, so they
+# take the same (spec, trials) the runtimes already hold and never the engine: a report
+# must not refit a model just to print what the trial records already say.
+
+
+def fmt_number(value: float | None) -> str:
+    """Four significant digits: costs span decades (FLOPs) while objectives are ~1."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    return f"{value:.4g}"
+
+
+def _param_text(spec: StudySpec, name: str, value: float | None) -> str:
+    if value is None:
+        return "—"
+    if spec.parameter(name).integer:
+        return str(round(value))
+    return fmt_number(value)
+
+
+def cost_label(spec: StudySpec) -> str:
+    """What the cost axis counts: the reported metric, else the measured source."""
+    return spec.cost.metric or str(spec.cost.source or "cost")
+
+
+def frontier_table(spec: StudySpec, trials: Sequence[TrialRecord]) -> Table:
+    """The frontier as rows a person reads top to bottom: more cost, better objective."""
+    frontier = pareto_frontier(spec, trials)
+    sign = direction_sign(spec)
+    table = Table(
+        title=f"Pareto frontier: {spec.objective.metric} ({spec.objective.direction}) "
+        f"against {cost_label(spec)}",
+        title_justify="left",
+    )
+    table.add_column("trial", justify="right")
+    table.add_column(cost_label(spec), justify="right")
+    table.add_column(spec.objective.metric, justify="right")
+    for parameter in spec.parameters:
+        table.add_column(parameter.name, justify="right")
+    table.add_column("", justify="left")
+    best = max(frontier, key=lambda t: sign * float(t.objective or 0.0), default=None)
+    for point in frontier:
+        marked = best is not None and point.index == best.index
+        table.add_row(
+            str(point.index),
+            fmt_number(point.cost),
+            fmt_number(point.objective),
+            *(_param_text(spec, p.name, point.params.get(p.name)) for p in spec.parameters),
+            "★ best" if marked else "",
+            style="bold" if marked else None,
+        )
+    done = len(successes(trials))
+    if not frontier:
+        table.caption = "no successful trials yet"
+    else:
+        table.caption = (
+            f"{len(frontier)} frontier points of {done} successful trials; repeated points "
+            "show their mean"
+        )
+    return table
+
+
+def law_reading(law: ScalingLaw) -> str:
+    """One phrase a person can act on, in the units the law was fitted in (log10 cost)."""
+    if law.exponent is None:
+        return "not enough frontier points"
+    if law.space == "log":
+        return f"{law.parameter} ∝ cost^{law.exponent:.2f}"
+    if law.space == "logit":
+        return f"log10-odds of {law.parameter}: {law.exponent:+.2g} per decade of cost"
+    return f"{law.parameter}: {law.exponent:+.3g} per decade of cost"
+
+
+def scaling_table(laws: Sequence[ScalingLaw]) -> Table:
+    """Scaling laws with their fit quality beside them, so a poor R² is seen, not hidden."""
+    table = Table(title="Scaling laws over the frontier", title_justify="left")
+    for header in ("parameter", "space", "exponent/slope", "intercept", "R²", "points"):
+        table.add_column(header, justify="left" if header in ("parameter", "space") else "right")
+    table.add_column("reading")
+    for law in laws:
+        table.add_row(
+            law.parameter,
+            law.space,
+            "—" if law.exponent is None else f"{law.exponent:+.3g}",
+            fmt_number(law.intercept),
+            "—" if law.r2 is None else f"{law.r2:.2f}",
+            str(law.points),
+            law_reading(law),
+        )
+    if not laws:
+        table.caption = "no parameters"
+    return table
+
+
+def render_report(
+    spec: StudySpec, trials: Sequence[TrialRecord], laws: Sequence[ScalingLaw], console: Console
+) -> None:
+    """The end-of-study report: where the frontier is, and how parameters move along it."""
+    console.print(frontier_table(spec, trials))
+    console.print(scaling_table(laws))
+
+
+def plot_study(
+    spec: StudySpec, trials: Sequence[TrialRecord], path: str | Path, *, study: str | None = None
+) -> None:
+    """All trials, cost (log) against objective, the frontier as a step line, as a PNG."""
+    study_figure(spec, trials, study=study).savefig(path, format="png")
+
+
+def study_figure(
+    spec: StudySpec, trials: Sequence[TrialRecord], *, study: str | None = None
+) -> Figure:
+    """The figure plot_study saves, for callers that embed or restyle it.
+
+    A bare Figure on an Agg canvas: pyplot's global figure registry would leak figures (and
+    pick an interactive backend) when the runner or a test plots more than once.
+    """
+    figure = Figure(figsize=(8.0, 5.0), dpi=110, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    done = [t for t in successes(trials) if _plottable(t.cost) and _finite(t.objective)]
+    counts = count_trials(trials)
+    if done:
+        axes.scatter(
+            [float(t.cost or 0.0) for t in done],
+            [float(t.objective or 0.0) for t in done],
+            s=18, color="tab:blue", alpha=0.6, label=f"succeeded ({len(done)})",
+        )
+        # The plot has room for every frontier point; only status and tables are bounded.
+        frontier = pareto_frontier(spec, done, limit=max(len(done), 2))
+        costs = [float(t.cost or 0.0) for t in frontier]
+        objectives = [float(t.objective or 0.0) for t in frontier]
+        axes.step(costs, objectives, where="post", color="tab:red", linewidth=1.8)
+        axes.scatter(costs, objectives, s=36, color="tab:red", zorder=3,
+                     label=f"Pareto frontier ({len(frontier)})")
+        best = frontier[-1]  # the dearest frontier point beats every cheaper one
+        axes.annotate(
+            f"best: trial {best.index}", (float(best.cost or 0.0), float(best.objective or 0.0)),
+            xytext=(-8, 10), textcoords="offset points", ha="right", fontsize="small",
+        )
+    else:
+        axes.text(0.5, 0.5, "no successful trials yet", ha="center", va="center",
+                  transform=axes.transAxes, color="grey")
+    failed = [t for t in trials if t.phase == TrialPhase.FAILED and _plottable(t.cost)]
+    if failed:
+        # Failures have no objective: they sit on the worse edge, at the cost they spent.
+        edge = 0.97 if direction_sign(spec) < 0 else 0.03
+        axes.scatter(
+            [float(t.cost or 0.0) for t in failed], [edge] * len(failed),
+            transform=blended_transform_factory(axes.transData, axes.transAxes),
+            marker="x", s=14, color="tab:grey", label=f"failed ({len(failed)})",
+        )
+    if done or failed:
+        axes.set_xscale("log")
+        axes.legend(loc="best", fontsize="small")
+    axes.set_xlabel(f"{cost_label(spec)} (log scale)")
+    axes.set_ylabel(f"{spec.objective.metric} ({spec.objective.direction})")
+    axes.grid(True, which="both", alpha=0.25)
+    name = study or spec.objective.metric
+    axes.set_title(
+        f"{name}: {counts.total} trials ({counts.succeeded} succeeded, {counts.failed} failed, "
+        f"{counts.in_flight} in flight)"
+    )
+    return figure
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def _plottable(cost: float | None) -> bool:
+    """A log axis can show only positive, finite costs."""
+    return cost is not None and math.isfinite(cost) and cost > 0

@@ -1,0 +1,172 @@
+"""Frontier table, scaling report and plot: what `carbs run`, `carbs frontier` and
+`carbs plot` show a person."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from carbs_operator.frontier import (
+    frontier_table,
+    law_reading,
+    pareto_frontier,
+    plot_study,
+    render_report,
+    scaling_table,
+    study_figure,
+)
+from carbs_operator.models import StudySpec, TrialPhase
+from carbs_operator.study import TrialRecord
+from carbs_operator.validation import load_study
+from carbs_optimizer import ScalingLaw
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "digits-mlp" / "study.yaml"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def spec() -> StudySpec:
+    return load_study(EXAMPLE).spec
+
+
+def _trial(
+    index: int, phase: TrialPhase, objective: float | None = None, cost: float | None = None,
+    reason: str | None = None, epochs: int = 10,
+) -> TrialRecord:
+    return TrialRecord(
+        index=index,
+        params={"lr": 3e-3 * (1 + index % 3), "width": 64.0, "epochs": float(epochs),
+                "weight_decay": 1e-4},
+        phase=phase, objective=objective, cost=cost, failure_reason=reason,
+        created_at=1000.0 + index, started_at=1001.0 + index, finished_at=1010.0 + index,
+    )
+
+
+def _study() -> list[TrialRecord]:
+    ok = TrialPhase.SUCCEEDED
+    return [
+        _trial(0, ok, 0.50, 1e9, epochs=1),
+        _trial(1, ok, 0.30, 1e10, epochs=10),
+        _trial(2, ok, 0.40, 3e10, epochs=30),     # dearer and worse: off the frontier
+        _trial(3, ok, 0.20, 1e11, epochs=100),
+        _trial(4, TrialPhase.FAILED, cost=5e9, reason="exit code 1"),
+        _trial(5, TrialPhase.FAILED, reason="no result"),  # no cost: not plotted
+        _trial(6, TrialPhase.RUNNING),
+    ]
+
+
+def _console() -> Console:
+    return Console(width=200, record=True, file=io.StringIO())
+
+
+def _text(renderable: object) -> str:
+    console = _console()
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_frontier_table_rows_by_cost_and_best_marked(spec: StudySpec) -> None:
+    table = frontier_table(spec, _study())
+    headers = [str(c.header) for c in table.columns]
+    assert headers[:3] == ["trial", "flops", "val_loss"]
+    assert headers[3:7] == ["lr", "width", "epochs", "weight_decay"]
+    assert list(table.columns[0].cells) == ["0", "1", "3"]
+    assert list(table.columns[1].cells) == ["1e+09", "1e+10", "1e+11"]
+    marks = list(table.columns[-1].cells)
+    assert marks == ["", "", "★ best"]
+    assert list(table.columns[5].cells) == ["1", "10", "100"]  # integer params print as ints
+
+
+def test_frontier_table_without_successes(spec: StudySpec) -> None:
+    table = frontier_table(spec, [_trial(0, TrialPhase.FAILED, reason="boom")])
+    assert table.row_count == 0
+    assert "no successful trials yet" in str(table.caption)
+
+
+def test_frontier_table_maximize_marks_highest(spec: StudySpec) -> None:
+    flipped = spec.model_copy(update={
+        "objective": spec.objective.model_copy(update={"direction": "maximize"})})
+    ok = TrialPhase.SUCCEEDED
+    trials = [_trial(0, ok, 0.1, 1e9), _trial(1, ok, 0.9, 1e10)]
+    table = frontier_table(flipped, trials)
+    assert list(table.columns[-1].cells) == ["", "★ best"]
+
+
+def test_scaling_readings() -> None:
+    laws = [
+        ScalingLaw("lr", "log", -0.2134, -1.0, 0.91, 6),
+        ScalingLaw("x", "linear", 0.3, 1.0, 0.5, 4),
+        ScalingLaw("dropout", "logit", -0.05, 0.0, 0.2, 4),
+        ScalingLaw("width", "log", None, None, None, 1),
+    ]
+    assert law_reading(laws[0]) == "lr ∝ cost^-0.21"
+    assert law_reading(laws[1]) == "x: +0.3 per decade of cost"
+    assert "per decade" in law_reading(laws[2])
+    assert law_reading(laws[3]) == "not enough frontier points"
+    table = scaling_table(laws)
+    assert list(table.columns[0].cells) == ["lr", "x", "dropout", "width"]
+    assert list(table.columns[4].cells) == ["0.91", "0.50", "0.20", "—"]
+    text = _text(table)
+    assert "lr ∝ cost^-0.21" in text
+    assert "not enough frontier points" in text
+
+
+def test_render_report_prints_both_tables(spec: StudySpec) -> None:
+    console = _console()
+    render_report(spec, _study(), [ScalingLaw("lr", "log", -0.25, -2.0, 0.8, 3)], console)
+    text = console.export_text()
+    assert "Pareto frontier" in text
+    assert "★ best" in text
+    assert "Scaling laws" in text
+    assert "lr ∝ cost^-0.25" in text
+
+
+def _check_png(path: Path) -> None:
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC
+    assert len(data) > 5_000
+
+
+def test_plot_study_writes_png(spec: StudySpec, tmp_path: Path) -> None:
+    path = tmp_path / "study.png"
+    plot_study(spec, _study(), path, study="digits-mlp")
+    _check_png(path)
+
+
+def test_plot_study_without_successes_and_twice(spec: StudySpec, tmp_path: Path) -> None:
+    """An empty study still plots, and repeated plots leave no pyplot figures behind."""
+    for name in ("a.png", "b.png"):
+        plot_study(spec, [_trial(0, TrialPhase.FAILED, cost=1e9, reason="x")], tmp_path / name)
+        _check_png(tmp_path / name)
+    plot_study(spec, [], str(tmp_path / "empty.png"))
+    _check_png(tmp_path / "empty.png")
+    if "matplotlib.pyplot" in sys.modules:
+        assert not sys.modules["matplotlib.pyplot"].get_fignums()
+
+
+def test_plot_frontier_uses_every_point(spec: StudySpec, tmp_path: Path) -> None:
+    """The plot is not thinned like the status: a 60-point frontier is drawn whole."""
+    ok = TrialPhase.SUCCEEDED
+    trials = [_trial(i, ok, 1.0 / (i + 1), 1e6 * (i + 1), epochs=1 + i) for i in range(60)]
+    assert len(pareto_frontier(spec, trials)) == 50
+    figure = study_figure(spec, trials, study="long")
+    (step,) = figure.axes[0].get_lines()
+    assert len(step.get_xdata()) == 60
+    assert figure.axes[0].get_xscale() == "log"
+    assert figure.axes[0].get_title().startswith("long: 60 trials (60 succeeded")
+
+
+def test_plot_labels_and_failure_marks(spec: StudySpec) -> None:
+    figure = study_figure(spec, _study(), study="digits-mlp")
+    axes = figure.axes[0]
+    assert axes.get_xlabel() == "flops (log scale)"
+    assert axes.get_ylabel() == "val_loss (minimize)"
+    assert axes.get_title() == (
+        "digits-mlp: 7 trials (4 succeeded, 2 failed, 1 in flight)")
+    labels = [t.get_text() for t in axes.get_legend().get_texts()]
+    # Only the failure with a measured cost is drawn.
+    assert labels == ["succeeded (4)", "Pareto frontier (3)", "failed (1)"]
