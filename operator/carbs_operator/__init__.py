@@ -27,3 +27,7 @@ def __getattr__(name: str) -> Any:
         except PackageNotFoundError:  # running from a source tree without installing
             return "0+unknown"
     raise AttributeError(f"module 'carbs_operator' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
