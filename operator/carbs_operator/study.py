@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from carbs_operator.models import Direction, StudySpec, SuggestionKind, TrialPhase
+from carbs_operator.models import CostSource, Direction, StudySpec, SuggestionKind, TrialPhase
 
 
 @dataclass(frozen=True)
@@ -167,3 +167,55 @@ def decide(spec: StudySpec, trials: Sequence[TrialRecord]) -> Decision:
         total_cost=spent,
         message=message,
     )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a finished workload concludes its trial."""
+
+    phase: TrialPhase
+    metrics: Mapping[str, float]
+    objective: float | None
+    cost: float | None
+    failure_reason: str | None
+
+
+def conclude_trial(
+    spec: StudySpec,
+    *,
+    workload_failure: str | None,
+    result_text: str | None,
+    runtime_seconds: float,
+    gpus: int,
+) -> Outcome:
+    """Succeeded only with a clean exit and a result holding a finite objective and cost.
+
+    `workload_failure` is the runtime's reason the workload failed (non-zero exit, timeout,
+    evicted pod), or None. A malformed result fails this trial with the parser's reason;
+    nothing here raises on user data. A failed trial still carries its measured cost when
+    the study measures cost (runtime or GPU seconds), since that compute was spent.
+    """
+    from carbs_operator.results import ResultError, extract_objective_and_cost, parse_result
+
+    measured: float | None = None
+    if spec.cost.metric is None:
+        factor = gpus if spec.cost.source == CostSource.GPU_SECONDS else 1
+        if runtime_seconds > 0 and factor > 0:
+            measured = runtime_seconds * factor
+    if workload_failure is not None:
+        return Outcome(TrialPhase.FAILED, {}, None, measured, workload_failure)
+    if result_text is None or not result_text.strip():
+        reason = (
+            "no result: the trial exited cleanly without reporting one "
+            "(call carbs_operator.report(...) at the end of training)"
+        )
+        return Outcome(TrialPhase.FAILED, {}, None, measured, reason)
+    try:
+        metrics = parse_result(result_text)
+    except ResultError as error:
+        return Outcome(TrialPhase.FAILED, {}, None, measured, f"malformed result: {error}")
+    try:
+        objective, cost = extract_objective_and_cost(metrics, spec, runtime_seconds, gpus)
+    except ResultError as error:
+        return Outcome(TrialPhase.FAILED, metrics, None, measured, f"unusable result: {error}")
+    return Outcome(TrialPhase.SUCCEEDED, metrics, objective, cost, None)

@@ -1,0 +1,1 @@
+"""The local runtime of `carbs run`: SQLite state, trial launcher, runner, progress."""
