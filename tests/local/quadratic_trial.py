@@ -2,8 +2,8 @@
 
 loss = (log10(lr) + 2)^2 + (x - 0.3)^2 + 1 / size; cost = size (reported as `flops`).
 Behaviours for tests, chosen by flags: --fail-above X exits 1 when x > X; --malformed
-writes a result whose objective is a string; --sleep S sleeps first; every start is appended to $TRIAL_LOG so tests
-can prove no trial ran twice.
+writes a result whose objective is a string; --sleep S sleeps first. Every start is
+appended to $TRIAL_LOG so tests can prove no trial ran twice.
 """
 
 from __future__ import annotations
