@@ -7,6 +7,7 @@ import io
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from rich.console import Console
 
@@ -155,7 +156,7 @@ def test_plot_frontier_uses_every_point(spec: StudySpec, tmp_path: Path) -> None
     assert len(pareto_frontier(spec, trials)) == 50
     figure = study_figure(spec, trials, study="long")
     (step,) = figure.axes[0].get_lines()
-    assert len(step.get_xdata()) == 60
+    assert np.asarray(step.get_xdata()).size == 60
     assert figure.axes[0].get_xscale() == "log"
     assert figure.axes[0].get_title().startswith("long: 60 trials (60 succeeded")
 
@@ -167,6 +168,8 @@ def test_plot_labels_and_failure_marks(spec: StudySpec) -> None:
     assert axes.get_ylabel() == "val_loss (minimize)"
     assert axes.get_title() == (
         "digits-mlp: 7 trials (4 succeeded, 2 failed, 1 in flight)")
-    labels = [t.get_text() for t in axes.get_legend().get_texts()]
+    legend = axes.get_legend()
+    assert legend is not None
+    labels = [t.get_text() for t in legend.get_texts()]
     # Only the failure with a measured cost is drawn.
     assert labels == ["succeeded (4)", "Pareto frontier (3)", "failed (1)"]

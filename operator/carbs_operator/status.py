@@ -1,0 +1,207 @@
+"""A study's status from its spec and trial records, the same for both runtimes.
+
+The operator writes the result into the CarbsStudy's status and `carbs run` shows it, so
+the rules (which phase, which conditions, what the frontier is) live here once and are
+pure: the caller passes the clock and the previous status, which makes re-running a
+reconcile with unchanged input produce an identical status (no spurious API writes).
+
+Final phases are not made sticky here. If a user raises maxTrials on a Succeeded study the
+status says Running again; whether to honour that is the runtime's decision, not this
+module's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+from carbs_operator.frontier import MAX_FRONTIER_POINTS, pareto_frontier
+from carbs_operator.models import (
+    MAX_PARAMETERS,
+    BestTrial,
+    Condition,
+    ConditionStatus,
+    FrontierPoint,
+    ParameterSpace,
+    ScalingLaw,
+    StudyPhase,
+    StudySpec,
+    StudyStatus,
+    TrialCounts,
+    TrialPhase,
+)
+from carbs_operator.study import Decision, StopReason, TrialRecord, best_trial, decide
+from carbs_optimizer import ScalingLaw as FittedLaw
+
+# Condition types this module owns; others found in `previous` (an operator may add its
+# own) are carried over untouched.
+VALID = "Valid"
+COMPLETE = "Complete"
+SUSPENDED = "Suspended"
+OWNED_CONDITIONS = (VALID, COMPLETE, SUSPENDED)
+
+
+def trial_name(study: str, index: int) -> str:
+    """Deterministic, so a create retried after a crash finds the same object."""
+    return f"{study}-{index}"
+
+
+def study_status(
+    spec: StudySpec,
+    trials: Sequence[TrialRecord],
+    laws: Sequence[FittedLaw],
+    generation: int | None,
+    previous: StudyStatus | None,
+    now: datetime,
+    *,
+    study: str,
+) -> StudyStatus:
+    """The status of study `study` (its metadata.name: trials are named after it).
+
+    `laws` are the engine's fitted scaling laws; unfitted ones (too few frontier points)
+    are left out, since the status schema has no way to say "unknown" for a slope.
+    """
+    decision = decide(spec, trials)
+    usable = [t for t in trials if _trustworthy(t)]
+    phase = study_phase(spec, decision)
+    old = {c.type: c for c in (previous.conditions if previous else [])}
+    conditions = [c for c in (previous.conditions if previous else [])
+                  if c.type not in OWNED_CONDITIONS]
+    for kind, status, reason, message in _owned_conditions(spec, decision):
+        conditions.append(_condition(old.get(kind), kind, status, reason, message,
+                                     generation, now))
+    counts = decision.counts
+    return StudyStatus(
+        phase=phase,
+        conditions=conditions,
+        observed_generation=generation,
+        trials=TrialCounts(
+            total=counts.total, pending=counts.pending, running=counts.running,
+            succeeded=counts.succeeded, failed=counts.failed, lost=counts.lost,
+        ),
+        progress=f"{counts.finished}/{spec.budget.max_trials}",
+        total_cost=max(0.0, decision.total_cost),
+        best_trial=_best(spec, usable, study),
+        pareto_frontier=[
+            FrontierPoint(trial=trial_name(study, t.index), params=dict(t.params),
+                          objective=float(t.objective or 0.0), cost=float(t.cost or 0.0))
+            for t in pareto_frontier(spec, usable, MAX_FRONTIER_POINTS)
+        ],
+        scaling_laws=_laws(laws),
+        start_time=_start_time(trials, previous),
+        completion_time=_completion_time(trials, previous, now) if decision.complete else None,
+    )
+
+
+def study_phase(spec: StudySpec, decision: Decision) -> StudyPhase:
+    """Complete beats suspended: a finished study stays finished whatever suspend says."""
+    if decision.complete:
+        if decision.stop_reason == StopReason.TOO_MANY_FAILURES:
+            return StudyPhase.FAILED
+        return StudyPhase.SUCCEEDED
+    if spec.suspend:
+        return StudyPhase.SUSPENDED
+    if decision.counts.total == 0:
+        return StudyPhase.PENDING
+    return StudyPhase.RUNNING
+
+
+def _owned_conditions(
+    spec: StudySpec, decision: Decision
+) -> list[tuple[str, ConditionStatus, str, str]]:
+    """(type, status, reason, message) of each condition this module maintains."""
+    true, false = ConditionStatus.TRUE, ConditionStatus.FALSE
+    out = [(VALID, true, "SpecValid", "the spec passed validation")]
+    if decision.complete and decision.stop_reason is not None:
+        out.append((COMPLETE, true, str(decision.stop_reason), decision.message))
+    elif decision.stop_reason is not None:
+        # Stopped starting trials, but some are still in flight (completionPolicy keep, or
+        # deletion not yet observed): not complete until they are gone.
+        waiting = decision.counts.in_flight
+        out.append((COMPLETE, false, "WaitingForTrials",
+                    f"{decision.message}; waiting for {waiting} trial(s) in flight"))
+    else:
+        out.append((COMPLETE, false, "InProgress", decision.message))
+    if spec.suspend and not decision.complete:
+        out.append((SUSPENDED, true, "SuspendRequested", "spec.suspend is true: no new trial "
+                    f"starts ({decision.counts.in_flight} in flight)"))
+    else:
+        out.append((SUSPENDED, false, "NotSuspended", ""))
+    return out
+
+
+def _condition(
+    old: Condition | None,
+    kind: str,
+    status: ConditionStatus,
+    reason: str,
+    message: str,
+    generation: int | None,
+    now: datetime,
+) -> Condition:
+    """Kubernetes convention: lastTransitionTime moves only when the status flips."""
+    since = old.last_transition_time if old is not None and old.status == status else now
+    return Condition(type=kind, status=status, reason=reason, message=message,
+                     last_transition_time=since, observed_generation=generation)
+
+
+def _trustworthy(trial: TrialRecord) -> bool:
+    """results.py already fails a trial whose result is not finite; should one slip through
+    (an older record, a hand-edited store), it must not reach the status, whose schema
+    rejects non-finite numbers. It still counts as succeeded, as decide() counts it."""
+    if trial.phase != TrialPhase.SUCCEEDED:
+        return True
+    values = (trial.objective, trial.cost, *trial.params.values())
+    return all(v is not None and math.isfinite(v) for v in values) and (trial.cost or 0.0) > 0
+
+
+def _best(spec: StudySpec, trials: Sequence[TrialRecord], study: str) -> BestTrial | None:
+    best = best_trial(spec, trials)
+    if best is None:
+        return None
+    return BestTrial(name=trial_name(study, best.index), index=best.index,
+                     params=dict(best.params), objective=float(best.objective or 0.0),
+                     cost=float(best.cost or 0.0))
+
+
+def _laws(laws: Sequence[FittedLaw]) -> list[ScalingLaw]:
+    out = []
+    for law in laws:
+        numbers = (law.exponent, law.intercept, law.r2)
+        if not all(v is not None and math.isfinite(v) for v in numbers):
+            continue
+        out.append(ScalingLaw(
+            parameter=law.parameter, space=ParameterSpace(law.space),
+            slope=float(law.exponent or 0.0), intercept=float(law.intercept or 0.0),
+            r2=float(law.r2 or 0.0), points=law.points,
+        ))
+    return out[:MAX_PARAMETERS]
+
+
+def _timestamp(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def _start_time(trials: Sequence[TrialRecord], previous: StudyStatus | None) -> datetime | None:
+    """The first trial's start; kept once set, since that trial may later be deleted."""
+    if previous is not None and previous.start_time is not None:
+        return previous.start_time
+    starts = [t.started_at for t in trials if t.started_at is not None]
+    return _timestamp(min(starts)) if starts else None
+
+
+def _completion_time(
+    trials: Sequence[TrialRecord], previous: StudyStatus | None, now: datetime
+) -> datetime:
+    """When the last trial finished; `now` when the records do not say."""
+    if previous is not None and previous.completion_time is not None:
+        return previous.completion_time
+    ends = [t.finished_at for t in trials if t.finished_at is not None]
+    return _timestamp(max(ends)) if ends else now
+
+
+def condition(status: StudyStatus, kind: str) -> Condition | None:
+    """The condition of type `kind`, for callers that print or test one."""
+    found: Mapping[str, Condition] = {c.type: c for c in status.conditions}
+    return found.get(kind)
