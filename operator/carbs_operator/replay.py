@@ -40,22 +40,11 @@ def _space(parameter: Parameter) -> RealNumberSpace:
     )
 
 
-def default_center(parameter: Parameter, space: RealNumberSpace) -> float:
-    """The middle of the range in the parameter's own space (geometric mean for log)."""
-    low, high = space.basic_from_param(parameter.min), space.basic_from_param(parameter.max)
-    center = space.param_from_basic((low + high) / 2)
-    return float(min(max(center, parameter.min), parameter.max))
-
-
 def engine_params(spec: StudySpec) -> list[Param]:
-    params = []
-    for parameter in spec.parameters:
-        space = _space(parameter)
-        center = parameter.search_center
-        if center is None:
-            center = default_center(parameter, space)
-        params.append(Param(parameter.name, space, center))
-    return params
+    return [
+        Param(parameter.name, _space(parameter), parameter.effective_search_center())
+        for parameter in spec.parameters
+    ]
 
 
 def carbs_params(spec: StudySpec, device: str = "auto") -> CARBSParams:

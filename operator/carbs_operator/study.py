@@ -141,9 +141,12 @@ def decide(spec: StudySpec, trials: Sequence[TrialRecord]) -> Decision:
     stop: StopReason | None = None
     if goal_reached(spec, trials):
         stop, message = StopReason.GOAL_REACHED, f"objective reached the goal {budget.goal}"
-    elif counts.failed >= budget.max_failed_trials:
+    elif counts.failed > budget.max_failed_trials:
         stop = StopReason.TOO_MANY_FAILURES
-        message = f"{counts.failed} trials failed (maxFailedTrials {budget.max_failed_trials})"
+        message = (
+            f"{counts.failed} trials failed, more than maxFailedTrials "
+            f"{budget.max_failed_trials}"
+        )
     elif budget.max_total_cost is not None and spent >= budget.max_total_cost:
         stop = StopReason.COST_BUDGET_SPENT
         message = f"total cost {spent:.4g} reached maxTotalCost {budget.max_total_cost:.4g}"

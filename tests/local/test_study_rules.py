@@ -1,0 +1,143 @@
+"""The shared decision rules (study.py) and replay (replay.py), as pure functions."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from carbs_operator.models import StudySpec, SuggestionKind, TrialPhase
+from carbs_operator.replay import build_engine, engine_params
+from carbs_operator.study import StopReason, TrialRecord, conclude_trial, decide
+from carbs_operator.validation import load_study
+
+P = TrialPhase
+
+
+def spec_of(write_study: Callable[..., Path], **overrides: Any) -> StudySpec:
+    return load_study(write_study(**overrides)).spec
+
+
+def trial(index: int, phase: TrialPhase, objective: float | None = None,
+          cost: float | None = None, kind: SuggestionKind | None = None) -> TrialRecord:
+    return TrialRecord(
+        index=index, params={"lr": 1e-3, "x": index / 10, "size": 10}, phase=phase,
+        suggestion_id=f"s{index}", suggestion_kind=kind, objective=objective, cost=cost,
+    )
+
+
+def test_parallelism_and_max_trials_bound_the_starts(write_study: Callable[..., Path]) -> None:
+    spec = spec_of(write_study, parallelism=3, budget={"maxTrials": 4, "maxFailedTrials": 2})
+    assert decide(spec, []).start == 3
+    running = [trial(0, P.RUNNING), trial(1, P.RUNNING)]
+    assert decide(spec, running).start == 1
+    done = [trial(i, P.SUCCEEDED, 1.0, 1.0) for i in range(3)]
+    assert decide(spec, done).start == 1  # only one left of maxTrials
+    decision = decide(spec, [*done, trial(3, P.SUCCEEDED, 1.0, 1.0)])
+    assert decision.stop_reason == StopReason.MAX_TRIALS_REACHED
+    assert decision.complete
+    assert decision.start == 0
+
+
+def test_lost_trials_are_replaced_not_counted(write_study: Callable[..., Path]) -> None:
+    spec = spec_of(write_study, parallelism=2, budget={"maxTrials": 2, "maxFailedTrials": 0})
+    decision = decide(spec, [trial(0, P.LOST), trial(1, P.SUCCEEDED, 1.0, 1.0)])
+    assert decision.start == 1
+    assert decision.counts.lost == 1
+    assert decision.stop_reason is None
+
+
+def test_more_failures_than_allowed_stop_the_study(write_study: Callable[..., Path]) -> None:
+    spec = spec_of(write_study, budget={"maxTrials": 10, "maxFailedTrials": 2})
+    two = [trial(0, P.FAILED), trial(1, P.FAILED)]
+    assert decide(spec, two).stop_reason is None
+    decision = decide(spec, [*two, trial(2, P.FAILED), trial(3, P.RUNNING)])
+    assert decision.stop_reason == StopReason.TOO_MANY_FAILURES
+    assert not decision.complete  # one still in flight
+    assert decision.start == 0
+
+
+def test_goal_and_cost_budget(write_study: Callable[..., Path]) -> None:
+    spec = spec_of(
+        write_study, budget={"maxTrials": 10, "maxFailedTrials": 2, "goal": 0.5,
+                             "maxTotalCost": 100.0}
+    )
+    assert decide(spec, [trial(0, P.SUCCEEDED, 0.6, 10)]).stop_reason is None
+    assert decide(spec, [trial(0, P.SUCCEEDED, 0.5, 10)]).stop_reason == StopReason.GOAL_REACHED
+    spent = [trial(0, P.SUCCEEDED, 0.9, 60), trial(1, P.FAILED, None, 40)]
+    assert decide(spec, spent[:1]).stop_reason is None
+    assert decide(spec, spent).stop_reason == StopReason.COST_BUDGET_SPENT
+
+
+def test_suspend_starts_nothing(write_study: Callable[..., Path]) -> None:
+    spec = spec_of(write_study, suspend=True)
+    decision = decide(spec, [])
+    assert decision.start == 0
+    assert decision.message.startswith("suspended")
+
+
+@pytest.mark.parametrize(
+    ("failure", "result", "phase", "reason"),
+    [
+        ("exited with code 2", '{"loss": 1, "flops": 2}', P.FAILED, "exited with code 2"),
+        (None, None, P.FAILED, "no result"),
+        (None, "not json", P.FAILED, "malformed result"),
+        (None, '{"loss": NaN, "flops": 2}', P.FAILED, "malformed result"),
+        (None, '{"flops": 2}', P.FAILED, "'loss' is missing"),
+        (None, '{"loss": 1, "flops": 0}', P.FAILED, "must be > 0"),
+        (None, '{"loss": 1.5, "flops": 2}', P.SUCCEEDED, None),
+    ],
+)
+def test_conclude_trial(
+    write_study: Callable[..., Path], failure: str | None, result: str | None,
+    phase: TrialPhase, reason: str | None,
+) -> None:
+    outcome = conclude_trial(
+        spec_of(write_study), workload_failure=failure, result_text=result,
+        runtime_seconds=3.0, gpus=0,
+    )
+    assert outcome.phase == phase
+    if reason is None:
+        assert outcome.failure_reason is None
+        assert (outcome.objective, outcome.cost) == (1.5, 2.0)
+    else:
+        assert reason in (outcome.failure_reason or "")
+
+
+def test_failed_trials_keep_their_measured_cost(write_study: Callable[..., Path]) -> None:
+    spec = spec_of(write_study, cost={"source": "runtimeSeconds"})
+    outcome = conclude_trial(spec, workload_failure="exited with code 1", result_text=None,
+                             runtime_seconds=12.5, gpus=0)
+    assert outcome.cost == 12.5
+
+
+def test_replay_rebuilds_observations_pending_and_resamples(
+    write_study: Callable[..., Path],
+) -> None:
+    spec = spec_of(write_study)
+    trials = [
+        trial(0, P.SUCCEEDED, 1.0, 10.0),
+        trial(1, P.FAILED),
+        trial(2, P.SUCCEEDED, 0.5, 10.0, kind=SuggestionKind.RESAMPLE),
+        trial(3, P.LOST),
+        trial(4, P.RUNNING),
+        trial(5, P.PENDING),
+    ]
+    engine = build_engine(spec, trials, device="cpu")
+    assert len(engine.success_observations) == 2
+    assert len(engine.failure_observations) == 1
+    assert set(engine.outstanding_suggestions) == {"s4", "s5"}
+    assert engine.resample_count == 1
+    assert engine.config.better_direction_sign == -1
+
+
+def test_default_search_center_is_the_middle_of_the_space(
+    write_study: Callable[..., Path],
+) -> None:
+    spec = spec_of(write_study)
+    spec.parameters[0].search_center = None
+    param = engine_params(spec)[0]
+    assert param.search_center == pytest.approx(math.sqrt(1e-4 * 1.0))
