@@ -1,0 +1,207 @@
+"""Prometheus metrics shared by `carbs run` and the operator.
+
+One set of names for both runtimes, so the chart's dashboard and alert rules work on either.
+Every series carries `namespace` and `study` (the local runner says namespace "local") and
+nothing per trial: a study may run thousands of trials, and a label per trial would grow
+the scrape without bound. Values are in base units (seconds) or the study's own units
+(objective, cost).
+
+The in-flight gauge is `carbs_trials_in_flight{phase}`, not `carbs_trials{phase}`: the
+counter `carbs_trials_total` already owns the metric family `carbs_trials`, and a gauge of
+the same family name is refused by prometheus_client's registry and is invalid in the
+OpenMetrics exposition Prometheus asks for by default. Likewise the frontier gauge's label
+is `cost_quantile`: `quantile` is reserved for summaries, and `promtool check metrics`
+rejects it on a gauge.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+from collections.abc import Sequence
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.exposition import start_http_server
+
+from carbs_operator.frontier import pareto_frontier
+from carbs_operator.models import StudySpec
+from carbs_operator.study import TrialRecord, best_trial, count_trials, total_cost
+
+OUTCOMES: Final = ("succeeded", "failed", "lost")
+IN_FLIGHT_PHASES: Final = ("pending", "running")
+QUANTILES: Final = ("0", "0.25", "0.5", "0.75", "1")
+LABELS: Final = ("namespace", "study")
+
+# Suggestion is a GP fit plus an acquisition search: tens of milliseconds on a small study,
+# up to minutes on a large one with many parameters.
+DURATION_BUCKETS: Final = (
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+)
+
+
+def _version() -> str:
+    from carbs_operator import __version__
+
+    return str(__version__)
+
+
+class StudyMetrics:
+    """The collectors, registered on the registry the caller owns.
+
+    A dedicated registry (not prometheus_client's global one) keeps tests isolated and lets
+    the operator and a runner in one process not collide.
+    """
+
+    def __init__(self, registry: CollectorRegistry, version: str | None = None) -> None:
+        self.registry = registry
+        self.trials_finished = Counter(
+            "carbs_trials", "Trials finished, by outcome (lost: workload vanished, retried).",
+            [*LABELS, "outcome"], registry=registry,
+        )
+        self.trials_in_flight = Gauge(
+            "carbs_trials_in_flight", "Trials created and not finished, by phase.",
+            [*LABELS, "phase"], registry=registry,
+        )
+        self.best_objective = Gauge(
+            "carbs_best_objective",
+            "Objective of the best successful trial (absent until one succeeds).",
+            LABELS, registry=registry,
+        )
+        self.total_cost = Gauge(
+            "carbs_total_cost", "Summed cost of finished trials, in the study's cost unit.",
+            LABELS, registry=registry,
+        )
+        self.frontier_objective = Gauge(
+            "carbs_frontier_objective",
+            "Objective the Pareto frontier reaches at a quantile of its costs (0: cheapest "
+            "point, 1: dearest).",
+            [*LABELS, "cost_quantile"], registry=registry,
+        )
+        self.frontier_points = Gauge(
+            "carbs_frontier_points", "Points on the cost/objective Pareto frontier.",
+            LABELS, registry=registry,
+        )
+        self.suggest_duration = Histogram(
+            "carbs_suggest_duration_seconds", "Time to compute one suggestion.",
+            LABELS, buckets=DURATION_BUCKETS, registry=registry,
+        )
+        self.gp_fit_duration = Histogram(
+            "carbs_gp_fit_duration_seconds", "Time to fit the surrogate models once.",
+            LABELS, buckets=DURATION_BUCKETS, registry=registry,
+        )
+        self.reconcile_errors = Counter(
+            "carbs_reconcile_errors", "Reconciles of a study that raised an error.",
+            LABELS, registry=registry,
+        )
+        self.build_info = Info("carbs_build", "Version of carbs-operator.", registry=registry)
+        self.build_info.info({"version": version or _version()})
+
+    def record_trial_finished(self, namespace: str, study: str, outcome: str) -> None:
+        """Count one finished trial; call once per trial as it concludes."""
+        if outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {OUTCOMES}, not {outcome!r}")
+        self.trials_finished.labels(namespace, study, outcome).inc()
+
+    def observe_suggest(self, namespace: str, study: str, seconds: float) -> None:
+        self.suggest_duration.labels(namespace, study).observe(seconds)
+
+    def observe_gp_fit(self, namespace: str, study: str, seconds: float) -> None:
+        self.gp_fit_duration.labels(namespace, study).observe(seconds)
+
+    def record_reconcile_error(self, namespace: str, study: str) -> None:
+        self.reconcile_errors.labels(namespace, study).inc()
+
+    def update_study(
+        self, namespace: str, study: str, spec: StudySpec, trials: Sequence[TrialRecord]
+    ) -> None:
+        """Set the gauges from the trial records (cheap enough to call every reconcile)."""
+        for outcome in OUTCOMES:
+            # Present from the start at 0, so rate() and increase() see the first trial.
+            self.trials_finished.labels(namespace, study, outcome)
+        self.reconcile_errors.labels(namespace, study)
+        counts = count_trials(trials)
+        self.trials_in_flight.labels(namespace, study, "pending").set(counts.pending)
+        self.trials_in_flight.labels(namespace, study, "running").set(counts.running)
+        self.total_cost.labels(namespace, study).set(total_cost(trials))
+        finite = [t for t in trials if _finite(t.objective) and _finite(t.cost)]
+        best = best_trial(spec, finite)
+        if best is not None and best.objective is not None:
+            self.best_objective.labels(namespace, study).set(best.objective)
+        else:
+            _forget(self.best_objective, namespace, study)
+        frontier = pareto_frontier(spec, finite)
+        self.frontier_points.labels(namespace, study).set(len(frontier))
+        for quantile in QUANTILES:
+            if frontier:
+                value = frontier_objective_at(frontier, float(quantile))
+                self.frontier_objective.labels(namespace, study, quantile).set(value)
+            else:
+                _forget(self.frontier_objective, namespace, study, quantile)
+
+    def remove_study(self, namespace: str, study: str) -> None:
+        """Drop every series of a deleted study, so it stops being scraped (and alerted on)."""
+        for outcome in OUTCOMES:
+            _forget(self.trials_finished, namespace, study, outcome)
+        for phase in IN_FLIGHT_PHASES:
+            _forget(self.trials_in_flight, namespace, study, phase)
+        for quantile in QUANTILES:
+            _forget(self.frontier_objective, namespace, study, quantile)
+        for metric in (self.best_objective, self.total_cost, self.frontier_points,
+                       self.suggest_duration, self.gp_fit_duration, self.reconcile_errors):
+            _forget(metric, namespace, study)
+
+
+def frontier_objective_at(frontier: Sequence[TrialRecord], quantile: float) -> float:
+    """The frontier's objective at the `quantile` of its points' costs, taking the lower
+    point (the frontier is a step function of cost), so each value is one a trial reached.
+    `frontier` is ordered by increasing cost, as pareto_frontier returns it."""
+    position = math.floor(quantile * (len(frontier) - 1) + 1e-9)
+    return float(frontier[position].objective or 0.0)
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def _forget(metric: Counter | Gauge | Histogram, *labels: str) -> None:
+    # Older prometheus_client raises KeyError for a label set never used; newer ignores it.
+    with contextlib.suppress(KeyError):
+        metric.remove(*labels)
+
+
+class MetricsServer:
+    """The /metrics HTTP endpoint on a daemon thread; `port` is the bound one (ask for 0
+    in tests to get a free port)."""
+
+    def __init__(self, registry: CollectorRegistry, port: int, host: str) -> None:
+        self._server, self._thread = start_http_server(port, addr=host, registry=registry)
+        self.host = host
+        self.port: int = self._server.server_port
+        self._closed = threading.Event()
+
+    def shutdown(self) -> None:
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    close = shutdown
+
+    def __enter__(self) -> MetricsServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+
+def serve(registry: CollectorRegistry, port: int, host: str = "127.0.0.1") -> MetricsServer:
+    """Serve `registry` on http://host:port/metrics until shutdown() is called.
+
+    Loopback by default: `carbs run` on a laptop should not expose its metrics to the
+    network unless asked; the operator's Deployment passes 0.0.0.0.
+    """
+    return MetricsServer(registry, port, host)
