@@ -16,7 +16,7 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from carbs_operator.metrics import QUANTILES, StudyMetrics, frontier_objective_at, serve
-from carbs_operator.models import StudySpec, TrialPhase
+from carbs_operator.models import Budget, StudySpec, TrialPhase
 from carbs_operator.study import TrialRecord
 from carbs_operator.validation import load_study
 
@@ -26,7 +26,9 @@ OK = TrialPhase.SUCCEEDED
 
 @pytest.fixture
 def spec() -> StudySpec:
-    return load_study(EXAMPLE).spec
+    """The example's spec with the budget these tests count against pinned."""
+    spec = load_study(EXAMPLE).spec
+    return spec.model_copy(update={"budget": Budget(max_trials=30, max_failed_trials=5)})
 
 
 def _trial(index: int, phase: TrialPhase, objective: float | None = None,

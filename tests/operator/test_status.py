@@ -11,6 +11,7 @@ import pytest
 
 from carbs_operator.models import (
     MAX_FRONTIER_POINTS,
+    Budget,
     CarbsStudy,
     ConditionStatus,
     StudyPhase,
@@ -30,7 +31,9 @@ OK, FAILED, RUNNING = TrialPhase.SUCCEEDED, TrialPhase.FAILED, TrialPhase.RUNNIN
 
 @pytest.fixture
 def spec() -> StudySpec:
-    return load_study(EXAMPLE).spec
+    """The example's spec with the budget these tests count against pinned."""
+    spec = load_study(EXAMPLE).spec
+    return spec.model_copy(update={"budget": Budget(max_trials=30, max_failed_trials=5)})
 
 
 def _with(spec: StudySpec, **budget: Any) -> StudySpec:
@@ -95,7 +98,7 @@ def test_running_counts_best_and_frontier(spec: StudySpec) -> None:
      StudyPhase.SUCCEEDED, "MaxTrialsReached"),
     ({"max_total_cost": 1e9}, [_trial(0, OK, 0.5, 2e9)], StudyPhase.SUCCEEDED,
      "CostBudgetSpent"),
-    ({"max_failed_trials": 2}, [_trial(0, FAILED), _trial(1, FAILED)], StudyPhase.FAILED,
+    ({"max_failed_trials": 1}, [_trial(0, FAILED), _trial(1, FAILED)], StudyPhase.FAILED,
      "TooManyFailures"),
 ])
 def test_complete_phases(spec: StudySpec, budget: dict[str, Any], trials: list[TrialRecord],
