@@ -27,7 +27,7 @@ from prometheus_client.exposition import start_http_server
 
 from carbs_operator.frontier import pareto_frontier
 from carbs_operator.models import StudySpec
-from carbs_operator.study import TrialRecord, best_trial, count_trials, total_cost
+from carbs_operator.study import TrialRecord, best_trial, count_trials, successes, total_cost
 
 OUTCOMES: Final = ("succeeded", "failed", "lost")
 IN_FLIGHT_PHASES: Final = ("pending", "running")
@@ -56,6 +56,9 @@ class StudyMetrics:
 
     def __init__(self, registry: CollectorRegistry, version: str | None = None) -> None:
         self.registry = registry
+        self._frontiers: dict[
+            tuple[str, str], tuple[tuple[object, ...], StudySpec, list[TrialRecord]]
+        ] = {}
         self.trials_finished = Counter(
             "carbs_trials", "Trials finished, by outcome (lost: workload vanished, retried).",
             [*LABELS, "outcome"], registry=registry,
@@ -131,7 +134,7 @@ class StudyMetrics:
             self.best_objective.labels(namespace, study).set(best.objective)
         else:
             _forget(self.best_objective, namespace, study)
-        frontier = pareto_frontier(spec, finite)
+        frontier = self._frontier(namespace, study, spec, finite)
         self.frontier_points.labels(namespace, study).set(len(frontier))
         for quantile in QUANTILES:
             if frontier:
@@ -140,8 +143,23 @@ class StudyMetrics:
             else:
                 _forget(self.frontier_objective, namespace, study, quantile)
 
+    def _frontier(
+        self, namespace: str, study: str, spec: StudySpec, trials: Sequence[TrialRecord]
+    ) -> list[TrialRecord]:
+        """The frontier, recomputed only when a success was added or changed: update_study
+        runs on every state change of the runner, most of which (a trial starting) leave it
+        as it was, and the frontier is the one costly part."""
+        key = tuple((t.index, t.objective, t.cost) for t in successes(trials))
+        cached = self._frontiers.get((namespace, study))
+        if cached is not None and cached[0] == key and cached[1] is spec:
+            return cached[2]
+        frontier = pareto_frontier(spec, trials)
+        self._frontiers[(namespace, study)] = (key, spec, frontier)
+        return frontier
+
     def remove_study(self, namespace: str, study: str) -> None:
         """Drop every series of a deleted study, so it stops being scraped (and alerted on)."""
+        self._frontiers.pop((namespace, study), None)
         for outcome in OUTCOMES:
             _forget(self.trials_finished, namespace, study, outcome)
         for phase in IN_FLIGHT_PHASES:

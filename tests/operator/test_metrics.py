@@ -167,3 +167,30 @@ def test_promtool_check_metrics(spec: StudySpec) -> None:
     result = subprocess.run(["promtool", "check", "metrics"], input=generate_latest(registry),
                             capture_output=True, timeout=30, check=False)
     assert result.returncode == 0, (result.stdout + result.stderr).decode()
+
+
+def test_frontier_recomputed_only_when_successes_change(
+    spec: StudySpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import carbs_operator.metrics as module
+    from carbs_operator.frontier import pareto_frontier as real
+
+    calls: list[int] = []
+
+    def counting(spec: StudySpec, trials: list[TrialRecord]) -> list[TrialRecord]:
+        calls.append(len(trials))
+        return real(spec, trials)
+
+    monkeypatch.setattr(module, "pareto_frontier", counting)
+    registry = CollectorRegistry()
+    metrics = StudyMetrics(registry)
+    first = [_trial(0, OK, 0.5, 1e9), _trial(1, TrialPhase.RUNNING)]
+    metrics.update_study("local", "s", spec, first)
+    metrics.update_study("local", "s", spec, [*first, _trial(2, TrialPhase.PENDING)])
+    assert len(calls) == 1
+    metrics.update_study("local", "s", spec, [first[0], _trial(1, OK, 0.3, 1e10)])
+    assert len(calls) == 2
+    assert _value(registry, "carbs_frontier_points", namespace="local", study="s") == 2
+    metrics.remove_study("local", "s")
+    metrics.update_study("local", "s", spec, first)
+    assert len(calls) == 3
