@@ -93,6 +93,63 @@ register(Subcommand(
 ))
 
 
+# ------------------------------------------------------------------- run, frontier, plot
+
+
+def _add_study_and_state(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("study", metavar="STUDY.yaml", type=Path, help="CarbsStudy manifest")
+    parser.add_argument(
+        "--state-dir", type=Path, default=Path(".carbs"),
+        help="where the study's SQLite state and trial folders live (default ./.carbs)",
+    )
+
+
+def _configure_run(parser: argparse.ArgumentParser) -> None:
+    _add_study_and_state(parser)
+    parser.add_argument(
+        "--metrics-port", type=int, default=None,
+        help="serve Prometheus metrics on 127.0.0.1:PORT during the run",
+    )
+    parser.add_argument(
+        "--device", default="auto", help="engine device: auto (CUDA if present), cpu, cuda"
+    )
+
+
+def _run_run(args: argparse.Namespace) -> int:
+    from carbs_operator.local.commands import run_command
+
+    return run_command(args.study, args.state_dir, args.metrics_port, args.device)
+
+
+def _configure_plot(parser: argparse.ArgumentParser) -> None:
+    _add_study_and_state(parser)
+    parser.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
+
+
+def _run_frontier(args: argparse.Namespace) -> int:
+    from carbs_operator.local.commands import frontier_command
+
+    return frontier_command(args.study, args.state_dir)
+
+
+def _run_plot(args: argparse.Namespace) -> int:
+    from carbs_operator.local.commands import plot_command
+
+    return plot_command(args.study, args.state_dir, args.output)
+
+
+register(Subcommand(
+    "run", "run a study locally (resumes if its state exists)", _configure_run, _run_run
+))
+register(Subcommand(
+    "frontier", "print the Pareto frontier and scaling laws of a local study",
+    _add_study_and_state, _run_frontier,
+))
+register(Subcommand(
+    "plot", "plot a local study's trials, cost vs objective", _configure_plot, _run_plot
+))
+
+
 # ---------------------------------------------------------------------------------- demo
 
 

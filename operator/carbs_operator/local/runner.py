@@ -39,6 +39,7 @@ from carbs_operator.models import (
     TrialPhase,
 )
 from carbs_operator.replay import build_engine, observe_trial
+from carbs_operator.status import trial_name
 from carbs_operator.study import (
     Decision,
     TrialRecord,
@@ -64,10 +65,6 @@ class _Flight:
     record: TrialRecord
     directory: Path
     process: subprocess.Popen[bytes] | None
-
-
-def trial_name(study: str, index: int) -> str:
-    return f"{study}-{index}"
 
 
 def local_command(command: list[str]) -> list[str]:

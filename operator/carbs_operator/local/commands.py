@@ -1,0 +1,125 @@
+"""`carbs run`, `carbs frontier` and `carbs plot`: the local runner with its display,
+metrics and reports around it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from carbs_operator.frontier import plot_study, render_report
+from carbs_operator.local.store import StoreError, TrialStore
+from carbs_operator.models import CarbsStudy
+from carbs_operator.replay import build_engine
+from carbs_operator.study import Decision, StopReason, TrialRecord, decide
+from carbs_operator.validation import ManifestError, load_study
+
+LOCAL_NAMESPACE = "local"
+EXIT_OK, EXIT_PROBLEMS, EXIT_INTERRUPTED = 0, 1, 130
+
+
+def _load(path: Path, console: Console) -> CarbsStudy | None:
+    try:
+        return load_study(path)
+    except ManifestError as error:
+        for problem in error.problems:
+            console.print(f"{path}: {problem}", markup=False, highlight=False)
+        return None
+
+
+def _report(study: CarbsStudy, trials: list[TrialRecord], console: Console) -> None:
+    laws = build_engine(study.spec, trials, device="cpu").scaling_laws()
+    render_report(study.spec, trials, laws, console)
+
+
+def state_path(state_dir: Path, study: CarbsStudy) -> Path:
+    return state_dir / f"{study.metadata.name}.db"
+
+
+def run_command(
+    path: Path, state_dir: Path, metrics_port: int | None = None, device: str = "auto"
+) -> int:
+    """Run (or resume) the study; 0 when it completed, 1 when it failed or cannot run."""
+    from prometheus_client import CollectorRegistry
+
+    from carbs_operator.local.progress import Progress
+    from carbs_operator.local.runner import LocalRunner
+    from carbs_operator.metrics import StudyMetrics, serve
+
+    console = Console()
+    study = _load(path, console)
+    if study is None:
+        return EXIT_PROBLEMS
+    name = study.metadata.name or "study"
+    registry = CollectorRegistry()
+    metrics = StudyMetrics(registry)
+    server = serve(registry, metrics_port) if metrics_port is not None else None
+    if server is not None:
+        console.print(f"metrics on http://127.0.0.1:{server.port}/metrics")
+    try:
+        with Progress(name, console) as progress:
+
+            def on_update(decision: Decision, trials: list[TrialRecord]) -> None:
+                progress.update(study.spec, trials, decision)
+                metrics.update_study(LOCAL_NAMESPACE, name, study.spec, trials)
+
+            runner = LocalRunner(
+                study, path.parent, state_dir, device=device, on_update=on_update,
+                on_finished=lambda t: metrics.record_trial_finished(
+                    LOCAL_NAMESPACE, name, t.phase.value.lower()
+                ),
+                on_suggest=lambda s: metrics.observe_suggest(LOCAL_NAMESPACE, name, s),
+            )
+            trials = runner.run()
+    except StoreError as error:
+        console.print(f"error: {error}", markup=False)
+        return EXIT_PROBLEMS
+    except KeyboardInterrupt:
+        console.print(
+            f"interrupted; state kept in {state_path(state_dir, study)}: run the same command "
+            "to resume"
+        )
+        return EXIT_INTERRUPTED
+    finally:
+        if server is not None:
+            server.shutdown()
+    _report(study, trials, console)
+    decision = decide(study.spec, trials)
+    console.print(f"study {name}: {decision.message}", markup=False)
+    console.print(f"state: {state_path(state_dir, study)}", markup=False)
+    return EXIT_PROBLEMS if decision.stop_reason == StopReason.TOO_MANY_FAILURES else EXIT_OK
+
+
+def _stored_trials(path: Path, state_dir: Path, console: Console) -> tuple[
+    CarbsStudy | None, list[TrialRecord]
+]:
+    study = _load(path, console)
+    if study is None:
+        return None, []
+    db = state_path(state_dir, study)
+    if not db.exists():
+        console.print(f"no state for study {study.metadata.name} in {state_dir} (run it first)")
+        return None, []
+    with TrialStore(db) as store:
+        return study, store.trials()
+
+
+def frontier_command(path: Path, state_dir: Path) -> int:
+    console = Console()
+    study, trials = _stored_trials(path, state_dir, console)
+    if study is None:
+        return EXIT_PROBLEMS
+    _report(study, trials, console)
+    console.print(f"study {study.metadata.name}: {decide(study.spec, trials).message}")
+    return EXIT_OK
+
+
+def plot_command(path: Path, state_dir: Path, output: Path) -> int:
+    console = Console()
+    study, trials = _stored_trials(path, state_dir, console)
+    if study is None:
+        return EXIT_PROBLEMS
+    plot_study(study.spec, trials, output, study=study.metadata.name)
+    print(f"wrote {output}", file=sys.stdout)
+    return EXIT_OK
