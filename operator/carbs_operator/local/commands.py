@@ -47,7 +47,7 @@ def run_command(
     from carbs_operator.local.runner import LocalRunner
     from carbs_operator.metrics import StudyMetrics, serve
 
-    console = Console()
+    console = Console(soft_wrap=True)
     study = _load(path, console)
     if study is None:
         return EXIT_PROBLEMS
@@ -106,7 +106,7 @@ def _stored_trials(path: Path, state_dir: Path, console: Console) -> tuple[
 
 
 def frontier_command(path: Path, state_dir: Path) -> int:
-    console = Console()
+    console = Console(soft_wrap=True)
     study, trials = _stored_trials(path, state_dir, console)
     if study is None:
         return EXIT_PROBLEMS
@@ -116,7 +116,7 @@ def frontier_command(path: Path, state_dir: Path) -> int:
 
 
 def plot_command(path: Path, state_dir: Path, output: Path) -> int:
-    console = Console()
+    console = Console(soft_wrap=True)
     study, trials = _stored_trials(path, state_dir, console)
     if study is None:
         return EXIT_PROBLEMS
