@@ -61,7 +61,9 @@ def test_malformed_result_names_the_metric(
     path = write_study(extra_args=["--malformed"], budget={"maxTrials": 4, "maxFailedTrials": 2})
     trials = run_study(path, tmp_path / "state")
     failed = [t for t in trials if t.phase == TrialPhase.FAILED]
-    assert len(failed) == 3  # one more than maxFailedTrials
+    # One more than maxFailedTrials stops the study; with two in parallel, the other one
+    # may have failed in the same moment.
+    assert 3 <= len(failed) <= 4
     # A trial still running when the study stopped is stopped too (completion policy delete).
     assert all(t.phase == TrialPhase.LOST for t in trials if t not in failed)
     reason = failed[0].failure_reason or ""
