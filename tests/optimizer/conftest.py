@@ -1,9 +1,13 @@
-"""Shared fixtures: small, fast engine settings (CPU; the GPU path is checked on a device
-machine when one is lent, never required here)."""
+"""Shared fixtures: small, fast engine settings.
+
+The engine runs on the CPU here. CARBS_TEST_DEVICE=cuda runs the same suite on a GPU (done
+on a lent device machine; never required).
+"""
 
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 
@@ -12,7 +16,7 @@ from carbs_optimizer import CARBS, CARBSParams, LinearSpace, LogitSpace, LogSpac
 
 def fast_config(**overrides: object) -> CARBSParams:
     settings: dict[str, object] = {
-        "device": "cpu",
+        "device": os.environ.get("CARBS_TEST_DEVICE", "cpu"),
         "num_candidates_for_suggestion_per_dim": 30,
         "gp_fit_iterations": 15,
         "gp_warm_start_iterations": 5,
