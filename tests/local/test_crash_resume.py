@@ -117,3 +117,34 @@ def test_ctrl_c_stops_trials_and_resume_replaces_them(
         trials = store.trials()
     assert sum(t.phase == TrialPhase.SUCCEEDED for t in trials) == 4
     assert Counter(log.read_text().split()).most_common(1)[0][1] == 1
+
+
+def test_metrics_are_served_during_a_run(write_study: Callable[..., Path], tmp_path: Path) -> None:
+    """`carbs run --metrics-port` serves Prometheus text on 127.0.0.1 while trials run."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    study = write_study(extra_args=["--sleep=0.5"], budget={"maxTrials": 4, "maxFailedTrials": 0})
+    log = tmp_path / "trials.log"
+    env = {**os.environ, "TRIAL_LOG": str(log)}
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "carbs_operator.cli", "run", str(study), "--state-dir",
+         str(tmp_path / "state"), "--device", "cpu", "--metrics-port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        def scraped() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                    text = r.read().decode()
+            except OSError:
+                return False
+            return 'carbs_trials_total{namespace="local",outcome="succeeded",study="quad"}' in text
+
+        wait_for(scraped)
+    finally:
+        _, stderr = runner.communicate(timeout=120)
+    assert runner.returncode == 0, stderr.decode()
