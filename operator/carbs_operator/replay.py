@@ -68,11 +68,23 @@ def carbs_params(spec: StudySpec, device: str = "auto") -> CARBSParams:
     return config
 
 
+def replay_seed(spec: StudySpec, trials: Sequence[TrialRecord]) -> int:
+    """The study's seed mixed with how many trials exist.
+
+    A rebuilt engine starts its random stream afresh; with the bare seed, a study rebuilt
+    after every trial would draw the same random-phase point again and again. Mixing in the
+    trial count keeps rebuilds deterministic (same trials, same suggestion) yet distinct.
+    """
+    return (spec.carbs.seed * 1_000_003 + len(trials)) % (2**63)
+
+
 def build_engine(
     spec: StudySpec, trials: Sequence[TrialRecord], device: str = "auto"
 ) -> CARBS:
     """A fresh engine that has seen exactly these trials."""
-    engine = CARBS(carbs_params(spec, device), engine_params(spec))
+    config = carbs_params(spec, device)
+    config.seed = replay_seed(spec, trials)
+    engine = CARBS(config, engine_params(spec))
     for trial in sorted(trials, key=lambda t: t.index):
         observe_trial(engine, trial)
     # The resample schedule continues where it was, instead of starting over.

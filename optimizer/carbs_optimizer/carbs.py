@@ -182,6 +182,17 @@ class CARBS:
         return self._to_param(real_number_input)
 
     @property
+    def gp_fit_state(self) -> WarmStartStore | None:
+        """The last fitted GP hyperparameters (JSON-ready), to warm-start another instance
+        over the same search, e.g. one rebuilt from trial records; None when not warm-started."""
+        return self._gp_warm_start
+
+    @gp_fit_state.setter
+    def gp_fit_state(self, state: WarmStartStore | None) -> None:
+        if self.config.is_gp_warm_started:
+            self._gp_warm_start = dict(state or {})
+
+    @property
     def cumulative_cost(self) -> float:
         return sum(o.cost for o in self.success_observations)
 
