@@ -150,6 +150,42 @@ register(Subcommand(
 ))
 
 
+# ------------------------------------------------------------------------------ operator
+
+
+def _configure_operator(parser: argparse.ArgumentParser) -> None:
+    scope = parser.add_mutually_exclusive_group(required=True)
+    scope.add_argument(
+        "--namespace", "-n", action="append", default=[], metavar="NS",
+        help="watch this namespace (repeatable; globs like team-* allowed)",
+    )
+    scope.add_argument("--all-namespaces", "-A", action="store_true", help="watch all")
+    parser.add_argument(
+        "--standalone", action="store_true",
+        help="run without kopf peering (only when exactly one replica runs)",
+    )
+    parser.add_argument("--metrics-port", type=int, default=None, help="serve /metrics here")
+    parser.add_argument(
+        "--liveness", default=None, metavar="URL",
+        help="kopf health endpoint, e.g. http://0.0.0.0:8081/healthz",
+    )
+    parser.add_argument("--device", default="cpu", help="engine device: cpu, cuda or auto")
+
+
+def _run_operator(args: argparse.Namespace) -> int:
+    from carbs_operator.k8s.main import run_operator
+
+    return run_operator(
+        args.namespace, args.all_namespaces, standalone=args.standalone,
+        metrics_port=args.metrics_port, liveness_endpoint=args.liveness, device=args.device,
+    )
+
+
+register(Subcommand(
+    "operator", "run the Kubernetes operator (kopf)", _configure_operator, _run_operator
+))
+
+
 # ---------------------------------------------------------------------------------- demo
 
 

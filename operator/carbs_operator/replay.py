@@ -102,9 +102,9 @@ def observe_trial(engine: CARBS, trial: TrialRecord) -> None:
         engine.forget_suggestion(point)
     elif _is_success(trial):
         objective, cost = float(trial.objective or 0.0), float(trial.cost or 0.0)
-        engine.observe(ObservationInParam(point, objective, cost))
+        engine.record_observation(ObservationInParam(point, objective, cost))
     else:
-        engine.observe(ObservationInParam(point, math.nan, 1.0, is_failure=True))
+        engine.record_observation(ObservationInParam(point, math.nan, 1.0, is_failure=True))
 
 
 def _is_success(trial: TrialRecord) -> bool:

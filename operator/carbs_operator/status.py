@@ -205,3 +205,21 @@ def condition(status: StudyStatus, kind: str) -> Condition | None:
     """The condition of type `kind`, for callers that print or test one."""
     found: Mapping[str, Condition] = {c.type: c for c in status.conditions}
     return found.get(kind)
+
+
+def invalid_status(
+    message: str, generation: int | None, previous: StudyStatus | None, now: datetime
+) -> StudyStatus:
+    """Phase Invalid with a Valid=False condition naming the problems.
+
+    Everything else the previous status said (counts, frontier) stays: an edit that breaks
+    the spec must not erase what the study already found.
+    """
+    base = previous.model_copy() if previous is not None else StudyStatus()
+    old = {c.type: c for c in base.conditions}
+    conditions = [c for c in base.conditions if c.type != VALID]
+    conditions.insert(0, _condition(old.get(VALID), VALID, ConditionStatus.FALSE, "InvalidSpec",
+                                    message, generation, now))
+    return base.model_copy(update={
+        "phase": StudyPhase.INVALID, "conditions": conditions, "observed_generation": generation,
+    })

@@ -127,9 +127,15 @@ class CARBS:
 
     def observe(self, new_observation_in_param: ObservationInParam) -> ObserveOutput:
         with self._lock:
-            self.forget_suggestion(new_observation_in_param.input)
-            self._add_observation(new_observation_in_param)
+            self.record_observation(new_observation_in_param)
             return ObserveOutput(logs=self._observation_log(new_observation_in_param))
+
+    def record_observation(self, observation: ObservationInParam) -> None:
+        """`observe` without building its log (which recomputes the frontier): replaying a
+        long history through `observe` would cost quadratic time."""
+        with self._lock:
+            self.forget_suggestion(observation.input)
+            self._add_observation(observation)
 
     def forget_suggestion(self, suggestion_to_forget: ParamDictType) -> None:
         """Drop a pending suggestion (by its `suggestion_uuid`), e.g. when its worker died."""

@@ -1,0 +1,1 @@
+"""The Kubernetes runtime: a kopf operator running CarbsStudy objects as Jobs."""

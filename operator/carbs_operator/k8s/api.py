@@ -1,0 +1,115 @@
+"""The few Kubernetes calls the operator makes, as plain dicts, off the event loop.
+
+The `kubernetes` client is blocking, so every call runs in a small thread pool; the kopf
+event loop never waits on a socket. Creates are idempotent: 409 AlreadyExists returns the
+existing object (adopt it), which is what makes a create after a crash safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+
+from carbs_operator.models import GROUP, VERSION
+
+
+@dataclass(frozen=True)
+class Resource:
+    group: str
+    version: str
+    plural: str
+
+
+STUDIES = Resource(GROUP, VERSION, "carbsstudies")
+TRIALS = Resource(GROUP, VERSION, "carbstrials")
+JOBS = Resource("batch", "v1", "jobs")
+
+
+class KubeApi:
+    """Namespaced reads and writes of studies, trials, Jobs and Pods."""
+
+    def __init__(self, api_client: k8s.ApiClient, threads: int = 4) -> None:
+        self._custom = k8s.CustomObjectsApi(api_client)
+        self._core = k8s.CoreV1Api(api_client)
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="carbs-k8s")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
+
+    async def list_objects(
+        self, resource: Resource, namespace: str, label_selector: str
+    ) -> list[dict[str, Any]]:
+        found = await self._run(
+            self._custom.list_namespaced_custom_object, resource.group, resource.version,
+            namespace, resource.plural, label_selector=label_selector,
+        )
+        return list(found.get("items") or [])
+
+    async def get(self, resource: Resource, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            obj: dict[str, Any] = await self._run(
+                self._custom.get_namespaced_custom_object, resource.group, resource.version,
+                namespace, resource.plural, name,
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return obj
+
+    async def create(
+        self, resource: Resource, namespace: str, body: dict[str, Any]
+    ) -> tuple[dict[str, Any], bool]:
+        """(the object, True) when created; (the existing one, False) on AlreadyExists."""
+        try:
+            obj: dict[str, Any] = await self._run(
+                self._custom.create_namespaced_custom_object, resource.group, resource.version,
+                namespace, resource.plural, body,
+            )
+        except ApiException as error:
+            if error.status != 409:
+                raise
+            existing = await self.get(resource, namespace, body["metadata"]["name"])
+            if existing is None:  # deleted in between: let the next reconcile try again
+                raise
+            return existing, False
+        return obj, True
+
+    async def patch_status(
+        self, resource: Resource, namespace: str, name: str, status: dict[str, Any]
+    ) -> None:
+        try:
+            await self._run(
+                self._custom.patch_namespaced_custom_object_status, resource.group,
+                resource.version, namespace, resource.plural, name, {"status": status},
+            )
+        except ApiException as error:
+            if error.status != 404:  # gone meanwhile: nothing left to describe
+                raise
+
+    async def delete(self, resource: Resource, namespace: str, name: str) -> None:
+        try:
+            await self._run(
+                self._custom.delete_namespaced_custom_object, resource.group, resource.version,
+                namespace, resource.plural, name, propagation_policy="Background",
+            )
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+    async def pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        response = await self._run(
+            self._core.list_namespaced_pod, namespace, label_selector=label_selector,
+            _preload_content=False,
+        )
+        return list(json.loads(response.data).get("items") or [])

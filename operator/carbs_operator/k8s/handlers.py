@@ -1,0 +1,133 @@
+"""The kopf side: thin handlers that keep one StudyReconciler per CarbsStudy.
+
+Only event handlers are used (`kopf.on.event`): no kopf finalizers, no kopf annotations on
+the user's objects. Deleting a study therefore never hangs on a stopped operator; its
+trials and Jobs go by owner references (Kubernetes' garbage collector). Events on trials,
+Jobs and Pods only wake their study's reconciler, which re-reads the world itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import kopf
+from kubernetes import client as k8s
+
+from carbs_operator.k8s.api import KubeApi
+from carbs_operator.k8s.reconciler import StudyReconciler
+from carbs_operator.metrics import StudyMetrics
+from carbs_operator.models import GROUP, VERSION
+from carbs_operator.template import LABEL_STUDY
+
+log = logging.getLogger(__name__)
+Key = tuple[str, str]  # (namespace, study name)
+
+
+@dataclass
+class OperatorContext:
+    """What the handlers share: clients, the engine's bounded pool, the reconcilers."""
+
+    api: KubeApi
+    metrics: StudyMetrics | None = None
+    device: str = "cpu"
+    engine_threads: int = 2
+    resync_seconds: float = 10.0
+    reconcilers: dict[Key, tuple[StudyReconciler, asyncio.Task[None]]] = field(
+        default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        # Suggestions are CPU-heavy: a small pool bounds them, off the event loop.
+        self.engine_pool = ThreadPoolExecutor(
+            max_workers=self.engine_threads, thread_name_prefix="carbs-engine"
+        )
+
+    def wake(self, namespace: str | None, study: str | None) -> None:
+        entry = self.reconcilers.get((namespace or "", study or ""))
+        if entry is not None:
+            entry[0].wake.set()
+
+    async def shutdown(self) -> None:
+        for reconciler, task in self.reconcilers.values():
+            reconciler.stop()
+            task.cancel()
+        await asyncio.gather(*(t for _, t in self.reconcilers.values()), return_exceptions=True)
+        self.reconcilers.clear()
+        self.engine_pool.shutdown(wait=False, cancel_futures=True)
+        self.api.close()
+
+
+def post_event(body: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
+    """Kubernetes Events through kopf's own poster (queued; never blocks a handler)."""
+    raw = cast(kopf.RawBody, dict(body))
+    kopf.event(kopf.Body(raw), type=type_, reason=reason, message=message[:1000])
+
+
+def register(
+    registry: kopf.OperatorRegistry,
+    context: OperatorContext,
+    login: Callable[..., Any] | None = None,
+) -> None:
+    """Add the operator's handlers to `registry` (a fresh one per operator run)."""
+    if login is not None:
+        kopf.on.login(registry=registry)(login)
+
+    @kopf.on.startup(registry=registry)
+    async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.posting.level = logging.INFO
+        settings.watching.server_timeout = 300
+        settings.watching.client_timeout = 330
+        settings.networking.request_timeout = 60
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(**_: Any) -> None:
+        await context.shutdown()
+
+    @kopf.on.event(GROUP, VERSION, "carbsstudies", registry=registry)
+    async def study_event(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
+        meta = body.get("metadata", {})
+        key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        if event.get("type") == "DELETED":
+            entry = context.reconcilers.pop(key, None)
+            if entry is not None:
+                entry[0].stop()
+            if context.metrics is not None:
+                context.metrics.remove_study(*key)
+            return
+        obj = copy.deepcopy(dict(body))
+        entry = context.reconcilers.get(key)
+        if entry is not None:
+            entry[0].update(obj)
+            return
+        reconciler = StudyReconciler(
+            context.api, context.engine_pool, obj, post_event=post_event,
+            metrics=context.metrics, device=context.device,
+            resync_seconds=context.resync_seconds,
+        )
+        task = asyncio.create_task(reconciler.run(), name=f"carbs-study-{key[0]}-{key[1]}")
+        context.reconcilers[key] = (reconciler, task)
+
+    def wake_study(labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
+        context.wake(namespace, labels.get(LABEL_STUDY))
+
+    present = {LABEL_STUDY: kopf.PRESENT}
+    kopf.on.event(GROUP, VERSION, "carbstrials", labels=present, registry=registry)(wake_study)
+    kopf.on.event("batch", "v1", "jobs", labels=present, registry=registry)(wake_study)
+    kopf.on.event("", "v1", "pods", labels=present, registry=registry)(wake_study)
+
+
+def default_api_client() -> k8s.ApiClient:
+    """In a pod: the service account; elsewhere: the kubeconfig, as kubectl would."""
+    from kubernetes import config
+
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+    return k8s.ApiClient()

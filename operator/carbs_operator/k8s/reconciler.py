@@ -1,0 +1,274 @@
+"""One study's reconcile loop: read the world, apply the shared rules, write the world.
+
+Every pass starts from what the API server holds (the study, its CarbsTrials, their Jobs
+and Pods) and rebuilds the engine from the trials by replay, so an operator killed at any
+point picks up where the objects say it was:
+
+- killed after suggesting, before the trial existed: the suggestion is simply made again;
+- after creating the trial, before its Job: the next pass creates the Job (the trial is
+  Pending without one);
+- after the Job finished, before the result was recorded: the next pass reads the Job and
+  concludes the trial.
+
+Creates are idempotent (deterministic names; 409 means adopt), so no trial is created twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from carbs_operator.k8s.api import JOBS, STUDIES, TRIALS, KubeApi
+from carbs_operator.k8s.trials import (
+    job_state,
+    owner_reference,
+    record_from_object,
+    status_for,
+    timestamp,
+    trial_index,
+    trial_manifest,
+)
+from carbs_operator.metrics import StudyMetrics
+from carbs_operator.models import (
+    CarbsStudy,
+    RunningTrialsPolicy,
+    StudyPhase,
+    StudyStatus,
+    TrialPhase,
+)
+from carbs_operator.replay import build_engine
+from carbs_operator.status import invalid_status, study_status, trial_name
+from carbs_operator.study import Outcome, TrialRecord, conclude_trial, decide
+from carbs_operator.template import LABEL_STUDY, build_job, requested_gpus
+from carbs_operator.validation import ManifestError, parse_study
+from carbs_optimizer import SUGGESTION_ID_DICT_KEY
+
+log = logging.getLogger(__name__)
+
+# Post an Event: (object, type Normal|Warning, reason, message).
+EventPoster = Callable[[dict[str, Any], str, str, str], None]
+RESYNC_SECONDS = 10.0
+
+
+class StudyReconciler:
+    """Owns one study while it exists; `run()` until `stop()`."""
+
+    def __init__(
+        self,
+        api: KubeApi,
+        engine_pool: ThreadPoolExecutor,
+        body: dict[str, Any],
+        *,
+        post_event: EventPoster,
+        metrics: StudyMetrics | None = None,
+        device: str = "cpu",
+        resync_seconds: float = RESYNC_SECONDS,
+    ) -> None:
+        self.api = api
+        self.engine_pool = engine_pool
+        self.body = body
+        self.namespace: str = body["metadata"]["namespace"]
+        self.name: str = body["metadata"]["name"]
+        self.post_event = post_event
+        self.metrics = metrics
+        self.device = device
+        self.resync_seconds = resync_seconds
+        self.wake = asyncio.Event()
+        self._stopped = False
+        self._fit_state: dict[str, Any] | None = None
+        self._invalid_generation: int | None = None
+
+    def update(self, body: dict[str, Any]) -> None:
+        """A newer version of the study arrived: reconcile with it soon."""
+        self.body = body
+        self.wake.set()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self.wake.set()
+
+    async def run(self) -> None:
+        while not self._stopped:
+            self.wake.clear()
+            try:
+                await self.reconcile()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # an API error or a bug: log it, count it, retry later
+                log.exception("reconciling study %s/%s failed", self.namespace, self.name)
+                if self.metrics is not None:
+                    self.metrics.record_reconcile_error(self.namespace, self.name)
+            if self._stopped:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), timeout=self.resync_seconds)
+
+    # -- one pass ------------------------------------------------------------------------
+    async def reconcile(self) -> None:
+        body = self.body
+        generation = body["metadata"].get("generation")
+        try:
+            study = parse_study(body)
+        except ManifestError as error:
+            await self._mark_invalid(error, generation)
+            return
+        self._invalid_generation = None
+        objects = await self.api.list_objects(TRIALS, self.namespace, f"{LABEL_STUDY}={self.name}")
+        objects.sort(key=trial_index)
+        records = [await self._settle(study, obj) for obj in objects]
+        decision = decide(study.spec, records)
+        if decision.stop_reason is not None and decision.counts.in_flight:
+            if study.spec.completion_policy.running_trials == RunningTrialsPolicy.DELETE:
+                reason = f"stopped: the study completed ({decision.stop_reason})"
+                records = [await self._stop_trial(r, reason) if r.in_flight else r
+                           for r in records]
+        elif decision.start > 0:
+            records += await self._start(study, records, decision.start)
+        await self._write_status(study, records, generation)
+
+    async def _settle(self, study: CarbsStudy, obj: dict[str, Any]) -> TrialRecord:
+        """Bring one trial's record up to date with its Job."""
+        record = record_from_object(obj)
+        if not record.in_flight:
+            return record
+        name = obj["metadata"]["name"]
+        job = await self.api.get(JOBS, self.namespace, name)
+        if job is None:
+            if record.phase == TrialPhase.PENDING:
+                await self._create_job(study, obj, record)
+                return record
+            reason = "lost: its Job disappeared before the trial finished"
+            return await self._finish(record, Outcome(TrialPhase.LOST, {}, None, None, reason))
+        pods = await self.api.pods(self.namespace, f"job-name={name}")
+        state = job_state(job, pods)
+        if state.finished:
+            outcome = conclude_trial(
+                study.spec, workload_failure=state.failure, result_text=state.result_text,
+                runtime_seconds=state.runtime_seconds, gpus=requested_gpus(study.spec),
+            )
+            return await self._finish(record, outcome, status_for(outcome, state))
+        if state.started and record.phase == TrialPhase.PENDING:
+            started = state.started_at or time.time()
+            await self.api.patch_status(TRIALS, self.namespace, name, {
+                "phase": TrialPhase.RUNNING.value, "startTime": timestamp(started),
+                "jobName": name,
+            })
+            self.post_event(self.body, "Normal", "TrialStarted", f"trial {name} is running")
+            return replace(record, phase=TrialPhase.RUNNING, started_at=started)
+        return record
+
+    async def _finish(
+        self, record: TrialRecord, outcome: Outcome, status: dict[str, Any] | None = None
+    ) -> TrialRecord:
+        name = trial_name(self.name, record.index)
+        if status is None:
+            status = {"phase": outcome.phase.value, "completionTime": timestamp(time.time())}
+            if outcome.failure_reason:
+                status["failureReason"] = outcome.failure_reason
+        await self.api.patch_status(TRIALS, self.namespace, name, status)
+        if outcome.phase == TrialPhase.SUCCEEDED:
+            message = f"trial {name}: objective {outcome.objective:.6g}, cost {outcome.cost:.6g}"
+            self.post_event(self.body, "Normal", "TrialSucceeded", message)
+        else:
+            kind = "TrialFailed" if outcome.phase == TrialPhase.FAILED else "TrialLost"
+            self.post_event(self.body, "Warning", kind, f"trial {name}: {outcome.failure_reason}")
+        if self.metrics is not None:
+            outcome_name = outcome.phase.value.lower()
+            self.metrics.record_trial_finished(self.namespace, self.name, outcome_name)
+        return replace(
+            record, phase=outcome.phase, metrics=dict(outcome.metrics),
+            objective=outcome.objective, cost=outcome.cost,
+            failure_reason=outcome.failure_reason, finished_at=time.time(),
+        )
+
+    async def _stop_trial(self, record: TrialRecord, reason: str) -> TrialRecord:
+        await self.api.delete(JOBS, self.namespace, trial_name(self.name, record.index))
+        return await self._finish(record, Outcome(TrialPhase.LOST, {}, None, None, reason))
+
+    async def _create_job(
+        self, study: CarbsStudy, trial: dict[str, Any], record: TrialRecord
+    ) -> None:
+        name = trial["metadata"]["name"]
+        job = build_job(self.name, self.namespace, name, record.index, study.spec,
+                        record.params, owner_reference(trial))
+        await self.api.create(JOBS, self.namespace, job)
+
+    async def _start(
+        self, study: CarbsStudy, records: list[TrialRecord], count: int
+    ) -> list[TrialRecord]:
+        """Suggest `count` points (in the engine's thread pool) and create their trials."""
+        engine = build_engine(study.spec, records, self.device)
+        engine.gp_fit_state = self._fit_state
+        loop = asyncio.get_running_loop()
+        began = time.perf_counter()
+        outputs = await loop.run_in_executor(self.engine_pool, engine.suggest_batch, count)
+        if self.metrics is not None:
+            per = (time.perf_counter() - began) / max(count, 1)
+            self.metrics.observe_suggest(self.namespace, self.name, per)
+        self._fit_state = engine.gp_fit_state
+        next_index = max((r.index for r in records), default=-1) + 1
+        created: list[TrialRecord] = []
+        for offset, output in enumerate(outputs):
+            index = next_index + offset
+            params = {k: v for k, v in output.suggestion.items() if k != SUGGESTION_ID_DICT_KEY}
+            suggestion_id = str(output.suggestion[SUGGESTION_ID_DICT_KEY])
+            kind = str(output.log.get("suggestion_kind", "bayesian"))
+            name = trial_name(self.name, index)
+            manifest = trial_manifest(self.body, name, index, params, suggestion_id, kind)
+            trial, fresh = await self.api.create(TRIALS, self.namespace, manifest)
+            record = record_from_object(trial)
+            await self._create_job(study, trial, record)
+            if fresh:
+                self.post_event(self.body, "Normal", "TrialCreated",
+                                f"trial {name}: {json.dumps(params, sort_keys=True)}")
+            created.append(record)
+        return created
+
+    # -- status --------------------------------------------------------------------------
+    def _previous_status(self) -> StudyStatus | None:
+        try:
+            return StudyStatus.model_validate(self.body.get("status") or {})
+        except ValidationError:
+            return None
+
+    async def _write_status(
+        self, study: CarbsStudy, records: list[TrialRecord], generation: int | None
+    ) -> None:
+        laws = build_engine(study.spec, records, "cpu").scaling_laws()
+        previous = self._previous_status()
+        status = study_status(study.spec, records, laws, generation, previous,
+                              datetime.now(UTC), study=self.name)
+        if self.metrics is not None:
+            self.metrics.update_study(self.namespace, self.name, study.spec, records)
+        await self._patch_if_changed(status, previous)
+
+    async def _patch_if_changed(self, status: StudyStatus, previous: StudyStatus | None) -> None:
+        new = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+        old = previous.model_dump(mode="json", by_alias=True, exclude_none=True) if previous else {}
+        if new == old:
+            return
+        changed = previous is None or previous.phase != status.phase
+        if changed and status.phase != StudyPhase.INVALID:  # InvalidSpec says more
+            self.post_event(self.body, "Normal", f"Study{status.phase}",
+                            f"study {self.name} is {status.phase}")
+        await self.api.patch_status(STUDIES, self.namespace, self.name, new)
+        self.body = {**self.body, "status": new}
+
+    async def _mark_invalid(self, error: ManifestError, generation: int | None) -> None:
+        if self._invalid_generation == generation:
+            return
+        message = "; ".join(str(p) for p in error.problems)[:4000]
+        status = invalid_status(message, generation, self._previous_status(), datetime.now(UTC))
+        self.post_event(self.body, "Warning", "InvalidSpec", message)
+        await self._patch_if_changed(status, self._previous_status())
+        self._invalid_generation = generation
