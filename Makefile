@@ -1,0 +1,29 @@
+# The two set-up commands of the README. Each installs what it needs, then runs.
+#   make run    install the project and run the shipped example study locally
+#   make test   install system tools, the project with its test extras, then lint and test
+PYTHON ?= python3
+VENV   ?= .venv
+PIP    := $(VENV)/bin/pip
+# The CPU build of torch, named first in the same pip call: a bare torch requirement
+# would pull a multi-GB CUDA build.
+TORCH  := torch==2.13.0
+
+.PHONY: run test system-tools
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+run: $(VENV)/bin/python
+	$(PIP) install -q $(TORCH) -e .
+	$(VENV)/bin/carbs run examples/digits-mlp/study.yaml
+
+# promtool and prometheus (Debian's package) check the alert rules and scrape a real run.
+system-tools:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; }
+
+test: system-tools $(VENV)/bin/python
+	$(PIP) install -q $(TORCH) -e '.[test]'
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/python -m pytest -q
