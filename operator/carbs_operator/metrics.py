@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.exposition import start_http_server
 
 from carbs_operator.frontier import pareto_frontier
-from carbs_operator.models import StudySpec
+from carbs_operator.models import StudySpec, TrialPhase
 from carbs_operator.study import TrialRecord, best_trial, count_trials, successes, total_cost
 
 OUTCOMES: Final = ("succeeded", "failed", "lost")
@@ -98,6 +98,12 @@ class StudyMetrics:
             "carbs_reconcile_errors", "Reconciles of a study that raised an error.",
             LABELS, registry=registry,
         )
+        self.last_trial_finished = Gauge(
+            "carbs_last_trial_finished_timestamp_seconds",
+            "POSIX time the latest trial concluded (succeeded or failed); until one has, the "
+            "time the study's first trial was created.",
+            LABELS, registry=registry,
+        )
         self.build_info = Info("carbs_build", "Version of carbs-operator.", registry=registry)
         self.build_info.info({"version": version or _version()})
 
@@ -128,6 +134,11 @@ class StudyMetrics:
         self.trials_in_flight.labels(namespace, study, "pending").set(counts.pending)
         self.trials_in_flight.labels(namespace, study, "running").set(counts.running)
         self.total_cost.labels(namespace, study).set(total_cost(trials))
+        progress = last_progress(trials)
+        if progress is not None:
+            self.last_trial_finished.labels(namespace, study).set(progress)
+        else:
+            _forget(self.last_trial_finished, namespace, study)
         finite = [t for t in trials if _finite(t.objective) and _finite(t.cost)]
         best = best_trial(spec, finite)
         if best is not None and best.objective is not None:
@@ -167,7 +178,8 @@ class StudyMetrics:
         for quantile in QUANTILES:
             _forget(self.frontier_objective, namespace, study, quantile)
         for metric in (self.best_objective, self.total_cost, self.frontier_points,
-                       self.suggest_duration, self.gp_fit_duration, self.reconcile_errors):
+                       self.suggest_duration, self.gp_fit_duration, self.reconcile_errors,
+                       self.last_trial_finished):
             _forget(metric, namespace, study)
 
 
@@ -177,6 +189,23 @@ def frontier_objective_at(frontier: Sequence[TrialRecord], quantile: float) -> f
     `frontier` is ordered by increasing cost, as pareto_frontier returns it."""
     position = math.floor(quantile * (len(frontier) - 1) + 1e-9)
     return float(frontier[position].objective or 0.0)
+
+
+def last_progress(trials: Sequence[TrialRecord]) -> float | None:
+    """When the study last made progress: the latest conclusion of a trial, else the
+    creation of its first trial (None before any trial exists).
+
+    Taken from the trial records rather than the clock of this process, so it survives an
+    operator restart; and it starts at the first trial's creation so the stalled-study alert
+    also catches a study whose very first trials never finish. Lost trials are not progress:
+    they are replaced, not concluded."""
+    concluded = [t.finished_at for t in trials
+                 if t.phase in (TrialPhase.SUCCEEDED, TrialPhase.FAILED)
+                 and t.finished_at is not None]
+    if concluded:
+        return max(concluded)
+    created = [t.created_at for t in trials if t.created_at is not None]
+    return min(created) if created else None
 
 
 def _finite(value: float | None) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,13 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from carbs_operator.metrics import QUANTILES, StudyMetrics, frontier_objective_at, serve
+from carbs_operator.metrics import (
+    QUANTILES,
+    StudyMetrics,
+    frontier_objective_at,
+    last_progress,
+    serve,
+)
 from carbs_operator.models import Budget, StudySpec, TrialPhase
 from carbs_operator.study import TrialRecord
 from carbs_operator.validation import load_study
@@ -67,7 +74,8 @@ def _filled(spec: StudySpec) -> tuple[CollectorRegistry, StudyMetrics]:
     metrics.observe_suggest("local", "digits", 0.2)
     metrics.observe_gp_fit("local", "digits", 0.05)
     metrics.record_reconcile_error("local", "digits")
-    metrics.update_study("team-a", "other", spec, TRIALS[:1])
+    # A finish time, so the exposition promtool lints has every family in it.
+    metrics.update_study("team-a", "other", spec, [replace(TRIALS[0], finished_at=1.7e9)])
     return registry, metrics
 
 
@@ -116,6 +124,29 @@ def test_remove_study_drops_only_its_series(spec: StudySpec) -> None:
     assert "other" in studies
     metrics.remove_study("local", "digits")  # idempotent
     metrics.remove_study("nowhere", "never")
+
+
+def test_last_trial_finished_timestamp(spec: StudySpec) -> None:
+    """The stalled-study alert's clock: the latest conclusion, else the first creation; lost
+    trials (replaced, not concluded) do not move it."""
+    created = [replace(t, created_at=100.0 + t.index) for t in TRIALS]
+    assert last_progress([]) is None
+    assert last_progress([_trial(0, TrialPhase.RUNNING)]) is None  # no times recorded
+    assert last_progress(created) == 100.0  # nothing has a finish time yet
+    done = [replace(t, finished_at=500.0 + t.index) if t.phase.is_finished else t
+            for t in created]
+    lost = replace(_trial(9, TrialPhase.LOST), created_at=1.0, finished_at=9e9)
+    assert last_progress([*done, lost]) == 505.0  # trial 5 (failed) concluded last
+    registry = CollectorRegistry()
+    metrics = StudyMetrics(registry)
+    metrics.update_study("local", "s", spec, [*done, lost])
+    name = "carbs_last_trial_finished_timestamp_seconds"
+    assert _value(registry, name, namespace="local", study="s") == 505.0
+    metrics.update_study("local", "s", spec, [])
+    assert _value(registry, name, namespace="local", study="s") is None
+    metrics.update_study("local", "s", spec, done)
+    metrics.remove_study("local", "s")
+    assert _value(registry, name, namespace="local", study="s") is None
 
 
 def test_rejects_unknown_outcome(spec: StudySpec) -> None:
