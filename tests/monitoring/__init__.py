@@ -1,0 +1,1 @@
+"""Tests of the chart's Grafana dashboard and Prometheus alert rules."""
