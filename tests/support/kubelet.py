@@ -1,0 +1,350 @@
+"""A simulated Job controller and kubelet for carbs trial Jobs, running against the emulator.
+
+It stands in for what cannot run here: there is no kube-controller-manager (whose Job controller
+creates a Job's Pods and keeps the Job's ``.status``) and no kubelet (which runs a Pod's
+containers, moves the Pod through its phases and records each container's exit code and
+termination message). Tests of the operator need both to see a trial go from Job to result.
+
+For each Job labelled ``carbs.dev/study`` (any namespace, unless told otherwise) it:
+
+1. sets the Job's ``status.startTime`` and ``active``, and creates a Pod from the Job's template
+   (``generateName: <job>-``, labels incl. ``job-name`` / ``batch.kubernetes.io/job-name`` and
+   ``controller-uid``, an ownerReference to the Job with its uid, env copied as written);
+2. keeps the Pod Pending, then Running (container state ``running``), for ``PhaseDelays``;
+3. computes the trial's result with the test's ``objective(params)``, params being the JSON of
+   the Pod's ``CARBS_PARAMS`` env var, as the trial's own ``carbs_operator.report()`` would
+   publish it:
+
+   - a dict: Pod annotation ``carbs.dev/result`` = its JSON, termination message = the same
+     JSON, exit code 0 (Succeeded);
+   - a str: written as-is to both (a malformed payload), exit code 0;
+   - None: no result at all, exit code 0;
+   - an Exception (returned or raised): exit code 1, reason Error, termination message = its
+     message (Failed). A missing CARBS_PARAMS fails the Pod the same way.
+
+   An async objective is awaited (and cut at the Job's ``activeDeadlineSeconds``);
+4. retries failed Pods up to ``backoffLimit`` (default 6, as Kubernetes) and ends the Job with
+   ``succeeded``/``failed``, ``completionTime`` and the conditions a 1.31+ Job controller writes
+   (``SuccessCriteriaMet`` + ``Complete``, or ``FailureTarget`` + ``Failed`` with reason
+   ``BackoffLimitExceeded`` / ``DeadlineExceeded``).
+
+Deleting a Job stops its simulation (the next write answers 404); its Pods go by the emulator's
+garbage collection when deleted with propagationPolicy Background, and stay (orphaned, frozen)
+otherwise, as on a real cluster. Suspended Jobs (``spec.suspend``) wait. ``pause()`` freezes
+every simulated Pod between phases until ``resume()``. Its own requests are exempt from fault
+injection: the faults under test are the operator's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp
+
+from tests.support.apiserver import utcnow
+from tests.support.emulator import ApiError, Cluster
+
+Result = dict[str, float] | str | BaseException | None
+Objective = Callable[[dict[str, float]], Result | Awaitable[Result]]
+
+STUDY_LABEL = "carbs.dev/study"
+RESULT_ANNOTATION = "carbs.dev/result"
+PARAMS_ENV = "CARBS_PARAMS"
+TERMINATION_MESSAGE_LIMIT = 4096  # bytes, as the kubelet truncates
+
+
+def quadratic_objective(params: dict[str, float]) -> Result:
+    """A default objective: ``loss`` = sum of squared params, ``cost`` = 1."""
+    return {"loss": sum(float(value) ** 2 for value in params.values()), "cost": 1.0}
+
+
+@dataclass
+class PhaseDelays:
+    """Seconds each simulated phase lasts."""
+
+    pending: float = 0.05  # the Pod exists and is Pending
+    running: float = 0.05  # the Pod is Running, before its container terminates
+    finishing: float = 0.05  # the Pod has terminated, before the Job's status says so
+
+
+class _Deadline:
+    """The Job's activeDeadlineSeconds passed before the trial ended (a sentinel)."""
+
+
+@dataclass
+class _Outcome:
+    succeeded: bool
+    reason: str = ""
+
+
+class SimulatedKubelet:
+    """The Job controller + kubelet stand-in (see the module docstring); async context manager."""
+
+    def __init__(self, cluster: Cluster, objective: Objective = quadratic_objective, *,
+                 delays: PhaseDelays | None = None, namespace: str | None = None,
+                 label_selector: str = STUDY_LABEL) -> None:
+        self.cluster = cluster
+        self.objective = objective
+        self.delays = delays or PhaseDelays()
+        self.namespace = namespace
+        self.label_selector = label_selector
+        self.errors: list[Exception] = []
+        self.started_jobs: list[str] = []  # "namespace/name", in the order they were picked up
+        self._jobs: dict[str, asyncio.Task[None]] = {}
+        self._resumed = asyncio.Event()
+        self._resumed.set()
+        self._main: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Self:
+        self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.stop()
+
+    def start(self) -> None:
+        if self._main is None:
+            self._main = asyncio.create_task(self._watch_jobs(), name="simulated-kubelet")
+
+    async def stop(self) -> None:
+        """Stop every simulation; raise what went wrong inside (bugs, not API answers)."""
+        tasks = [task for task in [self._main, *self._jobs.values()] if task is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._main = None
+        if self.errors:
+            raise ExceptionGroup("the simulated kubelet failed", self.errors)
+
+    def pause(self) -> None:
+        """Freeze all simulated Pods at their next phase boundary."""
+        self._resumed.clear()
+
+    def resume(self) -> None:
+        self._resumed.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._resumed.is_set()
+
+    # ------------------------------------------------------------------------ the Job loop
+
+    async def _watch_jobs(self) -> None:
+        """List, then watch from the list's version; on any end of the stream, start over."""
+        path = "/apis/batch/v1/jobs" if self.namespace is None else \
+            f"/apis/batch/v1/namespaces/{self.namespace}/jobs"
+        while True:
+            try:
+                listing = await self.cluster.request(
+                    "GET", path, params={"labelSelector": self.label_selector})
+                for job in listing["items"]:
+                    self._pick_up(job)
+                async for event in self.cluster.watch(
+                        "batch/v1", "jobs", self.namespace, label_selector=self.label_selector,
+                        resource_version=listing["metadata"]["resourceVersion"]):
+                    if event["type"] in ("ADDED", "MODIFIED"):
+                        self._pick_up(event["object"])
+                    elif event["type"] == "ERROR":
+                        break
+            except (ApiError, aiohttp.ClientError, ValueError):
+                pass
+            await asyncio.sleep(0.05)
+
+    def _pick_up(self, job: Mapping[str, Any]) -> None:
+        meta, spec, status = job["metadata"], job.get("spec") or {}, job.get("status") or {}
+        finished = any(condition.get("type") in ("Complete", "Failed")
+                       and condition.get("status") == "True"
+                       for condition in status.get("conditions") or [])
+        if meta["uid"] in self._jobs or finished or spec.get("suspend") or \
+                meta.get("deletionTimestamp"):
+            return
+        self.started_jobs.append(f"{meta['namespace']}/{meta['name']}")
+        self._jobs[meta["uid"]] = asyncio.create_task(self._guarded(job),
+                                                      name=f"job {meta['name']}")
+
+    async def _guarded(self, job: Mapping[str, Any]) -> None:
+        try:
+            await self._run_job(job)
+        except ApiError as exc:
+            if exc.status != 404:  # 404: the Job or its Pod was deleted, the simulation ends
+                self.errors.append(exc)
+        except Exception as exc:
+            self.errors.append(exc)
+
+    async def _phase(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        await self._resumed.wait()
+
+    async def _run_job(self, job: Mapping[str, Any]) -> None:
+        """The Job controller's part: Pods until one succeeds or the failures are too many."""
+        meta, spec = job["metadata"], job.get("spec") or {}
+        namespace, name = meta["namespace"], meta["name"]
+        backoff_limit = int(spec.get("backoffLimit", 6))
+        deadline = spec.get("activeDeadlineSeconds")
+        loop = asyncio.get_running_loop()
+        deadline_at = loop.time() + float(deadline) if deadline else None
+        await self._job_status(namespace, name, {"startTime": utcnow(), "active": 1})
+        failed = 0
+        while True:
+            outcome = await self._run_pod(job, deadline_at)
+            await self._phase(self.delays.finishing)
+            if outcome.succeeded:
+                now = utcnow()
+                await self._job_status(namespace, name, {
+                    "active": None, "succeeded": 1, "completionTime": now, "conditions": [
+                        _condition("SuccessCriteriaMet", "CompletionsReached",
+                                   "Reached expected number of succeeded pods", now),
+                        _condition("Complete", "CompletionsReached",
+                                   "Reached expected number of succeeded pods", now)]})
+                return
+            failed += 1
+            if outcome.reason == "DeadlineExceeded" or failed > backoff_limit:
+                reason, message = (
+                    ("DeadlineExceeded", "Job was active longer than specified deadline")
+                    if outcome.reason == "DeadlineExceeded" else
+                    ("BackoffLimitExceeded", "Job has reached the specified backoff limit"))
+                now = utcnow()
+                await self._job_status(namespace, name, {
+                    "active": None, "failed": failed, "conditions": [
+                        _condition("FailureTarget", reason, message, now),
+                        _condition("Failed", reason, message, now)]})
+                return
+            await self._job_status(namespace, name, {"failed": failed})
+
+    async def _job_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        await self.cluster.patch("batch/v1", "jobs", namespace, name, {"status": status},
+                                 subresource="status")
+
+    # ------------------------------------------------------------------------ the kubelet
+
+    async def _run_pod(self, job: Mapping[str, Any], deadline_at: float | None) -> _Outcome:
+        """The kubelet's part: one Pod from creation to termination."""
+        meta = job["metadata"]
+        template = (job.get("spec") or {}).get("template") or {}
+        template_meta = template.get("metadata") or {}
+        labels = {**(template_meta.get("labels") or {}),
+                  "job-name": meta["name"], "batch.kubernetes.io/job-name": meta["name"],
+                  "controller-uid": meta["uid"], "batch.kubernetes.io/controller-uid": meta["uid"]}
+        pod_spec = json.loads(json.dumps(template.get("spec") or {}))
+        pod_spec.setdefault("nodeName", "simulated-node")
+        pod = await self.cluster.create({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {
+                "generateName": f"{meta['name']}-", "namespace": meta["namespace"],
+                "labels": labels, "annotations": dict(template_meta.get("annotations") or {}),
+                "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job",
+                                     "name": meta["name"], "uid": meta["uid"],
+                                     "controller": True, "blockOwnerDeletion": True}]},
+            "spec": pod_spec})
+        namespace, pod_name = meta["namespace"], pod["metadata"]["name"]
+        containers = [container.get("name", "main")
+                      for container in pod_spec.get("containers") or []]
+
+        await self._phase(self.delays.pending)
+        started = utcnow()
+        await self._pod_status(namespace, pod_name, {
+            "phase": "Running", "startTime": started,
+            "conditions": [_condition("PodScheduled", "", "", started),
+                           _condition("Ready", "", "", started)],
+            "containerStatuses": [_container(container, {"running": {"startedAt": started}})
+                                  for container in containers]})
+
+        result = await self._evaluate(pod_spec, deadline_at)
+        if isinstance(result, _Deadline):
+            await self._terminate(namespace, pod_name, containers, started, "Failed", 137,
+                                  "DeadlineExceeded", "")
+            return _Outcome(succeeded=False, reason="DeadlineExceeded")
+        if isinstance(result, BaseException):
+            await self._terminate(namespace, pod_name, containers, started, "Failed", 1,
+                                  "Error", str(result))
+            return _Outcome(succeeded=False)
+        message = ""
+        if result is not None:
+            message = result if isinstance(result, str) else json.dumps(result)
+            await self.cluster.patch("v1", "pods", namespace, pod_name,
+                                     {"metadata": {"annotations": {RESULT_ANNOTATION: message}}})
+        await self._terminate(namespace, pod_name, containers, started, "Succeeded", 0,
+                              "Completed", message)
+        return _Outcome(succeeded=True)
+
+    async def _evaluate(self, pod_spec: Mapping[str, Any],
+                        deadline_at: float | None) -> Result | _Deadline:
+        """Run the trial: wait its running time, then call the objective on its params."""
+        loop = asyncio.get_running_loop()
+        budget = None if deadline_at is None else deadline_at - loop.time()
+        try:
+            async with asyncio.timeout(budget):
+                await self._phase(self.delays.running)
+                params = _params_of(pod_spec)
+                if isinstance(params, BaseException):
+                    return params
+                try:
+                    result = self.objective(params)
+                    if inspect.isawaitable(result):
+                        result = await result
+                except Exception as exc:
+                    return exc
+                return result
+        except TimeoutError:
+            return _Deadline()
+
+    async def _terminate(self, namespace: str, pod_name: str, containers: list[str],
+                         started: str, phase: str, exit_code: int, reason: str,
+                         message: str) -> None:
+        finished = utcnow()
+        message = message.encode()[:TERMINATION_MESSAGE_LIMIT].decode(errors="ignore")
+        statuses = [_container(container, {"terminated": {
+            "exitCode": exit_code if index == 0 else 0,
+            "reason": reason if index == 0 else "Completed",
+            "message": message if index == 0 else "",
+            "startedAt": started, "finishedAt": finished,
+            "containerID": f"simulated://{pod_name}/{container}"}}, ready=False)
+            for index, container in enumerate(containers)]
+        await self._pod_status(namespace, pod_name, {
+            "phase": phase, "conditions": [_condition("PodScheduled", "", "", started),
+                                           _condition("Ready", "PodCompleted", "", finished,
+                                                      status="False")],
+            "containerStatuses": statuses})
+
+    async def _pod_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        await self.cluster.patch("v1", "pods", namespace, name, {"status": status},
+                                 subresource="status")
+
+
+def _params_of(pod_spec: Mapping[str, Any]) -> dict[str, float] | BaseException:
+    for container in pod_spec.get("containers") or []:
+        for env in container.get("env") or []:
+            if env.get("name") == PARAMS_ENV:
+                try:
+                    params = json.loads(env.get("value") or "")
+                except ValueError as exc:
+                    return ValueError(f"{PARAMS_ENV} is not JSON: {exc}")
+                if not isinstance(params, dict):
+                    return ValueError(f"{PARAMS_ENV} is not a JSON object")
+                return params
+    return LookupError(f"{PARAMS_ENV} is not set in the pod's environment")
+
+
+def _condition(kind: str, reason: str, message: str, now: str,
+               status: str = "True") -> dict[str, Any]:
+    condition = {"type": kind, "status": status, "lastProbeTime": now, "lastTransitionTime": now}
+    if reason:
+        condition["reason"] = reason
+    if message:
+        condition["message"] = message
+    return condition
+
+
+def _container(name: str, state: dict[str, Any], ready: bool = True) -> dict[str, Any]:
+    return {"name": name, "ready": ready, "started": ready, "restartCount": 0, "state": state,
+            "image": "simulated", "imageID": "", "containerID": f"simulated://{name}"}
