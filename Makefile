@@ -23,7 +23,7 @@ system-tools:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; }
 
 test: system-tools $(VENV)/bin/python
-	$(PIP) install -q $(TORCH) -e '.[test]'
+	$(PIP) install -q $(TORCH) -e '.[test,bench]'
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m pytest -q
