@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.k8s.conftest import GV, carbs_operator, get_study, objective, study, trials_of
+from tests.k8s.conftest import carbs_operator, get_study, objective, study, trials_of
 from tests.support.emulator import Cluster
 from tests.support.kubelet import SimulatedKubelet
 
