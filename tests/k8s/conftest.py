@@ -14,8 +14,8 @@ import pytest
 
 from carbs_operator.k8s.api import KubeApi
 from carbs_operator.k8s.handlers import OperatorContext, register
-from tests.support.fixtures import cluster, kubelet  # noqa: F401 - fixtures, by name
 from tests.support.emulator import Cluster
+from tests.support.fixtures import cluster, kubelet  # noqa: F401 - fixtures, by name
 from tests.support.kopf_harness import OperatorThread, run_operator
 
 GV = "carbs.dev/v1alpha1"
