@@ -11,10 +11,18 @@ from dataclasses import dataclass, field
 
 import promql_parser as pp
 
+# The dashboard's template variables ($namespace), and its label_values() variable queries.
+VARIABLE = re.compile(r"\$(\w+)")
+LABEL_VALUES = re.compile(r"^label_values\((?P<selector>.+),\s*(?P<label>\w+)\)$")
 # Labels Prometheus itself puts on every scraped series.
 TARGET_LABELS = frozenset({"job", "instance"})
 # Label functions whose destination label (second argument) is new.
 _LABEL_WRITERS = frozenset({"label_join", "label_replace"})
+
+
+def expand(expr: str, **values: str) -> str:
+    """Substitute the dashboard's variables as Grafana does (every variable must be given)."""
+    return VARIABLE.sub(lambda m: values[m.group(1)], expr)
 
 
 @dataclass

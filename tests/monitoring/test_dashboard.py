@@ -4,7 +4,6 @@ carbs_operator.metrics exposes (the live test runs its queries against real data
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,19 +12,11 @@ from typing import Any
 import pytest
 
 from carbs_operator.dashboard import WIDTH, build_dashboard, panels, render
-from tests.monitoring.promql import Exposition, problems
+from tests.monitoring.promql import LABEL_VALUES, VARIABLE, Exposition, expand, problems
 
 ROOT = Path(__file__).parents[2]
 COMMITTED = ROOT / "charts" / "carbs-operator" / "files" / "dashboard.json"
 REGENERATE = "python -m carbs_operator.dashboard > charts/carbs-operator/files/dashboard.json"
-VARIABLE = re.compile(r"\$(\w+)")
-LABEL_VALUES = re.compile(r"^label_values\((?P<selector>.+),\s*(?P<label>\w+)\)$")
-
-
-def expand(expr: str, **values: str) -> str:
-    """Substitute the dashboard's variables as Grafana does (every variable must be given)."""
-    return VARIABLE.sub(lambda m: values[m.group(1)], expr)
-
 
 ALL = {"namespace": ".*", "study": ".*", "window": "1h"}  # the "All" selection
 
