@@ -13,6 +13,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import kopf
@@ -232,6 +233,20 @@ async def test_label_and_field_selectors(cluster: Cluster) -> None:
         api, field_selector="metadata.namespace=other")) == ["d"]
     assert await blocking(cluster, lambda api: names(
         api, field_selector="metadata.namespace!=other", label_selector="tier=x")) == ["a"]
+
+
+async def test_kubeconfig_and_loopback_address(cluster: Cluster, tmp_path: Path) -> None:
+    assert cluster.url.startswith("http://127.0.0.1:")
+    path = cluster.kubeconfig(tmp_path / "kubeconfig")
+
+    def run() -> list[str]:  # what a subprocess operator with KUBECONFIG=path would do
+        configuration = client.Configuration()
+        kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=str(path), client_configuration=configuration)
+        with client.ApiClient(configuration) as api:
+            return [ns.metadata.name for ns in client.CoreV1Api(api).list_namespace().items]
+
+    assert await asyncio.to_thread(run) == ["default"]
 
 
 async def test_namespaces_are_listable_and_cluster_scoped(cluster: Cluster) -> None:
@@ -523,6 +538,15 @@ async def test_simulated_kubelet_pauses_retries_and_honours_deadlines(
             "Pending" not in phases else None
 
     assert await cluster.wait_for(lambda: phase("paused"), 5) == "Succeeded"
+
+    # A Job deleted mid-run: its simulation ends quietly, its Pod goes by GC.
+    kubelet.pause()
+    await cluster.create(trial_job("dropped", {"x": 1.0}))
+    await cluster.wait_for(lambda: cluster.list("v1", "pods", NS,
+                                                label_selector="job-name=dropped"), 2)
+    await cluster.delete("batch/v1", "jobs", NS, "dropped")  # Background, like kubectl
+    kubelet.resume()
+    assert await cluster.list("v1", "pods", NS, label_selector="job-name=dropped") == []
 
     await cluster.create(trial_job("retried", None, backoff_limit=1))  # no CARBS_PARAMS
     job = await cluster.wait_for(lambda: _with_condition(cluster, "retried", "Failed"), 5)
