@@ -1,0 +1,1 @@
+"""Checks of the Helm chart, the Dockerfiles and the cluster example: fast, no cluster needed."""

@@ -1,0 +1,277 @@
+"""The operator's RBAC is exactly what it uses: no more verbs, no other resources.
+
+EXPECTED is derived from the code (see the chart's templates/_helpers.tpl for the reasoning
+per rule) and confirmed by test_rbac_allows_every_request_the_operator_makes, which runs the
+real operator through a study against the API emulator and checks each request it sent
+against the rules the chart renders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.chart.chart_support import FULLNAME, NAMESPACE, SCENARIOS, of_kind, only, render
+
+Rule = tuple[str, str, str]  # (apiGroup, resource, verb)
+
+
+def _rules(*entries: tuple[str, str, str]) -> frozenset[Rule]:
+    return frozenset((group, resource, verb) for group, resource, verbs in entries
+                     for verb in verbs.split())
+
+
+EXPECTED = _rules(
+    ("carbs.dev", "carbsstudies", "list watch"),
+    ("carbs.dev", "carbsstudies/status", "patch"),
+    ("carbs.dev", "carbsstudies/finalizers", "update"),
+    ("carbs.dev", "carbstrials", "get list watch create"),
+    ("carbs.dev", "carbstrials/status", "patch"),
+    ("carbs.dev", "carbstrials/finalizers", "update"),
+    ("batch", "jobs", "get list watch create delete"),
+    ("", "pods", "list watch"),
+    ("", "events", "create"),
+)
+CLUSTER_PEERING = _rules(("kopf.dev", "clusterkopfpeerings", "list watch patch"))
+NAMESPACED_PEERING = _rules(("kopf.dev", "kopfpeerings", "list watch patch"))
+USER_VIEW = _rules(("carbs.dev", "carbsstudies", "get list watch"),
+                   ("carbs.dev", "carbstrials", "get list watch"))
+USER_EDIT = _rules(("carbs.dev", "carbsstudies", "create update patch delete deletecollection"))
+WATCHED = SCENARIOS["namespaced"]["watch"]["namespaces"]
+NAMESPACED_PEERED = {**SCENARIOS["namespaced"], "peering": {"enabled": True}}
+
+
+def flatten(role: dict[str, Any]) -> frozenset[Rule]:
+    """A Role's rules as (group, resource, verb) triples; anything else is a failure."""
+    triples = set()
+    for rule in role.get("rules") or []:
+        assert set(rule) == {"apiGroups", "resources", "verbs"}, rule  # no names, no URLs
+        triples |= {(g, r, v) for g in rule["apiGroups"] for r in rule["resources"]
+                    for v in rule["verbs"]}
+    return frozenset(triples)
+
+
+def _operator_bindings(objects: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for binding in objects:
+        if binding["kind"] in ("RoleBinding", "ClusterRoleBinding"):
+            subjects = binding["subjects"]
+            if any(s["kind"] == "ServiceAccount" and s["name"] == FULLNAME and
+                   s["namespace"] == NAMESPACE for s in subjects):
+                yield binding
+
+
+def granted(objects: list[dict[str, Any]]) -> dict[str | None, frozenset[Rule]]:
+    """What the operator's ServiceAccount may do: namespace (None = cluster-wide) -> rules."""
+    roles = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o
+             for o in objects if o["kind"] in ("Role", "ClusterRole")}
+    result: dict[str | None, frozenset[Rule]] = {}
+    for binding in _operator_bindings(objects):
+        ref = binding["roleRef"]
+        namespace = binding["metadata"].get("namespace")
+        role_ns = namespace if ref["kind"] == "Role" else None
+        rules = flatten(roles[(ref["kind"], role_ns, ref["name"])])
+        result[namespace] = result.get(namespace, frozenset()) | rules
+    return result
+
+
+def test_all_namespaces_mode_grants_exactly_the_operator_rules_cluster_wide() -> None:
+    objects = render({})
+    assert granted(objects) == {None: EXPECTED}
+    assert of_kind(objects, "Role") == []
+    assert of_kind(objects, "RoleBinding") == []
+
+
+def test_namespaced_mode_grants_exactly_the_operator_rules_in_each_watched_namespace() -> None:
+    """A Role per watched namespace, and nothing cluster-wide for the operator."""
+    objects = render(SCENARIOS["namespaced"])
+    assert granted(objects) == dict.fromkeys(WATCHED, EXPECTED)
+    assert of_kind(objects, "ClusterRoleBinding") == []
+    assert {r["metadata"]["namespace"] for r in of_kind(objects, "Role")} == set(WATCHED)
+
+
+def test_peering_adds_only_its_own_objects() -> None:
+    """kopf lists, watches and merge-patches the peering object; it never creates one."""
+    assert granted(render({"peering": {"enabled": True}})) == {None: EXPECTED | CLUSTER_PEERING}
+    assert granted(render(SCENARIOS["replicated"])) == {None: EXPECTED | CLUSTER_PEERING}
+    assert granted(render(NAMESPACED_PEERED)) == dict.fromkeys(
+        WATCHED, EXPECTED | NAMESPACED_PEERING)
+
+
+def test_peering_objects_are_where_kopf_looks_for_them() -> None:
+    """`default` (kopf's name when none is given): cluster-wide, or one per watched namespace."""
+    cluster = only(of_kind(render({"peering": {"enabled": True}}), "ClusterKopfPeering"))
+    assert cluster["metadata"]["name"] == "default"
+    namespaced = of_kind(render(NAMESPACED_PEERED), "KopfPeering")
+    assert sorted((p["metadata"]["namespace"], p["metadata"]["name"]) for p in namespaced) == [
+        (ns, "default") for ns in WATCHED]
+    assert of_kind(render({}), "ClusterKopfPeering") == []
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_no_role_names_secrets_or_wildcards(scenario: str) -> None:
+    """Whatever the mode, no rule touches secrets or uses `*`, and nothing escalates."""
+    for role in [o for o in render(SCENARIOS[scenario]) if o["kind"] in ("Role", "ClusterRole")]:
+        for group, resource, verb in flatten(role):
+            assert "*" not in (group, resource, verb)
+            assert resource.split("/")[0] not in ("secrets", "configmaps", "serviceaccounts")
+            assert verb not in ("escalate", "bind", "impersonate")
+
+
+def test_aggregated_user_roles() -> None:
+    """Namespace viewers may read studies and trials; editors may also write studies."""
+    objects = render({})
+    view = only([o for o in of_kind(objects, "ClusterRole")
+                 if o["metadata"]["name"] == f"{FULLNAME}-view"])
+    edit = only([o for o in of_kind(objects, "ClusterRole")
+                 if o["metadata"]["name"] == f"{FULLNAME}-edit"])
+    assert flatten(view) == USER_VIEW
+    assert flatten(edit) == USER_EDIT
+    assert view["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
+    assert edit["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
+    assert "rbac.authorization.k8s.io/aggregate-to-view" not in edit["metadata"]["labels"]
+    off = render({"rbac": {"aggregateClusterRoles": False}})
+    assert [o["metadata"]["name"] for o in of_kind(off, "ClusterRole")] == [FULLNAME]
+    assert [o for o in render({"rbac": {"create": False}})
+            if o["kind"].endswith(("Role", "RoleBinding"))] == []
+
+
+# -- the rules against what the operator really sends ------------------------------------------
+
+# kopf tries these cluster-scoped reads and, when refused, logs a warning and falls back
+# (kopf._core.reactor.observation): it serves the namespaces it was given by name, and the
+# CRDs it found at start. The chart grants neither, in either mode.
+OPTIONAL_CLUSTER_READS = _rules(("", "namespaces", "list watch"),
+                                ("apiextensions.k8s.io", "customresourcedefinitions",
+                                 "list watch"))
+
+
+def _verb(request: Any) -> str:
+    """The RBAC verb the API server would check for this request."""
+    method = str(getattr(request.method, "value", request.method)).upper()
+    if method == "GET":
+        if request.params.get("watch") in ("true", "1"):
+            return "watch"
+        return "get" if request.name else "list"
+    if method == "DELETE":
+        return "delete" if request.name else "deletecollection"
+    return {"POST": "create", "PATCH": "patch", "PUT": "update"}[method]
+
+
+def _observed(emulator: Any) -> set[tuple[str | None, Rule]]:
+    """(namespace or None, rule) of every resource request kopf and the operator sent."""
+    seen = set()
+    for request in emulator._requests:
+        if "x-emulator-exempt" in {key.lower() for key in request.headers}:
+            continue  # the test's own requests and the simulated kubelet's
+        resource = request.resource
+        if resource is None or resource.plural is None:
+            continue  # discovery (/api, /apis/...): allowed to every account by default
+        plural = resource.plural + (f"/{request.subresource}" if request.subresource else "")
+        seen.add((request.namespace, (resource.group, plural, _verb(request))))
+    return seen
+
+
+def _allowed(grants: dict[str | None, frozenset[Rule]], namespace: str | None,
+             rule: Rule) -> bool:
+    return rule in grants.get(None, frozenset()) or (
+        namespace is not None and rule in grants.get(namespace, frozenset()))
+
+
+async def _run_study_against_emulator(*, clusterwide: bool) -> Any:
+    """The real operator (kopf + reconciler) runs a study to completion; return the emulator.
+
+    With peering on (the superset of what the operator sends) and a goal that completes the
+    study while trials still run, so their Jobs are deleted too.
+    """
+    from carbs_operator.k8s.main import operator
+    from tests.support.emulator import start_cluster
+    from tests.support.kubelet import SimulatedKubelet
+
+    namespaces = tuple(WATCHED)
+    study = {
+        "apiVersion": "carbs.dev/v1alpha1", "kind": "CarbsStudy",
+        "metadata": {"name": "rbac", "namespace": namespaces[0]},
+        "spec": {
+            "objective": {"metric": "loss", "direction": "minimize"},
+            "cost": {"metric": "cost"},
+            "parameters": [{"name": "x", "space": "linear", "min": -1, "max": 1,
+                            "searchCenter": 0.5}],
+            "budget": {"maxTrials": 6, "maxFailedTrials": 2, "goal": 10.0},
+            "parallelism": 3,
+            "trialTemplate": {"spec": {"backoffLimit": 0, "template": {"spec": {
+                "restartPolicy": "Never",
+                "containers": [{"name": "t", "image": "x", "command": ["t"]}]}}}},
+        },
+    }
+    rng = random.Random(0)  # noqa: S311 - trial durations, not secrets
+
+    async def objective(params: dict[str, float]) -> dict[str, float]:
+        await asyncio.sleep(0.05 if params["x"] == 0.5 else rng.uniform(0.5, 1.0))
+        return {"loss": float(params["x"]) ** 2, "cost": 1.0}
+
+    async with start_cluster(namespaces=namespaces) as cluster:
+        for namespace in [None] if clusterwide else namespaces:
+            await cluster.create_peering(namespace)
+        connection = cluster.connection_info()
+        stop = threading.Event()
+
+        async def operate() -> None:
+            flag = asyncio.Event()
+
+            async def relay() -> None:
+                while not stop.is_set():
+                    await asyncio.sleep(0.02)
+                flag.set()
+
+            relay_task = asyncio.create_task(relay())
+            await operator(api_client=cluster.api_client(),
+                           namespaces=() if clusterwide else namespaces,
+                           clusterwide=clusterwide, standalone=False,
+                           login=lambda **_: connection, stop_flag=flag, resync_seconds=0.2)
+            await relay_task
+
+        thread = threading.Thread(target=lambda: asyncio.run(operate()), daemon=True)
+        thread.start()
+        try:
+            async with SimulatedKubelet(cluster, objective):
+                await cluster.create(study)
+
+                async def finished() -> bool:
+                    found = await cluster.find("carbs.dev/v1alpha1", "carbsstudies",
+                                               namespaces[0], "rbac")
+                    return (found or {}).get("status", {}).get("phase") == "Succeeded"
+
+                await cluster.wait_for(finished, timeout=30, what="the study to succeed")
+        finally:
+            stop.set()
+            await asyncio.to_thread(thread.join, 15)
+        return cluster.emulator
+
+
+@pytest.mark.parametrize("scenario", ["all namespaces", "namespaced"])
+async def test_rbac_allows_every_request_the_operator_makes(scenario: str) -> None:
+    """Every request of a full study run is allowed by the rendered rules of that mode.
+
+    Only kopf's optional cluster-wide observation is refused (it falls back), and the
+    run does exercise the rules that matter: it creates trials and Jobs, patches statuses,
+    deletes the Jobs of trials still running when the study completes, and peers.
+    """
+    pytest.importorskip("tests.support.emulator", reason="the API emulator (tests/support)")
+    clusterwide = scenario == "all namespaces"
+    values = {"peering": {"enabled": True}} if clusterwide else NAMESPACED_PEERED
+    grants = granted(render(values))
+    emulator = await _run_study_against_emulator(clusterwide=clusterwide)
+    observed = _observed(emulator)
+    refused = {(ns, rule) for ns, rule in observed if not _allowed(grants, ns, rule)}
+    assert {rule for _, rule in refused} <= OPTIONAL_CLUSTER_READS, sorted(refused, key=str)
+    used = {rule for _, rule in observed}
+    peering = "clusterkopfpeerings" if clusterwide else "kopfpeerings"
+    assert {("carbs.dev", "carbstrials", "create"), ("batch", "jobs", "create"),
+            ("batch", "jobs", "delete"), ("carbs.dev", "carbsstudies/status", "patch"),
+            ("carbs.dev", "carbstrials/status", "patch"), ("", "events", "create"),
+            ("kopf.dev", peering, "patch")} <= used
