@@ -74,9 +74,16 @@ def register(
     context: OperatorContext,
     login: Callable[..., Any] | None = None,
 ) -> None:
-    """Add the operator's handlers to `registry` (a fresh one per operator run)."""
+    """Add the operator's handlers to `registry` (a fresh one per operator run).
+
+    A fresh registry has none of kopf's fallback logins, so without `login` the two that
+    need no extra library are registered: the pod's service account, then the kubeconfig.
+    """
     if login is not None:
         kopf.on.login(registry=registry)(login)
+    else:
+        kopf.on.login(registry=registry, id="service-account")(kopf.login_with_service_account)
+        kopf.on.login(registry=registry, id="kubeconfig")(kopf.login_with_kubeconfig)
 
     @kopf.on.startup(registry=registry)
     async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
