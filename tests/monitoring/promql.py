@@ -39,7 +39,10 @@ class Usage:
 
 
 def _selector(node: pp.VectorSelector) -> Selector:
-    matchers = [(m.name, str(m.op).rsplit(".", 1)[-1], m.value)
+    # MatchOp values compare equal but are not hashable, hence a list, not a dict.
+    ops = [(pp.MatchOp.Equal, "Equal"), (pp.MatchOp.NotEqual, "NotEqual"),
+           (pp.MatchOp.Re, "Re"), (pp.MatchOp.NotRe, "NotRe")]
+    matchers = [(m.name, next(name for op, name in ops if m.op == op), m.value)
                 for m in node.matchers.matchers]
     name = node.name or next((v for label, _, v in matchers if label == "__name__"), None)
     assert name, f"selector without a metric name: {node}"
