@@ -27,7 +27,7 @@ def _rules(*entries: tuple[str, str, str]) -> frozenset[Rule]:
 
 
 EXPECTED = _rules(
-    ("carbs.dev", "carbsstudies", "list watch"),
+    ("carbs.dev", "carbsstudies", "get list watch"),
     ("carbs.dev", "carbsstudies/status", "patch"),
     ("carbs.dev", "carbsstudies/finalizers", "update"),
     ("carbs.dev", "carbstrials", "get list watch create"),

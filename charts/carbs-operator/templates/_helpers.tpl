@@ -93,18 +93,19 @@ for installs that skip schema validation.
 The operator's rules on the namespaced resources it serves, shared by the ClusterRole
 (all namespaces) and each Role (one watched namespace). Derived from the code:
 - kopf lists and watches every resource with a handler (studies, trials, Jobs, Pods);
+- the reconciler re-reads its study (get) before it creates trials, to never create them
+  for a study deleted meanwhile;
 - KubeApi gets, creates (409: gets) trials and Jobs, deletes Jobs, lists trials and Pods,
   and patches the status of studies and trials;
 - trials and Jobs carry ownerReferences with blockOwnerDeletion, which the
   OwnerReferencesPermissionEnforcement admission plugin allows only to who may update the
   owner's finalizers;
 - kopf posts Events through the core v1 API (create only).
-No get on studies: kopf lists and watches them and the code never reads one by name.
 */}}
 {{- define "carbs-operator.rules" -}}
 - apiGroups: ["carbs.dev"]
   resources: ["carbsstudies"]
-  verbs: ["list", "watch"]
+  verbs: ["get", "list", "watch"]
 - apiGroups: ["carbs.dev"]
   resources: ["carbsstudies/status"]
   verbs: ["patch"]
