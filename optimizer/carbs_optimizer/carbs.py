@@ -404,6 +404,7 @@ class CARBS:
         successes = self.success_observations
         groups = self._pareto_groups(config.is_pareto_group_selection_conservative)
         inputs = torch.stack([o.real_number_input for o in successes])
+        fit_began = time.perf_counter()
         model = self._surrogate()
         train_index = self._training_index(groups)
         model.fit_observations(
@@ -424,6 +425,7 @@ class CARBS:
             model.fit_failures(success_inputs[-limit:], failures[-limit:])
         frontier = [obs for group in groups for obs in group]
         model.fit_pareto_set([o.output for o in frontier], [o.cost for o in frontier])
+        fit_seconds = time.perf_counter() - fit_began
 
         origins = self._origins(groups)
         count = config.num_candidates_for_suggestion_per_dim * self.real_dim
@@ -445,7 +447,7 @@ class CARBS:
             prediction.surrogate_output, prediction.surrogate_var, best, config.exploration_bias
         )
         score = log_ei + log_density.to(log_ei.device) + prediction.log_success_probability
-        log: dict[str, Any] = {"suggestion_kind": BAYESIAN}
+        log: dict[str, Any] = {"suggestion_kind": BAYESIAN, "gp_fit_seconds": fit_seconds}
         if config.max_suggestion_cost is not None:
             affordable = prediction.cost_estimate < config.max_suggestion_cost
             if bool(affordable.any()):

@@ -331,6 +331,11 @@ async def test_garbage_collection_follows_owner_references(cluster: Cluster) -> 
     orphan = await cluster.get("v1", "pods", NS, "p2")
     assert "ownerReferences" not in orphan["metadata"]
 
+    # A dependent created after its only owner was deleted is collected too.
+    await cluster.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+        "name": "late", "ownerReferences": owned_by(owner)}})
+    assert await cluster.find("v1", "configmaps", NS, "late") is None
+
 
 async def test_finalizers_hold_deletion_until_emptied(cluster: Cluster) -> None:
     owner = await cluster.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {

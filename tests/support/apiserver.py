@@ -412,7 +412,15 @@ class Emulator(kmock.KubernetesEmulator):
         obj = self._pruned(kind, obj)
         if kind.resource == _CRDS:
             self.register_crd(obj)  # served from now on (an apiextensions server's job)
-        return self._commit(kind, "ADDED", obj, None)
+        created = self._commit(kind, "ADDED", obj, None)
+        refs = meta.get("ownerReferences") or []
+        if refs:
+            live = {o["metadata"]["uid"] for o in self.live_objects()}
+            if not any(ref.get("uid") in live for ref in refs):
+                # The garbage collector also removes a dependent created after all its owners
+                # were gone (a dangling ownerReference), a little later on a real cluster.
+                self._delete_or_mark(kind, created, "Background")
+        return created
 
     def replace_object(self, kind: Kind, namespace: str | None, name: str, subresource: str | None,
                 body: Any) -> dict[str, Any]:

@@ -195,9 +195,26 @@ class StudyReconciler:
         await self.api.delete(JOBS, self.namespace, trial_name(self.name, record.index))
         return await self._finish(record, Outcome(TrialPhase.LOST, {}, None, None, reason))
 
+    async def _still_ours(self) -> bool:
+        """The study still exists as the object this reconciler serves, not being deleted.
+
+        A pass that began before the study was deleted must not create trials afterwards:
+        their owner would be gone, leaving them to the garbage collector at best.
+        """
+        if self._stopped:
+            return False
+        current = await self.api.get(STUDIES, self.namespace, self.name)
+        return (
+            current is not None
+            and current["metadata"].get("uid") == self.body["metadata"].get("uid")
+            and not current["metadata"].get("deletionTimestamp")
+        )
+
     async def _create_job(
         self, study: CarbsStudy, trial: dict[str, Any], record: TrialRecord
     ) -> None:
+        if self._stopped:
+            return
         name = trial["metadata"]["name"]
         job = build_job(self.name, self.namespace, name, record.index, study.spec,
                         record.params, owner_reference(trial))
@@ -207,6 +224,8 @@ class StudyReconciler:
         self, study: CarbsStudy, records: list[TrialRecord], count: int
     ) -> list[TrialRecord]:
         """Suggest `count` points (in the engine's thread pool) and create their trials."""
+        if not await self._still_ours():
+            return []
         engine = build_engine(study.spec, records, self.device)
         engine.gp_fit_state = self._fit_state
         loop = asyncio.get_running_loop()
@@ -216,6 +235,13 @@ class StudyReconciler:
             per = (time.perf_counter() - began) / max(count, 1)
             self.metrics.observe_suggest(self.namespace, self.name, per)
         self._fit_state = engine.gp_fit_state
+        if self.metrics is not None:
+            for output in outputs:
+                if "gp_fit_seconds" in output.log:
+                    fit = float(output.log["gp_fit_seconds"])
+                    self.metrics.observe_gp_fit(self.namespace, self.name, fit)
+        if not await self._still_ours():  # deleted while the engine was thinking
+            return []
         next_index = max((r.index for r in records), default=-1) + 1
         created: list[TrialRecord] = []
         for offset, output in enumerate(outputs):

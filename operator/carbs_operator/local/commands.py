@@ -70,6 +70,7 @@ def run_command(
                     LOCAL_NAMESPACE, name, t.phase.value.lower()
                 ),
                 on_suggest=lambda s: metrics.observe_suggest(LOCAL_NAMESPACE, name, s),
+                on_gp_fit=lambda s: metrics.observe_gp_fit(LOCAL_NAMESPACE, name, s),
             )
             trials = runner.run()
     except StoreError as error:

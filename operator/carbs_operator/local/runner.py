@@ -117,6 +117,7 @@ class LocalRunner:
         on_update: Callable[[Decision, list[TrialRecord]], None] | None = None,
         on_finished: Callable[[TrialRecord], None] | None = None,
         on_suggest: Callable[[float], None] | None = None,
+        on_gp_fit: Callable[[float], None] | None = None,
     ) -> None:
         self.study = study
         self.spec = study.spec
@@ -130,6 +131,7 @@ class LocalRunner:
         self.on_update = on_update
         self.on_finished = on_finished
         self.on_suggest = on_suggest
+        self.on_gp_fit = on_gp_fit
         self.flights: dict[int, _Flight] = {}
         self._stop_reason: str | None = None
         self.store.bind_study(self.name, self.spec)
@@ -170,6 +172,8 @@ class LocalRunner:
         if self.on_suggest is not None:
             self.on_suggest((time.perf_counter() - began) / max(count, 1))
         for output in outputs:
+            if self.on_gp_fit is not None and "gp_fit_seconds" in output.log:
+                self.on_gp_fit(float(output.log["gp_fit_seconds"]))
             suggestion = dict(output.suggestion)
             suggestion_id = str(suggestion.pop(SUGGESTION_ID_DICT_KEY))
             record = TrialRecord(
