@@ -164,6 +164,15 @@ def _configure_operator(parser: argparse.ArgumentParser) -> None:
         "--standalone", action="store_true",
         help="run without kopf peering (only when exactly one replica runs)",
     )
+    parser.add_argument(
+        "--peering", default="carbs-operator", metavar="NAME",
+        help="kopf peering object shared by the replicas (default carbs-operator)",
+    )
+    parser.add_argument(
+        "--priority", type=int, default=None,
+        help="peering priority; the highest replica works, the others stand by "
+        "(default: random, so replicas never tie)",
+    )
     parser.add_argument("--metrics-port", type=int, default=None, help="serve /metrics here")
     parser.add_argument(
         "--liveness", default=None, metavar="URL",
@@ -177,6 +186,7 @@ def _run_operator(args: argparse.Namespace) -> int:
 
     return run_operator(
         args.namespace, args.all_namespaces, standalone=args.standalone,
+        peering_name=args.peering, priority=args.priority,
         metrics_port=args.metrics_port, liveness_endpoint=args.liveness, device=args.device,
     )
 

@@ -103,12 +103,16 @@ def test_peering_adds_only_its_own_objects() -> None:
 
 
 def test_peering_objects_are_where_kopf_looks_for_them() -> None:
-    """`default` (kopf's name when none is given): cluster-wide, or one per watched namespace."""
-    cluster = only(of_kind(render({"peering": {"enabled": True}}), "ClusterKopfPeering"))
-    assert cluster["metadata"]["name"] == "default"
+    """The name the Deployment passes as --peering: cluster-wide, or one per namespace."""
+    rendered = render({"peering": {"enabled": True}})
+    cluster = only(of_kind(rendered, "ClusterKopfPeering"))
+    deployment = only(of_kind(rendered, "Deployment"))
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert f"--peering={cluster['metadata']['name']}" in args
+    assert cluster["metadata"]["name"] == "carbs-operator"
     namespaced = of_kind(render(NAMESPACED_PEERED), "KopfPeering")
     assert sorted((p["metadata"]["namespace"], p["metadata"]["name"]) for p in namespaced) == [
-        (ns, "default") for ns in WATCHED]
+        (ns, "carbs-operator") for ns in WATCHED]
     assert of_kind(render({}), "ClusterKopfPeering") == []
 
 
@@ -216,7 +220,7 @@ async def _run_study_against_emulator(*, clusterwide: bool) -> Any:
 
     async with start_cluster(namespaces=namespaces) as cluster:
         for namespace in [None] if clusterwide else namespaces:
-            await cluster.create_peering(namespace)
+            await cluster.create_peering(namespace, name="carbs-operator")
         connection = cluster.connection_info()
         stop = threading.Event()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,6 +21,8 @@ async def operator(
     namespaces: Sequence[str] = (),
     clusterwide: bool = False,
     standalone: bool = True,
+    peering_name: str = "carbs-operator",
+    priority: int | None = None,
     metrics: StudyMetrics | None = None,
     login: Callable[..., Any] | None = None,
     stop_flag: asyncio.Event | None = None,
@@ -28,7 +31,13 @@ async def operator(
     resync_seconds: float = 10.0,
     device: str = "cpu",
 ) -> None:
-    """Run until `stop_flag` is set (or the task is cancelled)."""
+    """Run until `stop_flag` is set (or the task is cancelled).
+
+    With peering, replicas of equal priority all pause (kopf's rule), so each replica takes
+    a random priority unless told one: the highest works, the others stand by.
+    """
+    if priority is None:
+        priority = secrets.randbelow(1_000_000) + 1
     registry = kopf.OperatorRegistry()
     context = OperatorContext(
         KubeApi(api_client), metrics=metrics, device=device, resync_seconds=resync_seconds
@@ -39,6 +48,8 @@ async def operator(
         namespaces=list(namespaces),
         clusterwide=clusterwide,
         standalone=standalone,
+        peering_name=peering_name,
+        priority=priority,
         stop_flag=stop_flag,
         ready_flag=ready_flag,
         liveness_endpoint=liveness_endpoint,
@@ -50,6 +61,8 @@ def run_operator(
     clusterwide: bool,
     *,
     standalone: bool = False,
+    peering_name: str = "carbs-operator",
+    priority: int | None = None,
     metrics_port: int | None = None,
     metrics_host: str = "0.0.0.0",  # noqa: S104 - scraped from outside the pod
     liveness_endpoint: str | None = None,
@@ -66,7 +79,8 @@ def run_operator(
     try:
         asyncio.run(operator(
             api_client=default_api_client(), namespaces=namespaces, clusterwide=clusterwide,
-            standalone=standalone, metrics=metrics, liveness_endpoint=liveness_endpoint,
+            standalone=standalone, peering_name=peering_name, priority=priority,
+            metrics=metrics, liveness_endpoint=liveness_endpoint,
             device=device,
         ))
     finally:
