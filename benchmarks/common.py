@@ -186,7 +186,15 @@ def package_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out: dict[str, str] = {}
-    for name in ("torch", "gpytorch", "optuna", "scikit-learn", "numpy", "carbs-operator"):
+    for name in (
+        "torch",
+        "gpytorch",
+        "optuna",
+        "greenlet",
+        "scikit-learn",
+        "numpy",
+        "carbs-operator",
+    ):
         try:
             out[name] = version(name)
         except PackageNotFoundError:
@@ -197,17 +205,17 @@ def package_versions() -> dict[str, str]:
 def write_json(path: Path, payload: Any) -> None:
     """Write ``payload`` as indented JSON (NaN written as null), creating the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_nan_to_none(payload), indent=1, sort_keys=False) + "\n")
+    path.write_text(json.dumps(nan_to_none(payload), indent=1, sort_keys=False) + "\n")
 
 
-def _nan_to_none(obj: Any) -> Any:
+def nan_to_none(obj: Any) -> Any:
     """JSON has no NaN: map it (and infinities) to null."""
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
-        return {key: _nan_to_none(value) for key, value in obj.items()}
+        return {key: nan_to_none(value) for key, value in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_nan_to_none(value) for value in obj]
+        return [nan_to_none(value) for value in obj]
     return obj
 
 

@@ -68,6 +68,11 @@ class Problem(Protocol):
         """The loss charged when a method has nothing at or under a compute level."""
         ...
 
+    @property
+    def cheap_center(self) -> dict[str, float]:
+        """Search-center overrides at the cheap end of the cost range (a diagnostic)."""
+        ...
+
     def evaluate(self, params: dict[str, float], trial_seed: int) -> Evaluation:
         """Run one trial."""
         ...
@@ -136,6 +141,11 @@ class ChinchillaProblem:
         """Loss of the cheapest model in the box with every other parameter optimal: what a
         method is charged at a compute level under which it has observed nothing."""
         return self.scale_loss(self.n_min, self.d_min)
+
+    @property
+    def cheap_center(self) -> dict[str, float]:
+        """A 20M-parameter model on 400M tokens (5e16 FLOPs, 25× under the default center)."""
+        return {"n_params": 2e7, "tokens": 4e8}
 
     def lr_opt(self, n_params: float) -> float:
         """Optimal learning rate of a model with ``n_params`` parameters."""
@@ -260,6 +270,11 @@ class DigitsProblem:
     def uninformed_loss(self) -> float:
         """Cross-entropy of a uniform guess over 10 classes, ln 10."""
         return math.log(10.0)
+
+    @property
+    def cheap_center(self) -> dict[str, float]:
+        """Width 16 for 10 epochs (1.0e8 FLOPs, 12× under the default center)."""
+        return {"width": 16, "epochs": 10}
 
     def evaluate(self, params: dict[str, float], trial_seed: int) -> Evaluation:
         """Train once; a diverged run is a failure that still costs its FLOPs."""

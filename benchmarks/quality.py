@@ -20,11 +20,12 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -39,6 +40,7 @@ from benchmarks.common import (
     machine_description,
     markdown_table,
     median,
+    nan_to_none,
     optuna_distributions,
     package_versions,
     quantile,
@@ -48,14 +50,17 @@ from benchmarks.common import (
 from benchmarks.problems import ChinchillaProblem, DigitsProblem, Evaluation, Problem
 
 #: Budgets: sized so our engine runs ~60-100 trials on each problem (see README).
-BUDGETS = {"chinchilla": 2e21, "digits": 3e11}
+BUDGETS = {"chinchilla": 1e22, "digits": 2e11}
 #: Compute levels for regret: N_LEVELS log-spaced from LEVEL_HIGH/10^LEVEL_DECADES to
 #: LEVEL_HIGH, LEVEL_HIGH = budget × LEVEL_HIGH_FRACTION (a single trial can't use the
 #: whole budget and leave room for a search).
 N_LEVELS = 10
 LEVEL_HIGH_FRACTION = 0.1
 LEVEL_DECADES = 3.0
-ALL_METHODS = ("carbs", "carbs-capped", "random", "tpe")
+#: ``carbs-cheap-start`` is a diagnostic added after the first full run (see README): our engine
+#: with its search center moved to the cheap end of the cost range. Not in the default set.
+ALL_METHODS = ("carbs", "carbs-capped", "random", "tpe", "carbs-cheap-start")
+DEFAULT_METHODS = ("carbs", "carbs-capped", "random", "tpe")
 #: Analytic d log N_opt / d log C target tolerance (the brief's ±0.03).
 SLOPE_TOLERANCE = 0.03
 
@@ -161,14 +166,25 @@ class TpeMethod:
             self._study.tell(self._trial, evaluation.loss)
 
 
-def make_method(name: str, specs: Sequence[ParamSpec], seed: int, budget: float) -> Method:
+def make_method(
+    name: str,
+    specs: Sequence[ParamSpec],
+    seed: int,
+    budget: float,
+    cheap_center: dict[str, float] | None = None,
+) -> Method:
     """Build a method by name. ``carbs-capped`` caps predicted trial cost at the top regret
     level (budget × LEVEL_HIGH_FRACTION), so it never bets a large share of the budget on
-    one trial."""
+    one trial. ``carbs-cheap-start`` starts the search at ``cheap_center`` (the problem's
+    cheap corner) instead of the default center."""
     if name == "carbs":
         return CarbsMethod(specs, seed, None)
     if name == "carbs-capped":
         return CarbsMethod(specs, seed, budget * LEVEL_HIGH_FRACTION)
+    if name == "carbs-cheap-start":
+        centers = cheap_center or {}
+        moved = [replace(spec, center=centers.get(spec.name, spec.center)) for spec in specs]
+        return CarbsMethod(moved, seed, None)
     if name == "random":
         return RandomMethod(specs, seed)
     if name == "tpe":
@@ -231,7 +247,7 @@ def run_method(problem: Problem, method_name: str, seed: int, budget: float) -> 
     start = time.perf_counter()
     spent = 0.0
     try:
-        method = make_method(method_name, problem.specs, seed, budget)
+        method = make_method(method_name, problem.specs, seed, budget, problem.cheap_center)
         index = 0
         while spent <= budget:
             ask_start = time.perf_counter()
@@ -533,7 +549,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--problems", nargs="+", default=["chinchilla", "digits"], choices=["chinchilla", "digits"]
     )
-    parser.add_argument("--methods", nargs="+", default=list(ALL_METHODS), choices=ALL_METHODS)
+    parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), choices=ALL_METHODS)
     parser.add_argument(
         "--budget-scale",
         type=float,
@@ -541,12 +557,28 @@ def main(argv: list[str] | None = None) -> None:
         help="multiply every problem's budget (for calibration)",
     )
     parser.add_argument(
-        "--output",
+        "--output-dir",
         type=Path,
-        default=None,
-        help="summary JSON path (default benchmarks/results/quality.json)",
+        default=RESULTS_DIR,
+        help="where quality-<problem>.json and its trial log go (default benchmarks/results)",
+    )
+    parser.add_argument(
+        "--extend",
+        action="store_true",
+        help="keep the runs already in quality-<problem>.trials.json, run only --methods, and "
+        "summarise all together (adds a method to a finished run without redoing it)",
+    )
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="run nothing: print the tables of the saved quality-<problem>.json files",
     )
     args = parser.parse_args(argv)
+    if args.render:
+        for name in args.problems:
+            saved = json.loads((args.output_dir / f"quality-{name}.json").read_text())
+            print(render_tables([saved["summary"]], len(saved["seeds"])))
+        return
 
     torch.set_num_threads(2)
     methods = list(args.methods)
@@ -559,46 +591,75 @@ def main(argv: list[str] | None = None) -> None:
     scale = args.budget_scale * (0.02 if args.quick else 1.0)
     problems: dict[str, Problem] = {"chinchilla": ChinchillaProblem(), "digits": DigitsProblem()}
 
-    summaries: list[dict[str, Any]] = []
-    traces: dict[str, Any] = {}
-    started = time.perf_counter()
+    # Quick runs write git-ignored files (*.raw.json).
+    suffix = ".quick.raw" if args.quick else ""
     for name in args.problems:
         problem = problems[name]
         budget = BUDGETS[name] * scale
         print(f"{name}: budget {budget:.2e}", file=sys.stderr, flush=True)
-        runs = run_problem(problem, methods, seeds, budget)
-        summaries.append(summarise(problem, runs, methods, budget))
-        traces[name] = [
-            {
-                **{k: v for k, v in asdict(run).items() if k != "trials"},
-                "trials": [asdict(t) for t in run.trials],
-            }
-            for run in runs
-        ]
-    wall = time.perf_counter() - started
+        trials_path = args.output_dir / f"quality-{name}{suffix}.trials.json"
+        previous = load_runs(trials_path) if args.extend else []
+        previous = [r for r in previous if r.method not in methods and r.seed in seeds]
+        started = time.perf_counter()
+        runs = previous + run_problem(problem, methods, seeds, budget)
+        wall = time.perf_counter() - started + sum(r.wall_seconds for r in previous)
+        all_methods = list(dict.fromkeys([r.method for r in previous] + methods))
+        summary = summarise(problem, runs, all_methods, budget)
+        payload = {
+            "benchmark": "quality",
+            "problem": name,
+            "quick": args.quick,
+            "seeds": seeds,
+            "methods": all_methods,
+            "machine": machine_description(),
+            "versions": package_versions(),
+            "wall_seconds": wall,
+            "settings": {
+                "budget": budget,
+                "n_levels": N_LEVELS,
+                "level_high_fraction": LEVEL_HIGH_FRACTION,
+                "level_decades": LEVEL_DECADES,
+            },
+            "summary": summary,
+        }
+        output = args.output_dir / f"quality-{name}{suffix}.json"
+        write_json(output, payload)
+        # Every trial of every run, one compact line per run: enough to recompute any table.
+        trials_path.write_text(
+            "[\n" + ",\n".join(json.dumps(nan_to_none(_run_dict(run))) for run in runs) + "\n]\n"
+        )
+        print(render_tables([summary], len(seeds)), flush=True)
+        print(f"{name}: wall time {wall:.0f} s; results in {output}", file=sys.stderr)
 
-    suffix = ".quick.raw" if args.quick else ""  # quick runs: git-ignored (*.raw.json)
-    output = args.output or RESULTS_DIR / f"quality{suffix}.json"
-    payload = {
-        "benchmark": "quality",
-        "quick": args.quick,
-        "seeds": seeds,
-        "methods": methods,
-        "machine": machine_description(),
-        "versions": package_versions(),
-        "wall_seconds": wall,
-        "settings": {
-            "budgets": {name: BUDGETS[name] * scale for name in args.problems},
-            "n_levels": N_LEVELS,
-            "level_high_fraction": LEVEL_HIGH_FRACTION,
-            "level_decades": LEVEL_DECADES,
-        },
-        "problems": summaries,
-    }
-    write_json(output, payload)
-    write_json(output.with_name(output.stem + ".traces.raw.json"), traces)
-    print(render_tables(summaries, len(seeds)))
-    print(f"total wall time {wall:.0f} s; results in {output}", file=sys.stderr)
+
+def load_runs(path: Path) -> list[RunRecord]:
+    """Runs from a trial log written by :func:`main` (missing file: none)."""
+    if not path.exists():
+        return []
+    runs = []
+    for raw in json.loads(path.read_text()):
+        trials = [
+            TrialRecord(
+                **{
+                    **t,
+                    "loss": math.nan if t["loss"] is None else t["loss"],
+                    "true_loss": math.nan if t["true_loss"] is None else t["true_loss"],
+                }
+            )
+            for t in raw.pop("trials")
+        ]
+        runs.append(RunRecord(**raw, trials=trials))
+    return runs
+
+
+def _run_dict(run: RunRecord) -> dict[str, Any]:
+    """A run as plain data, floats rounded to what the tables need (keeps the file small)."""
+    out = asdict(run)
+    for trial in out["trials"]:
+        trial["params"] = {k: float(f"{v:.6g}") for k, v in trial["params"].items()}
+        for key in ("loss", "true_loss", "cost", "ask_seconds"):
+            trial[key] = float(f"{trial[key]:.6g}")
+    return out
 
 
 if __name__ == "__main__":
