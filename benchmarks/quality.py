@@ -597,7 +597,10 @@ def main(argv: list[str] | None = None) -> None:
         problem = problems[name]
         budget = BUDGETS[name] * scale
         print(f"{name}: budget {budget:.2e}", file=sys.stderr, flush=True)
-        trials_path = args.output_dir / f"quality-{name}{suffix}.trials.json"
+        trials_name = (
+            f"quality-{name}.quick.trials.raw.json" if args.quick else f"quality-{name}.trials.json"
+        )
+        trials_path = args.output_dir / trials_name
         previous = load_runs(trials_path) if args.extend else []
         previous = [r for r in previous if r.method not in methods and r.seed in seeds]
         started = time.perf_counter()
