@@ -48,7 +48,9 @@ async def operator(
         namespaces=list(namespaces),
         clusterwide=clusterwide,
         standalone=standalone,
-        peering_name=peering_name,
+        # kopf makes peering mandatory whenever a peering name is given, and a standalone
+        # operator has no peering objects to find: it would stay paused, serving nothing.
+        peering_name=None if standalone else peering_name,
         priority=priority,
         stop_flag=stop_flag,
         ready_flag=ready_flag,
