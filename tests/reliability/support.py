@@ -1,0 +1,212 @@
+"""What the reliability tests share: long mode, seeds, a real `carbs operator` process, the
+invariants a finished study must satisfy on either runtime, and the figures they print.
+
+The invariants, checked after the fact from the durable records alone:
+
+- the study has exactly the trials its budget allows: indices 0..maxTrials-1, each once,
+  none in flight, none lost (a lost trial would mean a workload vanished);
+- every workload ran once: each Job was picked up once by the simulated kubelet (on the
+  emulator), each trial process logged its start once (locally);
+- no observation lost or counted twice: the status counts equal the trial phases, and the
+  engine rebuilt by replay holds exactly one observation per finished trial (by suggestion
+  id), and nothing outstanding.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from carbs_operator.k8s.trials import record_from_object
+from carbs_operator.models import StudySpec, TrialPhase
+from carbs_operator.replay import build_engine
+from carbs_operator.study import TrialRecord
+from carbs_operator.validation import parse_study
+from tests.support.apiserver import Emulator
+from tests.support.emulator import EXEMPT_HEADER, Cluster
+from tests.support.kubelet import SimulatedKubelet
+
+LONG = os.environ.get("CARBS_LONG_TESTS") == "1"
+SEED_ENV = "CARBS_RELIABILITY_SEED"
+GV = "carbs.dev/v1alpha1"
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+long_only = pytest.mark.skipif(not LONG, reason="long mode only: set CARBS_LONG_TESTS=1")
+
+
+@dataclass
+class Seeded:
+    """A random generator and the seed it started from (named in failure messages)."""
+
+    seed: int
+    rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)  # noqa: S311 - test timing, not cryptography
+
+    def __str__(self) -> str:
+        return f"{SEED_ENV}={self.seed}"
+
+
+def print_figures(title: str, figures: Mapping[str, Any]) -> None:
+    """One greppable line per campaign (`pytest -s` shows it; docs/reliability.md quotes it)."""
+    print(f"RELIABILITY FIGURES {title}: {json.dumps(dict(figures), sort_keys=True)}")
+
+
+# ------------------------------------------------------------------------ the emulator side
+
+
+def operator_writes(emulator: Emulator) -> int:
+    """Writes the API emulator received from anything but the tests' own helpers and the
+    simulated kubelet (their requests carry the exempt header): the operator's writes."""
+    exempt = EXEMPT_HEADER.lower()
+    return sum(
+        1 for request in emulator._requests
+        if str(request.method).upper().rpartition(".")[2] in WRITES
+        and exempt not in {str(key).lower() for key in request.headers}
+    )
+
+
+class OperatorProcess:
+    """`carbs operator --standalone` as a real process against the emulator (via KUBECONFIG)."""
+
+    def __init__(self, cluster: Cluster, directory: Path, namespaces: Sequence[str] = ("default",),
+                 extra_env: Mapping[str, str] | None = None) -> None:
+        kubeconfig = cluster.kubeconfig(directory / "kubeconfig")
+        self.env = {**os.environ, "KUBECONFIG": str(kubeconfig), **(extra_env or {})}
+        self.command = [sys.executable, "-m", "carbs_operator.cli", "operator", "--standalone"]
+        for namespace in namespaces:
+            self.command += ["-n", namespace]
+        self.log = directory / "operator.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> subprocess.Popen[bytes]:
+        with open(self.log, "ab") as output:
+            self.process = subprocess.Popen(self.command, env=self.env, stdout=output,
+                                            stderr=subprocess.STDOUT)
+        self.starts += 1
+        return self.process
+
+    def kill9(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+            self.process = None
+
+    def stop(self) -> None:
+        """SIGTERM (kopf stops gracefully), SIGKILL if it does not within 20 s."""
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def tail(self, characters: int = 3000) -> str:
+        return self.log.read_text(errors="replace")[-characters:] if self.log.exists() else ""
+
+
+async def study_object(cluster: Cluster, name: str, namespace: str = "default") -> dict[str, Any]:
+    return await cluster.get(GV, "carbsstudies", namespace, name)
+
+
+async def study_phase(cluster: Cluster, name: str, namespace: str = "default") -> str | None:
+    status: dict[str, Any] = (await study_object(cluster, name, namespace)).get("status") or {}
+    return status.get("phase")
+
+
+async def trial_objects(cluster: Cluster, name: str,
+                        namespace: str = "default") -> list[dict[str, Any]]:
+    found = await cluster.list(GV, "carbstrials", namespace,
+                               label_selector=f"carbs.dev/study={name}")
+    return sorted(found, key=lambda t: int(t["spec"]["index"]))
+
+
+async def all_in_phase(cluster: Cluster, names: Iterable[str], phases: frozenset[str],
+                       namespace: str = "default") -> bool:
+    for name in names:
+        if await study_phase(cluster, name, namespace) not in phases:
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class StudyFigures:
+    """What one checked study contributed: its trials and how they ended."""
+
+    trials: int
+    succeeded: int
+    failed: int
+
+
+async def check_k8s_study(cluster: Cluster, kubelet: SimulatedKubelet, name: str,
+                          namespace: str = "default", *, context: str = "") -> StudyFigures:
+    """Every invariant of the module docstring for a finished study on the emulator."""
+    obj = await study_object(cluster, name, namespace)
+    spec = parse_study(obj).spec
+    trials = await trial_objects(cluster, name, namespace)
+    records = [record_from_object(t) for t in trials]
+    where = f"study {namespace}/{name} ({context})"
+    max_trials = spec.budget.max_trials
+    assert [t["metadata"]["name"] for t in trials] == [f"{name}-{i}" for i in range(max_trials)], \
+        f"{where}: trials {[t['metadata']['name'] for t in trials]}"
+    assert [r.index for r in records] == list(range(max_trials)), where
+    pattern = re.compile(rf"^{re.escape(namespace)}/{re.escape(name)}-(\d+)$")
+    runs = Counter(job for job in kubelet.started_jobs if pattern.match(job))
+    assert sorted(runs) == sorted(f"{namespace}/{name}-{i}" for i in range(max_trials)), \
+        f"{where}: Jobs started {sorted(runs)}"
+    assert set(runs.values()) == {1}, f"{where}: a Job ran twice: {runs}"
+    status = obj.get("status") or {}
+    assert status.get("phase") == "Succeeded", f"{where}: {status}"
+    check_records(spec, records, status.get("trials") or {}, where)
+    assert status.get("progress") == f"{max_trials}/{max_trials}", where
+    return figures_of(records)
+
+
+def figures_of(records: Sequence[TrialRecord]) -> StudyFigures:
+    return StudyFigures(
+        trials=len(records),
+        succeeded=sum(r.phase == TrialPhase.SUCCEEDED for r in records),
+        failed=sum(r.phase == TrialPhase.FAILED for r in records),
+    )
+
+
+def check_records(spec: StudySpec, records: Sequence[TrialRecord],
+                  counts: Mapping[str, Any] | None, where: str) -> None:
+    """Phases final, no trial lost, status counts == phases, replay == finished trials."""
+    phases = Counter(r.phase for r in records)
+    assert phases[TrialPhase.PENDING] == phases[TrialPhase.RUNNING] == 0, f"{where}: {phases}"
+    finished = [r for r in records if r.phase in (TrialPhase.SUCCEEDED, TrialPhase.FAILED)]
+    if counts is not None:
+        expected = {
+            "total": len(records), "pending": 0, "running": 0,
+            "succeeded": phases[TrialPhase.SUCCEEDED], "failed": phases[TrialPhase.FAILED],
+            "lost": phases[TrialPhase.LOST],
+        }
+        assert dict(counts) == expected, f"{where}: status counts {counts} != {expected}"
+    ids = [r.suggestion_id for r in records]
+    assert None not in ids, f"{where}: a trial without its suggestion id"
+    assert len(set(ids)) == len(ids), f"{where}: a suggestion used twice: {Counter(ids)}"
+    engine = build_engine(spec, records, "cpu")
+    observed = [o.suggestion_id for o in
+                [*engine.success_observations, *engine.failure_observations]]
+    assert len(observed) == len(finished), \
+        f"{where}: replay holds {len(observed)} observations for {len(finished)} finished trials"
+    assert sorted(map(str, observed)) == sorted(str(r.suggestion_id) for r in finished), where
+    assert not engine.outstanding_suggestions, f"{where}: {engine.outstanding_suggestions}"
