@@ -110,10 +110,11 @@ async def measure(studies: int, trials: int) -> dict[str, Any]:
             kubeconfig = cluster.kubeconfig(Path(tmp) / "kubeconfig")
             port = _free_port()
             env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+            log = open(Path(tmp) / "operator.log", "wb")  # noqa: SIM115 - closed below
             operator = subprocess.Popen(
                 [sys.executable, "-m", "carbs_operator.cli", "operator", "-n", "default",
                  "--standalone", "--metrics-port", str(port)],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                env=env, stdout=log, stderr=log,
             )
             pods: list[tuple[float, str, dict[str, Any]]] = []
             jobs: list[tuple[float, str, dict[str, Any]]] = []
@@ -131,7 +132,11 @@ async def measure(studies: int, trials: int) -> dict[str, Any]:
                     return len(found) == studies and all(
                         (s.get("status") or {}).get("phase") == "Succeeded" for s in found)
 
-                await cluster.wait_for(all_done, 1800, what="all studies Succeeded")
+                try:
+                    await cluster.wait_for(all_done, 600, what="all studies Succeeded")
+                except TimeoutError:
+                    print(Path(tmp, "operator.log").read_text()[-5000:], file=sys.stderr)
+                    raise
                 wall = time.monotonic() - began
                 cpu, peak = _proc_usage(operator.pid)
                 suggest = _suggest_mean(port)
@@ -141,6 +146,7 @@ async def measure(studies: int, trials: int) -> dict[str, Any]:
                 await asyncio.to_thread(operator.wait, 30)
                 for task in watchers:
                     task.cancel()
+                log.close()
     gaps = sorted(_latencies(pods, jobs))
     p95 = gaps[min(len(gaps) - 1, int(0.95 * len(gaps)))] if gaps else None
     return {
