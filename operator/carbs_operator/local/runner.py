@@ -91,8 +91,10 @@ def lock_is_held(directory: Path) -> bool:
 
 
 def _read(path: Path) -> str | None:
+    # The trial writes its result file and output log: bytes that are not UTF-8 must fail
+    # that trial (as a malformed result), not raise here and stop every `carbs run`.
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return None
 
