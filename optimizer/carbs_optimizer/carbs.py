@@ -172,10 +172,18 @@ class CARBS:
             return ObserveOutput(logs={})
 
     def scaling_laws(self) -> list[ScalingLaw]:
-        """Each parameter fitted against log10 cost over the Pareto frontier."""
+        """Each parameter fitted against log10 cost over the Pareto frontier.
+
+        The frontier here is every non-dominated group. The search's cheap-cost bucket
+        (`min_pareto_cost_fraction`) is left out on purpose: it keeps the single best of the
+        cheapest fifth, which anchors the search well but is rarely compute-optimal, and as
+        the first point of a line fit it tilted the slopes (on the Chinchilla benchmark the
+        model-size exponent came out 0.53 with it against the analytic 0.45).
+        """
         with self._lock:
-            groups = self._pareto_groups(conservative=False)
-            return fit_scaling_laws(self.params, groups)
+            grouped = group_observations(self.success_observations)
+            frontier = get_pareto_groups(grouped, 0.0, self.config.better_direction_sign)
+            return fit_scaling_laws(self.params, frontier)
 
     def pareto_groups(self, conservative: bool | None = None) -> tuple[ObservationGroup, ...]:
         if conservative is None:
