@@ -1,0 +1,286 @@
+"""The study spec: objective, cost, search space, budget, engine settings and completion
+policy, with the enums they use. The trial template it embeds is in job_template.py; its
+placeholders are checked by carbs_operator.template, which imports no model at runtime."""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+
+from pydantic import ConfigDict, Field, model_validator
+
+from carbs_operator.models.base import (
+    MAX_PARAMETERS,
+    MAX_TRIALS_LIMIT,
+    PARAMETER_NAME_PATTERN,
+    Bool,
+    Float,
+    Int,
+    Model,
+    cel,
+    fmt,
+    raise_problems,
+)
+from carbs_operator.models.job_template import TrialTemplate
+from carbs_operator.template import template_problems
+
+
+class Direction(StrEnum):
+    MINIMIZE = "minimize"
+    MAXIMIZE = "maximize"
+
+
+class ParameterSpace(StrEnum):
+    LINEAR = "linear"
+    LOG = "log"
+    LOGIT = "logit"
+
+
+class CostSource(StrEnum):
+    RUNTIME_SECONDS = "runtimeSeconds"
+    GPU_SECONDS = "gpuSeconds"
+
+
+class SuggestionEstimator(StrEnum):
+    THOMPSON = "THOMPSON"
+    MEAN = "MEAN"
+
+
+class RunningTrialsPolicy(StrEnum):
+    DELETE = "delete"
+    KEEP = "keep"
+
+
+class Objective(Model):
+    """What the search optimizes."""
+
+    metric: str = Field(
+        min_length=1, max_length=253,
+        description="Key of the trial's reported result to optimize, e.g. val_loss.",
+    )
+    direction: Direction = Field(description="minimize or maximize the metric.")
+
+
+class Cost(Model):
+    """What a trial costs; CARBS trades the objective against it along a Pareto frontier."""
+
+    model_config = ConfigDict(json_schema_extra=cel(
+        ("has(self.metric) != has(self.source)", "set exactly one of metric and source", ""),
+    ))
+    metric: str | None = Field(
+        None, min_length=1, max_length=253,
+        description="Key of the trial's reported result that holds its cost (e.g. flops); "
+        "must be > 0. Set this or source, not both.",
+    )
+    source: CostSource | None = Field(
+        None,
+        description="Measure cost instead of reading it: runtimeSeconds (the trial's wall "
+        "time) or gpuSeconds (wall time x GPUs in the first container's limits). "
+        "Set this or metric, not both.",
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Cost:
+        if (self.metric is None) == (self.source is None):
+            raise_problems([("", "set exactly one of metric and source")])
+        return self
+
+
+class Parameter(Model):
+    """One search dimension."""
+
+    model_config = ConfigDict(json_schema_extra=cel(
+        ("self.min < self.max", "min must be less than max", ".min"),
+        ("!has(self.searchCenter) || "
+         "(self.searchCenter >= self.min && self.searchCenter <= self.max)",
+         "searchCenter must lie within [min, max]", ".searchCenter"),
+        ("self.space != 'log' || self.min > 0.0", "a log space needs min > 0", ".min"),
+        ("self.space != 'logit' || (self.min > 0.0 && self.max < 1.0)",
+         "a logit space needs 0 < min < max < 1", ".min"),
+        ("self.space != 'logit' || !has(self.integer) || !self.integer",
+         "a logit space cannot be integer", ".integer"),
+        ("!has(self.roundingFactor) || self.roundingFactor == 1 || "
+         "(has(self.integer) && self.integer)",
+         "roundingFactor applies only to integer parameters", ".roundingFactor"),
+    ))
+    name: str = Field(
+        pattern=PARAMETER_NAME_PATTERN, max_length=63,
+        description="Name ([a-z][a-z0-9_]*), unique in the study. A trial sees it as "
+        "${params.<name>} and as env CARBS_PARAM_<NAME>.",
+    )
+    space: ParameterSpace = Field(
+        description="Search space: linear (additive steps), log (multiplicative steps, for "
+        "rates and sizes; min > 0) or logit (for fractions such as dropout; 0 < min < max < 1).",
+    )
+    min: Float = Field(description="Lower bound, inclusive.")
+    max: Float = Field(description="Upper bound, inclusive; greater than min.")
+    scale: Float = Field(
+        1.0, gt=0,
+        description="Step size in the search space: larger lets the search move further "
+        "from the center. Default 1.",
+    )
+    integer: Bool = Field(False, description="Suggest whole numbers only (not for logit).")
+    rounding_factor: Int = Field(
+        1, ge=1,
+        description="For integer parameters: suggest multiples of this, e.g. 8 for layer "
+        "widths. Default 1.",
+    )
+    search_center: Float | None = Field(
+        None,
+        description="Where the search starts, within [min, max]. Default: the middle of the "
+        "range in the search space (the geometric mean for log).",
+    )
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> Parameter:
+        low, high, problems = self.min, self.max, []
+        if not low < high:
+            problems.append(("min", f"must be less than max (got {fmt(low)} >= {fmt(high)})"))
+        center = self.search_center
+        if center is not None and not low <= center <= high:
+            problems.append(("searchCenter", f"must lie within [min, max] = "
+                             f"[{fmt(low)}, {fmt(high)}] (got {fmt(center)})"))
+        if self.space is ParameterSpace.LOG and low <= 0:
+            problems.append(("min", f"must be > 0 for a log space (got {fmt(low)})"))
+        if self.space is ParameterSpace.LOGIT:
+            if low <= 0:
+                problems.append(("min", f"must be > 0 for a logit space (got {fmt(low)})"))
+            if high >= 1:
+                problems.append(("max", f"must be < 1 for a logit space (got {fmt(high)})"))
+            if self.integer:
+                problems.append(("integer", "a logit space cannot be integer"))
+        if self.rounding_factor != 1 and not self.integer:
+            problems.append(("roundingFactor", "applies only to integer parameters; "
+                             "set integer: true or remove it"))
+        raise_problems(problems)
+        return self
+
+    def effective_search_center(self) -> float:
+        """The search center, defaulting to the middle of the range in the search space."""
+        if self.search_center is not None:
+            return self.search_center
+        if self.space is ParameterSpace.LOG:
+            return math.sqrt(self.min * self.max)
+        if self.space is ParameterSpace.LOGIT:
+            mid = (math.log(self.min / (1 - self.min)) + math.log(self.max / (1 - self.max))) / 2
+            return 1 / (1 + math.exp(-mid))
+        return (self.min + self.max) / 2
+
+
+class Budget(Model):
+    """When the study stops."""
+
+    max_trials: Int = Field(
+        ge=1, le=MAX_TRIALS_LIMIT,
+        description="Complete the study once this many trials have finished.",
+    )
+    max_failed_trials: Int = Field(
+        ge=0, le=MAX_TRIALS_LIMIT,
+        description="Fail the study once more than this many trials have failed.",
+    )
+    max_total_cost: Float | None = Field(
+        None, gt=0, description="Complete the study once the summed cost of trials reaches this."
+    )
+    goal: Float | None = Field(
+        None,
+        description="Complete the study once a trial's objective reaches this "
+        "(<= when minimizing, >= when maximizing).",
+    )
+
+
+class CarbsSettings(Model):
+    """CARBS engine settings; the defaults are the reference implementation's."""
+
+    seed: Int = Field(0, ge=0, le=2**32 - 1, description="Random seed of the engine. Default 0.")
+    resample_frequency: Int = Field(
+        5, ge=0,
+        description="Every this many suggestions, re-run a Pareto point to measure noise; "
+        "0 disables. Default 5.",
+    )
+    initial_search_radius: Float = Field(
+        0.3, gt=0,
+        description="Radius, in the scaled search space, of the first samples around the "
+        "search center. Default 0.3.",
+    )
+    num_random_samples: Int = Field(
+        4, ge=1, description="Suggestions drawn at random before the model is used. Default 4."
+    )
+    exploration_bias: Float = Field(
+        1.0, ge=0, description="Weight of exploration against exploitation. Default 1.0."
+    )
+    min_pareto_cost_fraction: Float = Field(
+        0.2, ge=0, lt=1,
+        description="Skip this cheapest fraction of the Pareto frontier when choosing where "
+        "to search. Default 0.2.",
+    )
+    outstanding_suggestion_estimator: SuggestionEstimator = Field(
+        SuggestionEstimator.THOMPSON,
+        description="How trials still running are imputed when suggesting more: THOMPSON "
+        "(a posterior sample) or MEAN. Default THOMPSON.",
+    )
+    max_gp_training_points: Int | None = Field(
+        None, ge=1,
+        description="Fit the surrogate model on at most this many observations, bounding "
+        "suggestion time. Default: no limit.",
+    )
+
+
+class CompletionPolicy(Model):
+    """What happens when the study reaches its budget or goal."""
+
+    running_trials: RunningTrialsPolicy = Field(
+        RunningTrialsPolicy.DELETE,
+        description="Trials still running when the study completes: delete (stop them and "
+        "delete their Jobs, saving their cost) or keep (let them finish; their results are "
+        "recorded, no new trial starts). Default delete.",
+    )
+
+
+class StudySpec(Model):
+    """The search: space, objective, cost, budget and how to run a trial."""
+
+    objective: Objective = Field(description="The metric to optimize and its direction.")
+    cost: Cost = Field(description="What a trial costs: a reported metric or a measured source.")
+    parameters: list[Parameter] = Field(
+        min_length=1, max_length=MAX_PARAMETERS,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+        description="The search space: one entry per hyperparameter, names unique.",
+    )
+    budget: Budget = Field(description="When to stop.")
+    parallelism: Int = Field(1, ge=1, le=1000, description="Trials running at once. Default 1.")
+    max_suggestion_cost: Float | None = Field(
+        None, gt=0, description="Never suggest a trial predicted to cost more than this."
+    )
+    suspend: Bool = Field(False, description="Start no new trials while true.")
+    carbs: CarbsSettings = Field(
+        default_factory=CarbsSettings, json_schema_extra={"default": {}},
+        description="CARBS engine settings.",
+    )
+    completion_policy: CompletionPolicy = Field(
+        default_factory=CompletionPolicy, json_schema_extra={"default": {}},
+        description="What happens to running trials when the study completes.",
+    )
+    trial_template: TrialTemplate = Field(
+        description="A batch/v1 JobTemplateSpec for each trial. ${params.<name>} in the first "
+        "container's command, args and env values is replaced by the trial's value.",
+    )
+
+    @model_validator(mode="after")
+    def _check_names_and_template(self) -> StudySpec:
+        problems: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for i, param in enumerate(self.parameters):
+            if param.name in seen:
+                problems.append((f"parameters[{i}].name", f"duplicate name {param.name!r}"))
+            seen.add(param.name)
+        dumped = self.trial_template.model_dump(by_alias=True, exclude_none=True)
+        problems += template_problems(dumped, seen, prefix="trialTemplate")
+        raise_problems(problems)
+        return self
+
+    def parameter(self, name: str) -> Parameter:
+        """The declared parameter called `name` (KeyError if none)."""
+        for param in self.parameters:
+            if param.name == name:
+                return param
+        raise KeyError(name)

@@ -1,0 +1,128 @@
+"""A study's status as the operator writes it: phase, conditions, trial counts, the best
+trial, the Pareto frontier and the scaling laws fitted over it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import Field
+
+from carbs_operator.models.base import (
+    MAX_FRONTIER_POINTS,
+    MAX_PARAMETERS,
+    Float,
+    Int,
+    ParamValues,
+    StatusModel,
+)
+from carbs_operator.models.spec import ParameterSpace
+
+
+class StudyPhase(StrEnum):
+    """Pending: accepted, no trial started yet. Running: trials are being suggested and run.
+    Suspended: spec.suspend is true, no new trial starts. Succeeded: the budget (maxTrials,
+    maxTotalCost) is spent or the goal reached. Failed: more than maxFailedTrials trials
+    failed. Invalid: the spec has a problem the CRD schema cannot express (see conditions);
+    editing the spec re-validates it. Succeeded and Failed are final."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUSPENDED = "Suspended"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    INVALID = "Invalid"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (StudyPhase.SUCCEEDED, StudyPhase.FAILED)
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Condition(StatusModel):
+    """One aspect of the object's state (the Kubernetes metav1.Condition shape)."""
+
+    type: str = Field(min_length=1, max_length=316, description="Condition type, e.g. Valid.")
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str = Field(min_length=1, max_length=1024, description="CamelCase reason code.")
+    message: str = Field("", max_length=32768, description="Human-readable detail.")
+    last_transition_time: datetime = Field(description="When status last changed.")
+    observed_generation: Int | None = Field(None, ge=0, description="Spec generation seen.")
+
+
+class TrialCounts(StatusModel):
+    """Trials of the study by phase."""
+
+    total: Int = Field(0, ge=0, description="All trials created.")
+    pending: Int = Field(0, ge=0, description="Created, workload not running yet.")
+    running: Int = Field(0, ge=0, description="Running now.")
+    succeeded: Int = Field(0, ge=0, description="Finished with a valid result.")
+    failed: Int = Field(0, ge=0, description="Finished without a valid result.")
+    lost: Int = Field(0, ge=0, description="Workload vanished without a result.")
+
+
+class BestTrial(StatusModel):
+    """The best successful trial so far."""
+
+    name: str = Field(description="CarbsTrial name.")
+    index: Int = Field(ge=0, description="Trial index.")
+    params: ParamValues = Field(description="Its parameter values.")
+    objective: Float = Field(description="Its objective.")
+    cost: Float = Field(description="Its cost.")
+
+
+class FrontierPoint(StatusModel):
+    """A trial on the cost/objective Pareto frontier."""
+
+    trial: str = Field(description="CarbsTrial name.")
+    params: ParamValues = Field(description="Its parameter values.")
+    objective: Float = Field(description="Its objective.")
+    cost: Float = Field(description="Its cost.")
+
+
+class ScalingLaw(StatusModel):
+    """How a parameter's best value moves with cost, fitted over the Pareto frontier."""
+
+    parameter: str = Field(description="Parameter name.")
+    space: ParameterSpace = Field(description="Space the fit is in.")
+    slope: Float = Field(
+        description="Slope of the parameter (transformed by its space: log, logit or none) "
+        "against log(cost); for a log space, the power-law exponent.",
+    )
+    intercept: Float = Field(description="Intercept of that line.")
+    r2: Float = Field(description="Coefficient of determination of the fit.")
+    points: Int = Field(ge=0, description="Frontier points the fit used.")
+
+
+class StudyStatus(StatusModel):
+    """Observed state of the study, written by the operator."""
+
+    phase: StudyPhase | None = Field(
+        None, description="Pending, Running, Suspended, Succeeded, Failed or Invalid."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+        description="Conditions; Valid carries spec problems when phase is Invalid.",
+    )
+    observed_generation: Int | None = Field(None, ge=0, description="Spec generation seen.")
+    trials: TrialCounts = Field(default_factory=TrialCounts, description="Trial counts by phase.")
+    progress: str | None = Field(None, description="Finished trials / maxTrials, e.g. 12/30.")
+    total_cost: Float = Field(0.0, ge=0, description="Summed cost of finished trials.")
+    best_trial: BestTrial | None = Field(None, description="Best successful trial so far.")
+    pareto_frontier: list[FrontierPoint] = Field(
+        default_factory=list, max_length=MAX_FRONTIER_POINTS,
+        description="Cost/objective Pareto frontier, cheapest first "
+        f"(at most {MAX_FRONTIER_POINTS} points).",
+    )
+    scaling_laws: list[ScalingLaw] = Field(
+        default_factory=list, max_length=MAX_PARAMETERS,
+        description="Per-parameter fits of best value against cost over the frontier.",
+    )
+    start_time: datetime | None = Field(None, description="When the first trial started.")
+    completion_time: datetime | None = Field(None, description="When the study completed.")
