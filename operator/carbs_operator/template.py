@@ -4,7 +4,7 @@ Both runtimes use this module, so a manifest behaves the same under `carbs run` 
 cluster. Substitution is plain string replacement on data that is already parsed: no shell,
 no YAML or JSON re-parsing, so a rendered value can never add, drop or restructure an argv
 element or an env entry. The module is pure (stdlib only, no pydantic at runtime) so that
-models.py can import its placeholder syntax without a cycle.
+the models package can import its placeholder syntax without a cycle.
 """
 
 from __future__ import annotations
