@@ -192,8 +192,8 @@ async def _run_study_against_emulator(*, clusterwide: bool) -> Any:
     With peering on (the superset of what the operator sends) and a goal that completes the
     study while trials still run, so their Jobs are deleted too.
     """
-    from carbs_operator.k8s.main import operator
     from tests.support.emulator import start_cluster
+    from tests.support.kopf_harness import carbs_operator_thread
     from tests.support.kubelet import SimulatedKubelet
 
     namespaces = tuple(WATCHED)
@@ -221,26 +221,11 @@ async def _run_study_against_emulator(*, clusterwide: bool) -> Any:
     async with start_cluster(namespaces=namespaces) as cluster:
         for namespace in [None] if clusterwide else namespaces:
             await cluster.create_peering(namespace, name="carbs-operator")
-        connection = cluster.connection_info()
         stop = threading.Event()
-
-        async def operate() -> None:
-            flag = asyncio.Event()
-
-            async def relay() -> None:
-                while not stop.is_set():
-                    await asyncio.sleep(0.02)
-                flag.set()
-
-            relay_task = asyncio.create_task(relay())
-            await operator(api_client=cluster.api_client(),
-                           namespaces=() if clusterwide else namespaces,
-                           clusterwide=clusterwide, standalone=False,
-                           login=lambda **_: connection, stop_flag=flag, resync_seconds=0.2)
-            await relay_task
-
-        thread = threading.Thread(target=lambda: asyncio.run(operate()), daemon=True)
-        thread.start()
+        thread = carbs_operator_thread(
+            cluster, stop, namespaces=() if clusterwide else namespaces,
+            clusterwide=clusterwide, standalone=False, resync_seconds=0.2,
+        )
         try:
             async with SimulatedKubelet(cluster, objective):
                 await cluster.create(study)

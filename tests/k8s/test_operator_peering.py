@@ -6,33 +6,16 @@ import asyncio
 import threading
 from collections import Counter
 
-from carbs_operator.k8s.main import operator
 from tests.k8s.conftest import get_study, objective, study, trials_of
 from tests.support.emulator import Cluster
+from tests.support.kopf_harness import carbs_operator_thread
 from tests.support.kubelet import SimulatedKubelet
 
 
 def replica(cluster: Cluster, stop: threading.Event) -> threading.Thread:
     """`carbs operator` with peering (random priority), in its own thread and loop."""
-    connection = cluster.connection_info()
-
-    async def run() -> None:
-        flag = asyncio.Event()
-
-        async def relay() -> None:
-            while not stop.is_set():
-                await asyncio.sleep(0.02)
-            flag.set()
-
-        relay_task = asyncio.create_task(relay())
-        await operator(api_client=cluster.api_client(), namespaces=["default"],
-                       standalone=False, login=lambda **_: connection, stop_flag=flag,
-                       resync_seconds=0.5)
-        await relay_task
-
-    thread = threading.Thread(target=lambda: asyncio.run(run()), daemon=True)
-    thread.start()
-    return thread
+    return carbs_operator_thread(cluster, stop, namespaces=["default"], standalone=False,
+                                 resync_seconds=0.5)
 
 
 async def test_two_replicas_finish_a_study_exactly_once(

@@ -132,3 +132,33 @@ async def run_operator(cluster: Cluster, registry: kopf.OperatorRegistry | None 
         yield operator
     finally:
         await operator.stop(timeout)
+
+
+def carbs_operator_thread(cluster: Cluster, stop: threading.Event,
+                          **options: Any) -> threading.Thread:
+    """`carbs_operator.k8s.main.operator(**options)` in a daemon thread with its own loop,
+    logged in to the emulator, until `stop` is set (join the thread afterwards).
+
+    For tests that need the operator's own entry point (peering with random priorities,
+    the handlers' real registry) rather than a bare kopf registry.
+    """
+    from carbs_operator.k8s.main import operator
+
+    connection = cluster.connection_info()
+
+    async def run() -> None:
+        flag = asyncio.Event()
+
+        async def relay() -> None:
+            while not stop.is_set():
+                await asyncio.sleep(0.02)
+            flag.set()
+
+        relay_task = asyncio.create_task(relay())
+        await operator(api_client=cluster.api_client(), login=lambda **_: connection,
+                       stop_flag=flag, **options)
+        await relay_task
+
+    thread = threading.Thread(target=lambda: asyncio.run(run()), daemon=True)
+    thread.start()
+    return thread
