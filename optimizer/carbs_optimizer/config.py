@@ -116,7 +116,12 @@ class CARBSParams:
         age = self.outstanding_suggestion_max_age_seconds
         if age is not None and not age > 0:
             problems.append("outstanding_suggestion_max_age_seconds must be positive or None")
-        if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
+        estimator = self.outstanding_suggestion_estimator
+        if not isinstance(estimator, OutstandingSuggestionEstimatorEnum):
+            problems.append("outstanding_suggestion_estimator must be THOMPSON, MEAN or CONSTANT")
+        if not isinstance(self.device, str) or (
+            self.device not in ("auto", "cpu") and not self.device.startswith("cuda")
+        ):
             problems.append("device must be 'auto', 'cpu' or 'cuda[:N]'")
         if problems:
             raise ValueError("invalid CARBSParams: " + "; ".join(problems))
