@@ -146,6 +146,37 @@ async def all_in_phase(cluster: Cluster, names: Iterable[str], phases: frozenset
     return True
 
 
+async def describe(cluster: Cluster, kubelet: SimulatedKubelet, names: Iterable[str],
+                   namespace: str = "default") -> str:
+    """The state of some studies, their trials and Jobs, for a failure message."""
+    lines = []
+    jobs = {job["metadata"]["name"]: job for job in await cluster.list("batch/v1", "jobs",
+                                                                      namespace)}
+    for name in names:
+        lines.append(f"study {name}: {await study_phase(cluster, name, namespace)}")
+        for trial in await trial_objects(cluster, name, namespace):
+            trial_name = trial["metadata"]["name"]
+            job = jobs.get(trial_name)
+            job_conditions = [c["type"] for c in ((job or {}).get("status") or {}).get(
+                "conditions") or []] if job else "no Job"
+            phase = (trial.get("status") or {}).get("phase")
+            lines.append(f"  {trial_name}: {phase}; Job {job_conditions}")
+    main = kubelet._main
+    lines.append(f"kubelet watching: {main is not None and not main.done()}; "
+                 f"errors: {kubelet.errors}")
+    return "\n".join(lines)
+
+
+def keep_watches_fresh(emulator: Emulator) -> None:
+    """Cut every open watch stream (clients must resume), for campaigns longer than 5 min.
+
+    The simulated kubelet watches with aiohttp's default 300 s total timeout and does not
+    resume after it (its watch loop does not catch TimeoutError): a stream cut earlier is
+    resumed normally. Cutting watches is also one more fault for the operator.
+    """
+    emulator.drop_watches()
+
+
 @dataclass(frozen=True)
 class StudyFigures:
     """What one checked study contributed: its trials and how they ended."""

@@ -30,6 +30,8 @@ from tests.reliability.support import (
     Seeded,
     StudyFigures,
     check_k8s_study,
+    describe,
+    keep_watches_fresh,
     operator_writes,
     print_figures,
 )
@@ -77,6 +79,7 @@ async def kill_campaign(cluster: Cluster, kubelet: SimulatedKubelet, directory: 
     for kill in range(kills):
         if all_succeeded(cluster.emulator, waves[-1]):
             await new_wave()
+        keep_watches_fresh(cluster.emulator)
         before = operator_writes(cluster.emulator)
         operator.start()
         if rng.random() < 0.2:
@@ -94,18 +97,21 @@ async def kill_campaign(cluster: Cluster, kubelet: SimulatedKubelet, directory: 
             try:
                 await cluster.wait_for(reached, 90, what=f"{n} operator writes")
             except TimeoutError as error:
-                raise AssertionError(f"{seeded}, kill {kill}: no progress\n{operator.tail()}") \
-                    from error
+                state = await describe(cluster, kubelet, wave)
+                raise AssertionError(f"{seeded}, kill {kill}: no progress\n{state}\n"
+                                     f"{operator.tail()}") from error
             await asyncio.sleep(rng.uniform(0.0, 0.2))
         operator.kill9()
 
     names = [name for wave in waves for name in wave]
+    keep_watches_fresh(cluster.emulator)
     operator.start()
     try:
         await cluster.wait_for(lambda: all_succeeded(cluster.emulator, names), 240,
                                what="every study Succeeded after the kills")
     except TimeoutError as error:
-        raise AssertionError(f"{seeded}: not finished\n{operator.tail()}") from error
+        state = await describe(cluster, kubelet, names)
+        raise AssertionError(f"{seeded}: not finished\n{state}\n{operator.tail()}") from error
     finally:
         operator.stop()
     totals = [await check_k8s_study(cluster, kubelet, name, context=str(seeded))
