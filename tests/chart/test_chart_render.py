@@ -171,6 +171,8 @@ def test_service_monitor_scrapes_the_metrics_service() -> None:
     (endpoint,) = monitor["spec"]["endpoints"]
     assert endpoint["port"] == service["spec"]["ports"][0]["name"] == "http-metrics"
     assert endpoint["path"] == "/metrics"
+    # The study's own `namespace` label must survive the scrape (dashboard and alerts use it).
+    assert endpoint["honorLabels"] is True
     assert monitor["metadata"]["labels"]["release"] == "prometheus"
 
 
