@@ -205,7 +205,7 @@ def unicode_names(draw: st.DrawFn) -> BadManifest:
     """A parameter name with a non-ASCII character (a look-alike, a zero-width space...)."""
     index = draw(st.integers(0, 3))
     stem = draw(st.sampled_from(["lr", "width", "x"]))
-    odd = draw(st.characters(min_codepoint=0x80, exclude_categories=("Cs",)))
+    odd = draw(st.characters(min_codepoint=0x80, exclude_categories=["Cs"]))
     position = draw(st.integers(0, len(stem)))
     name = stem[:position] + odd + stem[position:]
     path = f"spec.parameters[{index}].name"

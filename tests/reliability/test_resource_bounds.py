@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,20 +45,20 @@ def records(spec: StudySpec, count: int, seed: int = 0) -> list[TrialRecord]:
             if p.integer:
                 params[p.name] = float(round(params[p.name]))
         draw = rng.random()
-        base = {"index": index, "params": params, "suggestion_id": f"s-{index}",
-                "created_at": 1e9 + index, "started_at": 1e9 + index}
+        base = TrialRecord(index=index, params=params, phase=TrialPhase.RUNNING,
+                           suggestion_id=f"s-{index}", created_at=1e9 + index,
+                           started_at=1e9 + index)
         if draw < 0.8:
-            out.append(TrialRecord(phase=TrialPhase.SUCCEEDED, objective=1.0 / (index + 1),
-                                   cost=float(index + 1), finished_at=1e9 + index + 1,
-                                   metrics={"loss": 1.0 / (index + 1), "cost": index + 1.0},
-                                   **base))
+            out.append(replace(base, phase=TrialPhase.SUCCEEDED, objective=1.0 / (index + 1),
+                               cost=float(index + 1), finished_at=1e9 + index + 1,
+                               metrics={"loss": 1.0 / (index + 1), "cost": index + 1.0}))
         elif draw < 0.9:
-            out.append(TrialRecord(phase=TrialPhase.FAILED, failure_reason="x" * 4096,
-                                   finished_at=1e9 + index + 1, **base))
+            out.append(replace(base, phase=TrialPhase.FAILED, failure_reason="x" * 4096,
+                               finished_at=1e9 + index + 1))
         elif draw < 0.98:
-            out.append(TrialRecord(phase=TrialPhase.LOST, **base))
+            out.append(replace(base, phase=TrialPhase.LOST))
         else:
-            out.append(TrialRecord(phase=TrialPhase.RUNNING, **base))
+            out.append(base)
     return out
 
 
