@@ -156,7 +156,11 @@ def local_campaign(directory: Path, seeded: Seeded, *, kills: int,
         runner = carbs_run(study, stderr)
         runs += 1
         moment, condition = pick_moment(study, seeded)
-        alive = wait_until(condition, runner, 120, moment)
+        try:
+            alive = wait_until(condition, runner, 120, moment)
+        except AssertionError:
+            runner.kill()  # a failure must not leave the runner running
+            raise
         if alive:
             time.sleep(rng.uniform(0.0, 0.3))
         if runner.poll() is None:
@@ -170,7 +174,12 @@ def local_campaign(directory: Path, seeded: Seeded, *, kills: int,
     # The last study was killed mid-run (the others completed): resume it to the end.
     final = carbs_run(studies[-1], stderr)
     runs += 1
-    assert final.wait(timeout=240) == 0, f"{seeded}: {stderr.read_text()[-3000:]}"
+    try:
+        code = final.wait(timeout=240)
+    except subprocess.TimeoutExpired:
+        final.kill()
+        raise
+    assert code == 0, f"{seeded}: {stderr.read_text()[-3000:]}"
     totals = [check_local_study(study, str(seeded)) for study in studies]
     return {
         "seed": seeded.seed, "kills": kills, "kill_moments": dict(moments),

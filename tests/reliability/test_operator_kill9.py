@@ -76,33 +76,35 @@ async def kill_campaign(cluster: Cluster, kubelet: SimulatedKubelet, directory: 
     began = time.monotonic()
     moments: Counter[str] = Counter()
     await new_wave()
-    for kill in range(kills):
-        if all_succeeded(cluster.emulator, waves[-1]):
-            await new_wave()
-        keep_watches_fresh(cluster.emulator)
-        before = operator_writes(cluster.emulator)
-        operator.start()
-        if rng.random() < 0.2:
-            moments["at a random time"] += 1
-            await asyncio.sleep(rng.uniform(0.0, 6.0))
-        else:
-            moments["after a random write"] += 1
-            n = rng.randint(1, 15)
-            wave = waves[-1]
+    try:
+        for kill in range(kills):
+            if all_succeeded(cluster.emulator, waves[-1]):
+                await new_wave()
+            keep_watches_fresh(cluster.emulator)
+            before = operator_writes(cluster.emulator)
+            operator.start()
+            if rng.random() < 0.2:
+                moments["at a random time"] += 1
+                await asyncio.sleep(rng.uniform(0.0, 6.0))
+            else:
+                moments["after a random write"] += 1
+                n = rng.randint(1, 15)
+                wave = waves[-1]
 
-            def reached(n: int = n, wave: list[str] = wave, before: int = before) -> bool:
-                return (operator_writes(cluster.emulator) - before >= n
-                        or all_succeeded(cluster.emulator, wave))
+                def reached(n: int = n, wave: list[str] = wave, before: int = before) -> bool:
+                    return (operator_writes(cluster.emulator) - before >= n
+                            or all_succeeded(cluster.emulator, wave))
 
-            try:
-                await cluster.wait_for(reached, 90, what=f"{n} operator writes")
-            except TimeoutError as error:
-                state = await describe(cluster, kubelet, wave)
-                raise AssertionError(f"{seeded}, kill {kill}: no progress\n{state}\n"
-                                     f"{operator.tail()}") from error
-            await asyncio.sleep(rng.uniform(0.0, 0.2))
-        operator.kill9()
-
+                try:
+                    await cluster.wait_for(reached, 90, what=f"{n} operator writes")
+                except TimeoutError as error:
+                    state = await describe(cluster, kubelet, wave)
+                    raise AssertionError(f"{seeded}, kill {kill}: no progress\n{state}\n"
+                                         f"{operator.tail()}") from error
+                await asyncio.sleep(rng.uniform(0.0, 0.2))
+            operator.kill9()
+    finally:
+        operator.kill9()  # a failure above must not leave the process running
     names = [name for wave in waves for name in wave]
     keep_watches_fresh(cluster.emulator)
     operator.start()
