@@ -203,7 +203,7 @@ def conclude_trial(
     measured: float | None = None
     if spec.cost.metric is None:
         factor = gpus if spec.cost.source == CostSource.GPU_SECONDS else 1
-        if runtime_seconds > 0 and factor > 0:
+        if math.isfinite(runtime_seconds) and runtime_seconds > 0 and factor > 0:
             measured = runtime_seconds * factor
     if workload_failure is not None:
         return Outcome(TrialPhase.FAILED, {}, None, measured, workload_failure)
