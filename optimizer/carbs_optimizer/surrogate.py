@@ -23,6 +23,13 @@ from torch import Tensor
 from carbs_optimizer.acquisition import log_success_probability
 
 DTYPE = torch.float64
+# A pending resample sits exactly on a training input, and predicting there is intended.
+# Filtered once, narrowly, at import: catch_warnings() per call is not thread-safe, and the
+# operator suggests from worker threads.
+warnings.filterwarnings(
+    "ignore", message="The input matches the stored training data",
+    category=gpytorch.utils.warnings.GPInputWarning,
+)
 # Raw hyperparameter values by model role, kept between fits to warm-start the next one.
 WarmStartStore = dict[str, dict[str, list[Any]]]
 
@@ -38,9 +45,6 @@ def exact_gp_settings() -> Iterator[None]:
             )
         )
         stack.enter_context(gpytorch.settings.cholesky_max_tries(6))
-        # A pending resample sits exactly on a training input; predicting there is intended.
-        stack.enter_context(warnings.catch_warnings())
-        warnings.filterwarnings("ignore", category=gpytorch.utils.warnings.GPInputWarning)
         yield
 
 
