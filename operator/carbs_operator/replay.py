@@ -25,6 +25,7 @@ from carbs_optimizer import (
     OutstandingSuggestionEstimatorEnum,
     Param,
     RealNumberSpace,
+    ScalingLaw,
 )
 
 
@@ -123,3 +124,9 @@ def suggestion_input(trial: TrialRecord) -> dict[str, float | str]:
     if trial.suggestion_id is not None:
         point[SUGGESTION_ID_DICT_KEY] = trial.suggestion_id
     return point
+
+
+def scaling_laws(spec: StudySpec, trials: Sequence[TrialRecord]) -> list[ScalingLaw]:
+    """The study's scaling-law report from its trial records (replayed on the CPU: the
+    report needs no GP, only the frontier)."""
+    return build_engine(spec, trials, device="cpu").scaling_laws()

@@ -46,7 +46,7 @@ from carbs_operator.models import (
     StudyStatus,
     TrialPhase,
 )
-from carbs_operator.replay import build_engine
+from carbs_operator.replay import build_engine, scaling_laws
 from carbs_operator.status import invalid_status, study_status, trial_name
 from carbs_operator.study import Outcome, TrialRecord, conclude_trial, decide
 from carbs_operator.template import LABEL_STUDY, build_job, requested_gpus
@@ -270,7 +270,7 @@ class StudyReconciler:
     async def _write_status(
         self, study: CarbsStudy, records: list[TrialRecord], generation: int | None
     ) -> None:
-        laws = build_engine(study.spec, records, "cpu").scaling_laws()
+        laws = scaling_laws(study.spec, records)
         previous = self._previous_status()
         status = study_status(study.spec, records, laws, generation, previous,
                               datetime.now(UTC), study=self.name)

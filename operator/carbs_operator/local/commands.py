@@ -11,7 +11,7 @@ from rich.console import Console
 from carbs_operator.frontier import plot_study, render_report
 from carbs_operator.local.store import StoreError, TrialStore
 from carbs_operator.models import CarbsStudy
-from carbs_operator.replay import build_engine
+from carbs_operator.replay import scaling_laws
 from carbs_operator.study import Decision, StopReason, TrialRecord, decide
 from carbs_operator.validation import ManifestError, load_study
 
@@ -29,7 +29,7 @@ def _load(path: Path, console: Console) -> CarbsStudy | None:
 
 
 def _report(study: CarbsStudy, trials: list[TrialRecord], console: Console) -> None:
-    laws = build_engine(study.spec, trials, device="cpu").scaling_laws()
+    laws = scaling_laws(study.spec, trials)
     render_report(study.spec, trials, laws, console)
 
 
