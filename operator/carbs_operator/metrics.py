@@ -130,6 +130,10 @@ class StudyMetrics:
             # Present from the start at 0, so rate() and increase() see the first trial.
             self.trials_finished.labels(namespace, study, outcome)
         self.reconcile_errors.labels(namespace, study)
+        # The latency histograms too: a study's first GP fit may come seconds before its
+        # last scrape, and a series born with its first observation has no rate() then.
+        self.suggest_duration.labels(namespace, study)
+        self.gp_fit_duration.labels(namespace, study)
         counts = count_trials(trials)
         self.trials_in_flight.labels(namespace, study, "pending").set(counts.pending)
         self.trials_in_flight.labels(namespace, study, "running").set(counts.running)

@@ -142,6 +142,8 @@ def carbs_run(
     study.write_text(yaml.safe_dump(study_manifest(
         name="quad", extra_args=["--sleep=1.5"],
         budget={"maxTrials": MAX_TRIALS, "maxFailedTrials": 3},
+        # Two random trials, then four Bayesian ones: GP fits from the run's first seconds.
+        carbs={"seed": 0, "numRandomSamples": 2},
     )), encoding="utf-8")
     process = subprocess.Popen(
         [sys.executable, "-m", "carbs_operator.cli", "run", str(study), "--state-dir",
@@ -229,7 +231,7 @@ def test_dashboard_queries_and_rules_on_a_real_run(
     assert 1 <= max(_values(running)) <= 2  # parallelism 2
     assert max(_values(results["Trials finished per hour, by outcome"][0])) > 0
     assert set(_values(results["Trial failure ratio"][0])) == {0.0}
-    for latency in results["Suggest latency"]:  # p50 and p95
+    for latency in [*results["Suggest latency"], *results["GP fit latency"]]:  # p50, p95
         # NaN until the window holds a suggestion after the first scrape; a time then on.
         points = _values(latency)
         assert math.isfinite(points[-1]), points

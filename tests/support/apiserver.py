@@ -670,10 +670,11 @@ class Emulator(kmock.KubernetesEmulator):
         if not self._closing and not (backlog and backlog[-1]["type"] == "ERROR"):
             self._watchers.add(watcher)
         response = aiohttp.web.StreamResponse(headers={"Content-Type": "application/json"})
-        await response.prepare(raw)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout if timeout is not None else None
         try:
+            # Inside the try: a client that cut the stream may be gone before the headers.
+            await response.prepare(raw)
             for event in backlog:
                 await response.write(json.dumps(event).encode() + b"\n")
             while watcher in self._watchers:
@@ -748,6 +749,8 @@ class Emulator(kmock.KubernetesEmulator):
             return exc.response()
         except kmock.KubernetesError as exc:  # from kmock's discovery helpers or reactions
             return ApiError(exc.status, exc.reason or "Error", exc.message or "").response()
+        except ConnectionError:  # the client hung up mid-answer: its problem, not our bug
+            return ApiError(499, "ClientClosedRequest", "the client went away").response()
         except Exception as exc:
             logger.exception("The API emulator failed on %s %s", raw.method, raw.path_qs)
             if self.active:
