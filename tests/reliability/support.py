@@ -167,16 +167,6 @@ async def describe(cluster: Cluster, kubelet: SimulatedKubelet, names: Iterable[
     return "\n".join(lines)
 
 
-def keep_watches_fresh(emulator: Emulator) -> None:
-    """Cut every open watch stream (clients must resume), for campaigns longer than 5 min.
-
-    The simulated kubelet watches with aiohttp's default 300 s total timeout and does not
-    resume after it (its watch loop does not catch TimeoutError): a stream cut earlier is
-    resumed normally. Cutting watches is also one more fault for the operator.
-    """
-    emulator.drop_watches()
-
-
 @dataclass(frozen=True)
 class StudyFigures:
     """What one checked study contributed: its trials and how they ended."""

@@ -31,7 +31,6 @@ from tests.reliability.support import (
     StudyFigures,
     check_k8s_study,
     describe,
-    keep_watches_fresh,
     operator_writes,
     print_figures,
 )
@@ -80,7 +79,7 @@ async def kill_campaign(cluster: Cluster, kubelet: SimulatedKubelet, directory: 
         for kill in range(kills):
             if all_succeeded(cluster.emulator, waves[-1]):
                 await new_wave()
-            keep_watches_fresh(cluster.emulator)
+            cluster.emulator.drop_watches()  # one more fault with each restart: every stream cut
             before = operator_writes(cluster.emulator)
             operator.start()
             if rng.random() < 0.2:
@@ -106,7 +105,7 @@ async def kill_campaign(cluster: Cluster, kubelet: SimulatedKubelet, directory: 
     finally:
         operator.kill9()  # a failure above must not leave the process running
     names = [name for wave in waves for name in wave]
-    keep_watches_fresh(cluster.emulator)
+    cluster.emulator.drop_watches()
     operator.start()
     try:
         await cluster.wait_for(lambda: all_succeeded(cluster.emulator, names), 240,

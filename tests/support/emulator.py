@@ -215,8 +215,9 @@ class Cluster:
             params["resourceVersion"] = resource_version
         if timeout is not None:
             params["timeoutSeconds"] = str(timeout)
-        async with self._session.get(api_path(group_version, plural, namespace),
-                                     params=params) as response:
+        # No total timeout: a watch is meant to outlive aiohttp's default 300 s.
+        async with self._session.get(api_path(group_version, plural, namespace), params=params,
+                                     timeout=aiohttp.ClientTimeout(total=None)) as response:
             if response.status >= 400:
                 raise ApiError(response.status, await response.json())
             async for line in response.content:
