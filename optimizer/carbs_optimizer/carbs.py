@@ -322,12 +322,12 @@ class CARBS:
         if self._is_random_sampling():
             basic, log = self._random_suggestion(self.search_center_in_basic.unsqueeze(0)), {}
             log["suggestion_kind"] = RANDOM
-        elif self._is_resample_due():
-            basic, log = self._resample_suggestion(), {"suggestion_kind": RESAMPLE}
+        elif self._is_resample_due() and (resample := self._resample_suggestion()) is not None:
+            basic, log = resample, {"suggestion_kind": RESAMPLE}
         else:
             found = self._bayesian_suggestion()
             if found is None:
-                origins = self._origins(self._pareto_groups(True))
+                origins = self._sampling_origins(self._pareto_groups(True))
                 basic = self._random_suggestion(origins)
                 log = {"suggestion_kind": RANDOM, "fallback": "no candidate inside the bounds"}
             else:
@@ -350,6 +350,14 @@ class CARBS:
     def _origins(self, groups: Sequence[ObservationGroup]) -> Tensor:
         return torch.stack([group[0].real_number_input for group in groups])
 
+    def _sampling_origins(self, groups: Sequence[ObservationGroup]) -> Tensor:
+        """The frontier points candidates are drawn around (k x d): those inside the bounds,
+        or the search center when none is. A point observed outside them (older data, or
+        bounds narrowed since) would otherwise leave every candidate rejected."""
+        origins = self._origins(groups)
+        inside = origins[self._space.inside(origins, strict=False)]
+        return inside if inside.shape[0] else self.search_center_in_basic.unsqueeze(0)
+
     def _random_suggestion(self, origins: Tensor) -> Tensor:
         samples, _ = sample_candidates(
             self._space, origins, self.search_radius_in_basic, 1, self._generator,
@@ -362,14 +370,23 @@ class CARBS:
             )
         return samples[0]
 
-    def _resample_suggestion(self) -> Tensor:
-        """Re-run the least-sampled frontier point, cheapest first, to average out noise."""
+    def _resample_suggestion(self) -> Tensor | None:
+        """Re-run the least-sampled frontier point, cheapest first, to average out noise.
+
+        Only points inside the bounds are re-run (None when there is none): an observation
+        may lie outside them (`initialize_from_observations` of older data, or a study whose
+        bounds were narrowed and replayed), and the reference would re-suggest it verbatim.
+        """
         groups = sorted(self._pareto_groups(conservative=False), key=observation_group_cost)
+        self.resample_count += 1
+        inside = self._space.inside(self._origins(groups), strict=False).tolist()
+        groups = [group for group, ok in zip(groups, inside, strict=True) if ok]
+        if not groups:
+            return None
         pending = [group_key(ObservationInBasic(s.real_number_input, 0.0))
                    for s in self.outstanding_suggestions.values()]
         counts = [len(g) + pending.count(group_key(g[0])) for g in groups]
         chosen = groups[counts.index(min(counts))]
-        self.resample_count += 1
         return chosen[0].real_number_input.clone()
 
     def _training_index(self, groups: Sequence[ObservationGroup]) -> Tensor | None:
@@ -435,7 +452,7 @@ class CARBS:
         model.fit_pareto_set([o.output for o in frontier], [o.cost for o in frontier])
         fit_seconds = time.perf_counter() - fit_began
 
-        origins = self._origins(groups)
+        origins = self._sampling_origins(groups)
         count = config.num_candidates_for_suggestion_per_dim * self.real_dim
         candidates, log_density = sample_candidates(
             self._space, origins, self.search_radius_in_basic, count, self._generator,

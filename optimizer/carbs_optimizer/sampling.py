@@ -43,12 +43,15 @@ class SearchSpace:
         columns = [s.round_tensor_in_basic(points[:, i]) for i, s in enumerate(self.spaces)]
         return torch.stack(columns, dim=-1)
 
-    def inside(self, points: Tensor) -> Tensor:
-        """points: m x d -> m booleans, strictly inside the (integer-widened) bounds."""
+    def inside(self, points: Tensor, strict: bool = True) -> Tensor:
+        """points: m x d -> m booleans, inside the (integer-widened) bounds: strictly for
+        candidates (as the reference), or with the bounds themselves for observed points."""
         finite = torch.isfinite(points).all(dim=-1)
-        above = (points > self.min_bounds).all(dim=-1)
-        below = (points < self.max_bounds).all(dim=-1)
-        return finite & above & below
+        if strict:
+            above, below = points > self.min_bounds, points < self.max_bounds
+        else:
+            above, below = points >= self.min_bounds, points <= self.max_bounds
+        return finite & above.all(dim=-1) & below.all(dim=-1)
 
 
 @dataclass

@@ -199,3 +199,22 @@ def test_large_histories_train_on_a_bounded_subset() -> None:
     assert index is not None
     assert len(index) == 40
     assert engine.suggest().log["suggestion_kind"] == "bayesian"
+
+
+def test_points_observed_outside_the_bounds_are_never_suggested() -> None:
+    """An out-of-bounds observation (older data, or bounds narrowed since) that tops the
+    frontier is neither resampled verbatim nor a dead end for the candidates around it."""
+    params = [Param("x", LinearSpace(min=-1, max=1), 0.0),
+              Param("lr", LogSpace(min=1e-4, max=1), 1e-2)]
+    engine = CARBS(fast_config(num_random_samples=2), params)
+    engine.observe(ObservationInParam({"x": 3.0, "lr": 1e-2}, 100.0, 1.0))  # far the best
+    kinds = []
+    for _ in range(10):
+        out = engine.suggest()
+        kinds.append(out.log["suggestion_kind"])
+        x = out.suggestion["x"]
+        assert -1 < x < 1, out
+        assert 1e-4 < out.suggestion["lr"] < 1, out
+        engine.observe(ObservationInParam(out.suggestion, -x * x, 1.0 + abs(x)))
+    assert "resample" not in kinds  # the only frontier point was outside; nothing re-run
+    assert kinds.count("bayesian") >= 5
