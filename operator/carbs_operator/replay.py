@@ -36,7 +36,7 @@ def _space(parameter: Parameter) -> RealNumberSpace:
     elif parameter.space == ParameterSpace.LOGIT:
         kind = LogitSpace
     return kind(
-        min=parameter.min, max=parameter.max, scale=parameter.scale,
+        min=parameter.min, max=parameter.max, scale=parameter.effective_scale(),
         is_integer=parameter.integer, rounding_factor=parameter.rounding_factor,
     )
 

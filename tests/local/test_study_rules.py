@@ -141,3 +141,19 @@ def test_default_search_center_is_the_middle_of_the_space(
     spec.parameters[0].search_center = None
     param = engine_params(spec)[0]
     assert param.search_center == pytest.approx(math.sqrt(1e-4 * 1.0))
+
+
+def test_default_scale_is_the_width_of_a_linear_range(
+    write_study: Callable[..., Path],
+) -> None:
+    """A linear [0, 100000] left at the reference's scale of 1 would never leave its center."""
+    spec = spec_of(write_study)
+    wide = spec.parameters[1].model_copy(update={"min": 0.0, "max": 100000.0,
+                                                 "search_center": None})
+    spec.parameters[1] = wide
+    spec.parameters.append(wide.model_copy(update={"name": "pinned", "scale": 500.0}))
+    scales = {p.name: p.space.scale for p in engine_params(spec)}
+    assert scales == {"lr": 1.0, "x": 100000.0, "size": 1.0, "pinned": 500.0}
+    engine = build_engine(spec, [], device="cpu")
+    xs = [engine.suggest().suggestion["x"] for _ in range(12)]
+    assert max(xs) - min(xs) > 20000  # the random phase spans the range

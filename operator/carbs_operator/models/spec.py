@@ -5,6 +5,7 @@ placeholders are checked by carbs_operator.template, which imports no model at r
 from __future__ import annotations
 
 import math
+import sys
 from enum import StrEnum
 
 from pydantic import ConfigDict, Field, model_validator
@@ -114,10 +115,12 @@ class Parameter(Model):
     )
     min: Float = Field(description="Lower bound, inclusive.")
     max: Float = Field(description="Upper bound, inclusive; greater than min.")
-    scale: Float = Field(
-        1.0, gt=0,
+    scale: Float | None = Field(
+        None, gt=0,
         description="Step size in the search space: larger lets the search move further "
-        "from the center. Default 1.",
+        "from the center (its steps are about 0.3 x scale at first). Default: max - min "
+        "for linear, so the range sets the step whatever its unit; 1 for log (a step of "
+        "about 2x) and logit.",
     )
     integer: Bool = Field(False, description="Suggest whole numbers only (not for logit).")
     rounding_factor: Int = Field(
@@ -154,6 +157,19 @@ class Parameter(Model):
                              "set integer: true or remove it"))
         raise_problems(problems)
         return self
+
+    def effective_scale(self) -> float:
+        """The scale, defaulting to the width of a linear range.
+
+        The reference's default of 1 for every space suits log spaces and a linear [0, 1]
+        (the same as here), but leaves a linear range such as [0, 100000] stuck at its
+        center; users writing min and max expect the range to be searched."""
+        if self.scale is not None:
+            return self.scale
+        if self.space is ParameterSpace.LINEAR:
+            width = self.max - self.min
+            return width if math.isfinite(width) and width > 0 else sys.float_info.max
+        return 1.0
 
     def effective_search_center(self) -> float:
         """The search center, defaulting to the middle of the range in the search space."""
