@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -53,3 +54,18 @@ def write_study(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+def finished_trials(db: Path) -> int:
+    """Succeeded + failed trials in a runner's state, read while the runner may be writing
+    (0 before the database or its schema exists)."""
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=5) as connection:
+            row = connection.execute(
+                "SELECT COUNT(*) FROM trials WHERE phase IN ('Succeeded', 'Failed')"
+            ).fetchone()
+    except sqlite3.OperationalError:  # the schema is not there yet
+        return 0
+    return int(row[0])

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import pytest
 
 from carbs_operator.local.store import TrialStore
 from carbs_operator.models import TrialPhase
+from tests.local.conftest import finished_trials
 
 MAX_TRIALS = 6
 
@@ -31,19 +31,6 @@ def carbs_run(study: Path, state: Path, log: Path) -> subprocess.Popen[bytes]:
          str(state), "--device", "cpu"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
-
-
-def finished_trials(db: Path) -> int:
-    if not db.exists():
-        return 0
-    with sqlite3.connect(db) as connection:
-        try:
-            row = connection.execute(
-                "SELECT COUNT(*) FROM trials WHERE phase IN ('Succeeded', 'Failed')"
-            ).fetchone()
-        except sqlite3.OperationalError:  # the schema is not there yet
-            return 0
-    return int(row[0])
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ import yaml
 from carbs_operator.local.store import TrialStore
 from carbs_operator.models import TrialPhase
 from carbs_operator.validation import load_study
-from tests.local.conftest import study_manifest
+from tests.local.conftest import finished_trials, study_manifest
 from tests.reliability.support import (
     LONG,
     Seeded,
@@ -59,19 +58,6 @@ class LocalStudy:
 
 def started(study: LocalStudy) -> int:
     return len(study.log.read_text().splitlines()) if study.log.exists() else 0
-
-
-def finished(study: LocalStudy) -> int:
-    if not study.db.exists():
-        return 0
-    try:
-        with sqlite3.connect(study.db, timeout=5) as connection:
-            row = connection.execute(
-                "SELECT COUNT(*) FROM trials WHERE phase IN ('Succeeded', 'Failed')"
-            ).fetchone()
-    except sqlite3.OperationalError:  # the schema is not there yet
-        return 0
-    return int(row[0])
 
 
 def carbs_run(study: LocalStudy, stderr: Path) -> subprocess.Popen[bytes]:
@@ -138,8 +124,8 @@ def pick_moment(study: LocalStudy, seeded: Seeded) -> tuple[str, Callable[[], bo
     if choice < 0.65:
         starts = started(study) + rng.randint(1, 3)
         return "after a trial start", lambda: started(study) >= starts
-    ends = finished(study) + rng.randint(1, 3)
-    return "after a trial end", lambda: finished(study) >= ends
+    ends = finished_trials(study.db) + rng.randint(1, 3)
+    return "after a trial end", lambda: finished_trials(study.db) >= ends
 
 
 def local_campaign(directory: Path, seeded: Seeded, *, kills: int,
