@@ -35,11 +35,15 @@ from carbs_operator.study import Decision, StopReason, TrialRecord, best_trial, 
 from carbs_optimizer import ScalingLaw as FittedLaw
 
 # Condition types this module owns; others found in `previous` (an operator may add its
-# own) are carried over untouched.
+# own) are carried over untouched. They follow batch/v1 Job, so that `kubectl wait
+# --for=condition=Complete` means success and `--for=condition=Failed` means failure: a
+# study that ran out of failures is Failed=True and Complete=False, never Complete=True.
 VALID = "Valid"
 COMPLETE = "Complete"
+FAILED = "Failed"
 SUSPENDED = "Suspended"
-OWNED_CONDITIONS = (VALID, COMPLETE, SUSPENDED)
+RUNNING = "Running"
+OWNED_CONDITIONS = (VALID, COMPLETE, FAILED, SUSPENDED, RUNNING)
 
 
 def trial_name(study: str, index: int) -> str:
@@ -110,24 +114,46 @@ def study_phase(spec: StudySpec, decision: Decision) -> StudyPhase:
 def _owned_conditions(
     spec: StudySpec, decision: Decision
 ) -> list[tuple[str, ConditionStatus, str, str]]:
-    """(type, status, reason, message) of each condition this module maintains."""
+    """(type, status, reason, message) of each condition this module maintains.
+
+    Conditions written by earlier versions (Complete=True with reason TooManyFailures) are
+    replaced on the next pass, since every owned type is recomputed here.
+    """
     true, false = ConditionStatus.TRUE, ConditionStatus.FALSE
+    failing = decision.stop_reason == StopReason.TOO_MANY_FAILURES
     out = [(VALID, true, "SpecValid", "the spec passed validation")]
-    if decision.complete and decision.stop_reason is not None:
+    waiting = (f"{decision.message}; waiting for {decision.counts.in_flight} trial(s) in "
+               "flight")
+    if decision.complete and decision.stop_reason is not None and not failing:
         out.append((COMPLETE, true, str(decision.stop_reason), decision.message))
+    elif failing:
+        out.append((COMPLETE, false, "StudyFailed", "the study failed: see the Failed condition"))
     elif decision.stop_reason is not None:
         # Stopped starting trials, but some are still in flight (completionPolicy keep, or
         # deletion not yet observed): not complete until they are gone.
-        waiting = decision.counts.in_flight
-        out.append((COMPLETE, false, "WaitingForTrials",
-                    f"{decision.message}; waiting for {waiting} trial(s) in flight"))
+        out.append((COMPLETE, false, "WaitingForTrials", waiting))
     else:
         out.append((COMPLETE, false, "InProgress", decision.message))
+    if failing and decision.complete:
+        out.append((FAILED, true, str(StopReason.TOO_MANY_FAILURES), decision.message))
+    elif failing:
+        out.append((FAILED, false, "WaitingForTrials", waiting))
+    else:
+        allowed = spec.budget.max_failed_trials
+        limit = "no limit" if allowed is None else f"the study fails after more than {allowed}"
+        out.append((FAILED, false, "WithinFailureBudget",
+                    f"{decision.counts.failed} trial(s) failed; {limit}"))
     if spec.suspend and not decision.complete:
         out.append((SUSPENDED, true, "SuspendRequested", "spec.suspend is true: no new trial "
                     f"starts ({decision.counts.in_flight} in flight)"))
     else:
         out.append((SUSPENDED, false, "NotSuspended", ""))
+    phase = study_phase(spec, decision)
+    if phase == StudyPhase.RUNNING:
+        out.append((RUNNING, true, "TrialsRunning",
+                    f"{decision.counts.in_flight} trial(s) in flight"))
+    else:
+        out.append((RUNNING, false, str(phase), f"the study is {phase}"))
     return out
 
 

@@ -70,5 +70,7 @@ async def test_failures_count_and_a_malformed_result_fails_one_trial(
             assert "exited with code 1: CUDA out of memory" in reason
         else:
             assert reason.startswith("malformed result")
-    complete = next(c for c in done["status"]["conditions"] if c["type"] == "Complete")
-    assert complete["reason"] == "TooManyFailures"
+    conditions = {c["type"]: c for c in done["status"]["conditions"]}
+    assert (conditions["Failed"]["status"], conditions["Failed"]["reason"]) == (
+        "True", "TooManyFailures")
+    assert conditions["Complete"]["status"] == "False"  # `kubectl wait` for Complete waits on

@@ -19,7 +19,15 @@ from carbs_operator.models import (
     StudyStatus,
     TrialPhase,
 )
-from carbs_operator.status import COMPLETE, SUSPENDED, VALID, condition, study_status
+from carbs_operator.status import (
+    COMPLETE,
+    FAILED,
+    RUNNING,
+    SUSPENDED,
+    VALID,
+    condition,
+    study_status,
+)
 from carbs_operator.study import TrialRecord
 from carbs_operator.validation import load_study
 from carbs_optimizer import ScalingLaw
@@ -105,11 +113,18 @@ def test_complete_phases(spec: StudySpec, budget: dict[str, Any], trials: list[T
                          phase: StudyPhase, reason: str) -> None:
     status = _status(_with(spec, **budget), trials)
     assert status.phase == phase
-    complete = condition(status, COMPLETE)
-    assert complete is not None
-    assert complete.status == ConditionStatus.TRUE
-    assert complete.reason == reason
-    assert complete.message
+    # As a batch/v1 Job: Complete=True means success only, Failed=True means failure.
+    ended = condition(status, COMPLETE if phase == StudyPhase.SUCCEEDED else FAILED)
+    other = condition(status, FAILED if phase == StudyPhase.SUCCEEDED else COMPLETE)
+    assert ended is not None
+    assert other is not None
+    assert ended.status == ConditionStatus.TRUE
+    assert other.status == ConditionStatus.FALSE
+    assert ended.reason == reason
+    assert ended.message
+    running = condition(status, RUNNING)
+    assert running is not None
+    assert (running.status, running.reason) == (ConditionStatus.FALSE, str(phase))
     assert status.completion_time == datetime.fromtimestamp(
         max(t.finished_at or 0 for t in trials), tz=UTC)
 
@@ -196,3 +211,35 @@ def test_status_round_trips_through_the_resource(spec: StudySpec) -> None:
     assert wire["status"]["paretoFrontier"][0]["trial"] == "digits-mlp-0"
     assert wire["status"]["conditions"][0]["lastTransitionTime"].startswith("2026-01-01T00:00:00")
     assert CarbsStudy.model_validate(wire).status == status
+
+
+def test_a_failed_study_is_never_complete_and_old_conditions_are_migrated(
+    spec: StudySpec,
+) -> None:
+    """Reported: `kubectl wait --for=condition=Complete` succeeded on a Failed study, whose
+    status said Complete=True with reason TooManyFailures. An object written so by an
+    earlier operator is rewritten on the next pass."""
+    trials = [_trial(0, FAILED), _trial(1, FAILED)]
+    failing = _with(spec, max_failed_trials=1)
+    old = _status(failing, trials)
+    old.conditions = [c for c in old.conditions if c.type in (VALID, COMPLETE)]
+    old.conditions[1] = old.conditions[1].model_copy(update={
+        "status": ConditionStatus.TRUE, "reason": "TooManyFailures"})
+    status = _status(failing, trials, old, now=T0 + timedelta(minutes=1))
+    by_type = {c.type: (c.status, c.reason) for c in status.conditions}
+    assert by_type == {
+        VALID: (ConditionStatus.TRUE, "SpecValid"),
+        COMPLETE: (ConditionStatus.FALSE, "StudyFailed"),
+        FAILED: (ConditionStatus.TRUE, "TooManyFailures"),
+        SUSPENDED: (ConditionStatus.FALSE, "NotSuspended"),
+        RUNNING: (ConditionStatus.FALSE, "Failed"),
+    }
+
+
+def test_running_condition_while_trials_run(spec: StudySpec) -> None:
+    status = _status(spec, [_trial(0, OK, 0.4, 1e9), _trial(1, RUNNING)])
+    running, failed = condition(status, RUNNING), condition(status, FAILED)
+    assert running is not None
+    assert failed is not None
+    assert (running.status, running.reason) == (ConditionStatus.TRUE, "TrialsRunning")
+    assert (failed.status, failed.reason) == (ConditionStatus.FALSE, "WithinFailureBudget")
