@@ -9,6 +9,7 @@ baseline). Keeping the translation here, in one place, is what makes the compari
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -77,9 +78,16 @@ class ParamSpec:
         x = rng.uniform(self.to_basic(self.min), self.to_basic(self.max))
         return self.from_basic(float(x))
 
-    def to_carbs(self) -> Any:
-        """The engine's ``Param`` for this spec (imported lazily: the engine is optional)."""
-        from carbs_optimizer import LinearSpace, LogitSpace, LogSpace, Param
+    def to_carbs(self, module: str = "carbs_optimizer") -> Any:
+        """The engine's ``Param`` for this spec (imported lazily: the engine is optional).
+
+        ``module="carbs"`` builds the reference implementation's ``Param`` from the same
+        spec: its API is the one ours is a drop-in for, so both search the same space.
+        """
+        engine = importlib.import_module(module)
+        LinearSpace, LogitSpace, LogSpace, Param = (
+            engine.LinearSpace, engine.LogitSpace, engine.LogSpace, engine.Param
+        )
 
         space: Any
         if self.kind == "linear":
@@ -114,9 +122,9 @@ class ParamSpec:
         return FloatDistribution(self.min, self.max, log=self.kind == "log")
 
 
-def carbs_params(specs: Sequence[ParamSpec]) -> list[Any]:
-    """The engine's parameter list for a space."""
-    return [spec.to_carbs() for spec in specs]
+def carbs_params(specs: Sequence[ParamSpec], module: str = "carbs_optimizer") -> list[Any]:
+    """The engine's (or, with ``module="carbs"``, the reference's) parameter list."""
+    return [spec.to_carbs(module) for spec in specs]
 
 
 def optuna_distributions(specs: Sequence[ParamSpec]) -> dict[str, Any]:

@@ -83,20 +83,28 @@ class Method(Protocol):
 
 
 class CarbsMethod:
-    """Our engine, minimising the loss, with default settings (plus an optional cost cap)."""
+    """Our engine (or, with ``module="carbs"``, the reference CARBS), minimising the loss,
+    with default settings plus an optional cost cap."""
 
     def __init__(
-        self, specs: Sequence[ParamSpec], seed: int, max_suggestion_cost: float | None
+        self,
+        specs: Sequence[ParamSpec],
+        seed: int,
+        max_suggestion_cost: float | None,
+        module: str = "carbs_optimizer",
     ) -> None:
-        from carbs_optimizer import CARBS, CARBSParams
+        import importlib
 
-        config = CARBSParams(
-            better_direction_sign=-1,
-            seed=seed,
-            device="cpu",
-            max_suggestion_cost=max_suggestion_cost,
-        )
-        self.engine = CARBS(config, carbs_params(specs))
+        self._engine_module = importlib.import_module(module)
+        settings: dict[str, Any] = {
+            "better_direction_sign": -1, "seed": seed, "max_suggestion_cost": max_suggestion_cost,
+        }
+        if module == "carbs_optimizer":
+            settings["device"] = "cpu"
+        else:  # the reference: no wandb run, no checkpoint file per observation
+            settings.update(is_wandb_logging_enabled=False, is_saved_on_every_observation=False)
+        config = self._engine_module.CARBSParams(**settings)
+        self.engine = self._engine_module.CARBS(config, carbs_params(specs, module))
         self._specs = list(specs)
         self._pending: dict[str, Any] = {}
 
@@ -107,11 +115,9 @@ class CarbsMethod:
 
     def tell(self, params: dict[str, float], evaluation: Evaluation) -> None:
         """Observe; a failure goes in as ``is_failure`` with a placeholder output."""
-        from carbs_optimizer import ObservationInParam
-
         output = 0.0 if evaluation.failed else evaluation.loss
         self.engine.observe(
-            ObservationInParam(
+            self._engine_module.ObservationInParam(
                 input=self._pending,
                 output=output,
                 cost=evaluation.cost,
@@ -237,19 +243,30 @@ def trial_seed(seed: int, index: int) -> int:
     return 1_000_003 * (seed + 1) + index
 
 
-def run_method(problem: Problem, method_name: str, seed: int, budget: float) -> RunRecord:
-    """Run trials until their summed cost exceeds ``budget``.
+def run_method(
+    problem: Problem,
+    method_name: str,
+    seed: int,
+    budget: float,
+    max_trials: int | None = None,
+    build: Callable[[], Method] | None = None,
+) -> RunRecord:
+    """Run trials until their summed cost exceeds ``budget`` (or ``max_trials`` ran).
 
-    An exception from the optimiser ends the run early and is recorded (not raised), so one
-    misbehaving method cannot lose the other methods' results; the report names it.
+    ``build`` makes the method when it is not one of :func:`make_method`'s names (the suite's
+    extra methods). An exception from the optimiser ends the run early and is recorded (not
+    raised), so one misbehaving method cannot lose the other methods' results.
     """
     record = RunRecord(problem=problem.name, method=method_name, seed=seed, budget=budget)
     start = time.perf_counter()
     spent = 0.0
     try:
-        method = make_method(method_name, problem.specs, seed, budget, problem.cheap_center)
+        if build is not None:
+            method = build()
+        else:
+            method = make_method(method_name, problem.specs, seed, budget, problem.cheap_center)
         index = 0
-        while spent <= budget:
+        while spent <= budget and (max_trials is None or index < max_trials):
             ask_start = time.perf_counter()
             params = method.ask()
             ask_seconds = time.perf_counter() - ask_start
@@ -268,7 +285,7 @@ def run_method(problem: Problem, method_name: str, seed: int, budget: float) -> 
             )
             spent += evaluation.cost
             index += 1
-        if isinstance(method, CarbsMethod):
+        if hasattr(method, "engine") and hasattr(method.engine, "scaling_laws"):
             record.scaling_exponents = {
                 law.parameter: law.exponent for law in method.engine.scaling_laws()
             }
@@ -629,7 +646,7 @@ def main(argv: list[str] | None = None) -> None:
         write_json(output, payload)
         # Every trial of every run, one compact line per run: enough to recompute any table.
         trials_path.write_text(
-            "[\n" + ",\n".join(json.dumps(nan_to_none(_run_dict(run))) for run in runs) + "\n]\n"
+            "[\n" + ",\n".join(json.dumps(nan_to_none(run_dict(run))) for run in runs) + "\n]\n"
         )
         print(render_tables([summary], len(seeds)), flush=True)
         print(f"{name}: wall time {wall:.0f} s; results in {output}", file=sys.stderr)
@@ -639,23 +656,26 @@ def load_runs(path: Path) -> list[RunRecord]:
     """Runs from a trial log written by :func:`main` (missing file: none)."""
     if not path.exists():
         return []
-    runs = []
-    for raw in json.loads(path.read_text()):
-        trials = [
-            TrialRecord(
-                **{
-                    **t,
-                    "loss": math.nan if t["loss"] is None else t["loss"],
-                    "true_loss": math.nan if t["true_loss"] is None else t["true_loss"],
-                }
-            )
-            for t in raw.pop("trials")
-        ]
-        runs.append(RunRecord(**raw, trials=trials))
-    return runs
+    return [run_from_dict(raw) for raw in json.loads(path.read_text())]
 
 
-def _run_dict(run: RunRecord) -> dict[str, Any]:
+def run_from_dict(raw: dict[str, Any]) -> RunRecord:
+    """One run from its :func:`run_dict` form (NaN losses were written as null)."""
+    raw = dict(raw)
+    trials = [
+        TrialRecord(
+            **{
+                **t,
+                "loss": math.nan if t["loss"] is None else t["loss"],
+                "true_loss": math.nan if t["true_loss"] is None else t["true_loss"],
+            }
+        )
+        for t in raw.pop("trials")
+    ]
+    return RunRecord(**raw, trials=trials)
+
+
+def run_dict(run: RunRecord) -> dict[str, Any]:
     """A run as plain data, floats rounded to what the tables need (keeps the file small)."""
     out = asdict(run)
     for trial in out["trials"]:
