@@ -39,6 +39,7 @@ _BOUNDS = {
     "ge": ("minimum", ""), "le": ("maximum", ""),
 }
 _RULE_ORDER = ["rule", "message", "fieldPath"]
+_RULES = "x-kubernetes-validations"
 # Key order of emitted schema nodes, for YAML a reader can follow; others go last.
 _ORDER = [
     "description", "type", "format", "enum", "default", "minimum", "exclusiveMinimum",
@@ -60,7 +61,12 @@ def _convert(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     node = dict(node)
     if "$ref" in node:
         target = defs[node.pop("$ref").rsplit("/", 1)[-1]]
+        # The model's own CEL rules and the referring field's (e.g. an immutability rule)
+        # both hold: concatenated, where every other key of the field wins.
+        rules = [*target.get(_RULES, []), *node.get(_RULES, [])]
         node = {**target, **node}
+        if rules:
+            node[_RULES] = rules
     out: dict[str, Any] = {}
     if "anyOf" in node:
         branches = [b for b in node.pop("anyOf") if b.get("type") != "null"]

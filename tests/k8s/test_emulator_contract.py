@@ -22,6 +22,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client import ApiException
 
+from tests.k8s.conftest import study as valid_study
 from tests.support import fixtures
 from tests.support.apiserver import KMOCK_VERSION, Faults
 from tests.support.emulator import ApiError, Cluster, start_cluster
@@ -45,8 +46,9 @@ async def blocking(cluster: Cluster, call: Callable[[client.ApiClient], T]) -> T
 
 
 def study(name: str, **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "carbs.dev/v1alpha1", "kind": "CarbsStudy",
-            "metadata": {"name": name}, "spec": {"parallelism": 1, **spec}}
+    """A schema-valid study (the emulator admits custom resources as a real server does)."""
+    body = valid_study(name, **{"parallelism": 1, **spec})
+    return {**body, "metadata": {"name": name}}
 
 
 def trial_job(name: str, params: dict[str, float] | None, *, backoff_limit: int = 0,
@@ -380,7 +382,7 @@ async def test_discovery_lists_what_the_operator_needs(cluster: Cluster) -> None
 
 
 async def test_custom_resources_are_pruned_and_defaulted_by_their_schema(cluster: Cluster) -> None:
-    created = await cluster.create({**study("s"), "spec": {"parallelism": 2, "bogus": 1}})
+    created = await cluster.create(study("s", parallelism=2, bogus=1))
     assert "bogus" not in created["spec"]  # pruned, as apiextensions/v1 always does
     assert created["spec"]["suspend"] is False  # a declared default
     patched = await cluster.patch(*STUDIES, NS, "s", {"status": {"phase": "Running",

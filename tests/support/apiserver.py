@@ -29,10 +29,19 @@ write appending a version to the object's history), and replaces the API semanti
 - finalizers and deletionTimestamp; garbage collection by ownerReferences (background, recursive,
   an object goes when its last owner goes; Orphan strips the references). Like a real
   ``batch/v1`` server, a Job deleted without a propagation policy orphans its Pods.
-- custom resources are pruned and defaulted from their CRD schema (see ``structural``).
+- custom resources are admitted as the API server admits them (see ``admission``): unknown
+  fields refused under ``fieldValidation=Strict`` (kubectl's default), else pruned with a
+  ``Warning`` under ``Warn`` (the default); pruned and defaulted from the CRD schema (see
+  ``structural``); the OpenAPI schema and the CEL rules, transition rules (``oldSelf``) on
+  updates included, checked on create, update, patch and the ``/status`` subresource (422
+  Invalid with the server's causes).
+- ``dryRun=All``: the write is checked and answered, never stored.
+- what kubectl reads: ``/openapi/v2`` and ``/openapi/v3`` (see ``openapi``), ``Table`` lists
+  with a CRD's ``additionalPrinterColumns`` (see ``tables``), core discovery (``/api``,
+  ``/api/v1``) with ``groupVersion: v1``.
 - optional fault injection (``Faults``), off by default.
 
-Not emulated: authentication/RBAC, admission and schema validation (beyond pruning/defaulting),
+Not emulated: authentication/RBAC, admission webhooks, validation of built-in kinds,
 server-side apply, strategic-merge list semantics, list pagination, Foreground deletion (it is
 treated as Background), namespace existence checks and the namespace lifecycle finalizer.
 """
@@ -61,7 +70,7 @@ import attrs
 import kmock
 import yaml
 
-from tests.support import selectors, structural
+from tests.support import admission, openapi, selectors, structural, tables
 
 KMOCK_VERSION = "0.8"
 """The kmock release these semantics were written and measured against (asserted at import)."""
@@ -179,6 +188,20 @@ class Faults:
         return self.watch_drop_rate > 0 and self.rng.random() < self.watch_drop_rate
 
 
+@dataclass
+class WriteOptions:
+    """The query parameters of one write that change how it is admitted and stored."""
+
+    field_validation: str = "Warn"  # Strict | Warn | Ignore
+    dry_run: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> WriteOptions:
+        return cls(field_validation=query.get("fieldValidation") or "Warn",
+                   dry_run=query.get("dryRun") == "All")
+
+
 @dataclass(frozen=True)
 class Kind:
     """What the emulator needs to know about one served resource."""
@@ -249,6 +272,8 @@ class Emulator(kmock.KubernetesEmulator):
     _custom: set[kmock.resource] = attrs.field(factory=set, init=False)
     _pending_policy: dict[str, str] = attrs.field(factory=dict, init=False)
     _rng: random.Random = attrs.field(factory=random.Random, init=False)
+    _write: WriteOptions = attrs.field(factory=WriteOptions, init=False)
+    _columns: dict[kmock.resource, list[dict[str, Any]]] = attrs.field(factory=dict, init=False)
 
     def __attrs_post_init__(self) -> None:
         # Deliberately not calling kmock's post-init: its fallback reactions implement the
@@ -287,6 +312,7 @@ class Emulator(kmock.KubernetesEmulator):
             schema = (version.get("schema") or {}).get("openAPIV3Schema")
             if schema:
                 self._schemas[resource] = schema
+            self._columns[resource] = list(version.get("additionalPrinterColumns") or [])
 
     def kind_of(self, group: str, version: str, plural: str) -> Kind | None:
         resource = kmock.resource(group=group, version=version, plural=plural)
@@ -409,7 +435,9 @@ class Emulator(kmock.KubernetesEmulator):
             obj["status"] = {"phase": "Pending"}
         elif kind.resource == _NAMESPACES:
             obj["status"] = {"phase": "Active"}
-        obj = self._pruned(kind, obj)
+        obj = self._admitted(kind, obj, None)
+        if self._write.dry_run:
+            return obj  # checked and answered, never stored
         if kind.resource == _CRDS:
             self.register_crd(obj)  # served from now on (an apiextensions server's job)
         created = self._commit(kind, "ADDED", obj, None)
@@ -483,6 +511,8 @@ class Emulator(kmock.KubernetesEmulator):
         if policy is None:
             batch_job = kind.resource == _JOBS
             policy = "Orphan" if batch_job else "Background"
+        if self._write.dry_run:
+            return obj, True
         return self._delete_or_mark(kind, obj, policy)
 
     def delete_collection(self, kind: Kind, namespace: str | None,
@@ -504,6 +534,11 @@ class Emulator(kmock.KubernetesEmulator):
         return {"apiVersion": kind.api_version, "kind": f"{kind.kind}List",
                 "metadata": {"resourceVersion": str(self._rv)}, "items": items}
 
+    def _table(self, kind: Kind, items: list[dict[str, Any]],
+               query: Mapping[str, str]) -> dict[str, Any]:
+        return tables.table(items, self._columns.get(kind.resource), str(self._rv),
+                            query.get("includeObject") or "Metadata")
+
     # ------------------------------------------------------------------------ semantics
 
     def _check_version(self, kind: Kind, old: Mapping[str, Any], version: str | None) -> None:
@@ -514,8 +549,27 @@ class Emulator(kmock.KubernetesEmulator):
                            "please apply your changes to the latest version and try again",
                            {"name": name, "group": kind.group, "kind": kind.plural})
 
-    def _pruned(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
-        return structural.prune_custom_object(obj, kind.schema) if kind.schema else obj
+    def _admitted(self, kind: Kind, obj: dict[str, Any],
+                  old: dict[str, Any] | None) -> dict[str, Any]:
+        """A custom resource as the API server would store it, or the error it would answer."""
+        if not kind.schema:
+            return obj
+        name = obj["metadata"].get("name", "")
+        unknown = admission.unknown_fields(obj, kind.schema)
+        if unknown and self._write.field_validation == "Strict":
+            listed = ", ".join(f'unknown field "{path}"' for path in unknown)
+            raise ApiError(400, "BadRequest", f'{kind.kind} in version "{kind.version}" cannot '
+                           f"be handled as a {kind.kind}: strict decoding error: {listed}")
+        if unknown and self._write.field_validation == "Warn":
+            self._write.warnings += [f'unknown field "{path}"' for path in unknown]
+        admitted = admission.admit(obj, kind.schema)
+        causes = admission.validation_causes(admitted, old, kind.schema)
+        if causes:
+            raise ApiError(422, "Invalid",
+                           admission.invalid_message(kind.kind, kind.group, name, causes),
+                           {"name": name, "group": kind.group, "kind": kind.kind,
+                            "causes": [cause.as_dict() for cause in causes]})
+        return admitted
 
     def _update(self, kind: Kind, old: dict[str, Any], new: dict[str, Any],
                 subresource: str | None) -> dict[str, Any]:
@@ -543,12 +597,14 @@ class Emulator(kmock.KubernetesEmulator):
             if old["metadata"].get("deletionTimestamp") and added:
                 raise ApiError(422, "Invalid", "metadata.finalizers: Forbidden: no new "
                                "finalizers can be added if the object is being deleted")
-        result = self._pruned(kind, result)
+        result = self._admitted(kind, result, old)
         if _spec_of(result) != _spec_of(old):
             result["metadata"]["generation"] = old["metadata"].get("generation", 0) + 1
         result["metadata"]["resourceVersion"] = old["metadata"].get("resourceVersion")
         if result == old:
             return old  # a no-op write: no new resourceVersion, no event
+        if self._write.dry_run:
+            return result
         result = self._commit(kind, "MODIFIED", result, old)
         meta = result["metadata"]
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
@@ -759,6 +815,19 @@ class Emulator(kmock.KubernetesEmulator):
 
     async def _serve(self, raw: aiohttp.web.BaseRequest, path: str, route: _Route,
                      data: Any) -> aiohttp.web.StreamResponse:
+        if raw.method == "GET" and path.startswith("/openapi/"):
+            return _json(openapi.document(self, path))
+        self._write = WriteOptions.from_query(raw.query)
+        try:
+            response = await self._serve_api_request(raw, path, route, data)
+            for warning in self._write.warnings:
+                response.headers.add("Warning", f'299 - "{warning}"')
+            return response
+        finally:
+            self._write = WriteOptions()
+
+    async def _serve_api_request(self, raw: aiohttp.web.BaseRequest, path: str, route: _Route,
+                                 data: Any) -> aiohttp.web.StreamResponse:
         method = raw.method
         if route.group is None or route.version is None or route.plural is None:
             return await self._serve_discovery(path, route, method)
@@ -772,11 +841,18 @@ class Emulator(kmock.KubernetesEmulator):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if method == "GET" and query.get("watch") in ("true", "1"):
             return await self._watch(raw, kind, namespace, name)
+        as_table = tables.wants_table(raw.headers.get("Accept", ""))
         if method == "GET" and name is not None:
-            return _json(self._require(kind, namespace, name))
+            found = self._require(kind, namespace, name)
+            if as_table:
+                return _json(self._table(kind, [found], query))
+            return _json(found)
         if method == "GET":
-            return _json(self.list_objects(kind, namespace, query.get("labelSelector"),
-                                   query.get("fieldSelector")))
+            listed = self.list_objects(kind, namespace, query.get("labelSelector"),
+                                       query.get("fieldSelector"))
+            if as_table:
+                return _json(self._table(kind, listed["items"], query))
+            return _json(listed)
         if method == "POST" and name is None:
             return _json(self.create_object(kind, namespace, data), 201)
         if method == "PUT" and name is not None:
@@ -823,6 +899,8 @@ class Emulator(kmock.KubernetesEmulator):
             payload = await self._serve_group(request)
         elif route.group is not None:
             payload = await self._serve_version(request)
+            if route.group == "":  # kmock says "/v1": kubectl then drops the core group
+                payload["groupVersion"] = "v1"
         else:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         return _json(payload)

@@ -69,6 +69,19 @@ def cel(*items: tuple[str, str, str]) -> dict[str, Any]:
     return {"x-kubernetes-validations": out}
 
 
+IMMUTABLE_HINT = (
+    "the finished trials were measured under it. Budget, parallelism, suspend, "
+    "maxSuggestionCost, completionPolicy and trialTemplate may change; for another search, "
+    "create a new study (spec.warmStart.fromStudies can seed it with this one's trials)"
+)
+
+
+def immutable(what: str) -> dict[str, Any]:
+    """A CEL transition rule (`self == oldSelf`) refusing any edit of a field that defines
+    the search: an accepted edit would silently reinterpret the trials already run."""
+    return cel(("self == oldSelf", f"{what} is immutable: {IMMUTABLE_HINT}", ""))
+
+
 class Model(BaseModel):
     """camelCase on the wire, snake_case in Python, finite numbers, and typos rejected
     (the API server would silently prune an unknown field, losing the user's intent)."""

@@ -20,6 +20,7 @@ from carbs_operator.models.base import (
     Model,
     cel,
     fmt,
+    immutable,
     raise_problems,
 )
 from carbs_operator.models.job_template import TrialTemplate
@@ -207,11 +208,14 @@ class Budget(Model):
 class CarbsSettings(Model):
     """CARBS engine settings; the defaults are the reference implementation's."""
 
-    seed: Int = Field(0, ge=0, le=2**32 - 1, description="Random seed of the engine. Default 0.")
+    seed: Int = Field(
+        0, ge=0, le=2**32 - 1, json_schema_extra=immutable("carbs.seed"),
+        description="Random seed of the engine. Default 0. Immutable.",
+    )
     resample_frequency: Int = Field(
-        5, ge=0,
+        5, ge=0, json_schema_extra=immutable("carbs.resampleFrequency"),
         description="Every this many suggestions, re-run a Pareto point to measure noise; "
-        "0 disables. Default 5.",
+        "0 disables. Default 5. Immutable.",
     )
     initial_search_radius: Float = Field(
         0.3, gt=0,
@@ -219,7 +223,8 @@ class CarbsSettings(Model):
         "search center. Default 0.3.",
     )
     num_random_samples: Int = Field(
-        4, ge=1, description="Suggestions drawn at random before the model is used. Default 4."
+        4, ge=1, json_schema_extra=immutable("carbs.numRandomSamples"),
+        description="Suggestions drawn at random before the model is used. Default 4. Immutable.",
     )
     exploration_bias: Float = Field(
         1.0, ge=0, description="Weight of exploration against exploitation. Default 1.0."
@@ -255,12 +260,19 @@ class CompletionPolicy(Model):
 class StudySpec(Model):
     """The search: space, objective, cost, budget and how to run a trial."""
 
-    objective: Objective = Field(description="The metric to optimize and its direction.")
-    cost: Cost = Field(description="What a trial costs: a reported metric or a measured source.")
+    objective: Objective = Field(
+        json_schema_extra=immutable("objective"),
+        description="The metric to optimize and its direction. Immutable.",
+    )
+    cost: Cost = Field(
+        json_schema_extra=immutable("cost"),
+        description="What a trial costs: a reported metric or a measured source. Immutable.",
+    )
     parameters: list[Parameter] = Field(
         min_length=1, max_length=MAX_PARAMETERS,
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
-        description="The search space: one entry per hyperparameter, names unique.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+                           **immutable("parameters")},
+        description="The search space: one entry per hyperparameter, names unique. Immutable.",
     )
     budget: Budget = Field(description="When to stop.")
     parallelism: Int = Field(1, ge=1, le=1000, description="Trials running at once. Default 1.")
