@@ -11,6 +11,7 @@ from carbs_optimizer.config import (
     OutstandingSuggestionEstimatorEnum,
     WandbLoggingParams,
 )
+from carbs_optimizer.discrete_laws import CostBand
 from carbs_optimizer.observations import (
     SUGGESTION_ID_DICT_KEY,
     ObservationInBasic,
@@ -25,19 +26,30 @@ from carbs_optimizer.pareto import (
     group_observations,
 )
 from carbs_optimizer.scaling import ScalingLaw
-from carbs_optimizer.spaces import LinearSpace, LogitSpace, LogSpace, Param, RealNumberSpace
+from carbs_optimizer.spaces import (
+    CategoricalSpace,
+    LinearSpace,
+    LogitSpace,
+    LogSpace,
+    OrdinalSpace,
+    Param,
+    RealNumberSpace,
+)
 from carbs_optimizer.state import StateError
 
 __all__ = [
     "CARBS",
     "SUGGESTION_ID_DICT_KEY",
     "CARBSParams",
+    "CategoricalSpace",
+    "CostBand",
     "LinearSpace",
     "LogSpace",
     "LogitSpace",
     "ObservationInBasic",
     "ObservationInParam",
     "ObserveOutput",
+    "OrdinalSpace",
     "OutstandingSuggestionEstimatorEnum",
     "Param",
     "RealNumberSpace",

@@ -14,6 +14,8 @@ from torch import Tensor
 
 from carbs_optimizer.acquisition import log_expected_improvement
 from carbs_optimizer.config import CARBSParams, OutstandingSuggestionEstimatorEnum
+from carbs_optimizer.cost_targets import target_logcost, target_position, window_mask
+from carbs_optimizer.discrete import InputEncoding
 from carbs_optimizer.observations import (
     SUGGESTION_ID_DICT_KEY,
     ObservationGroup,
@@ -45,6 +47,8 @@ from carbs_optimizer.surrogate import (
 )
 
 RANDOM, RESAMPLE, BAYESIAN = "random", "resample", "bayesian"
+#: Past the observed cost range, a cost target lies at least this far (natural log, ×3).
+_MIN_TARGET_STEP = math.log(3.0)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -77,6 +81,7 @@ class CARBS:
         self.search_radius_in_basic = float(config.initial_search_radius)
         self.search_center_in_basic = self._to_basic({p.name: p.search_center for p in params})
         self._space = SearchSpace.from_spaces([p.space for p in params])
+        self._encoding = InputEncoding([p.space for p in params])
         self.min_bounds_in_basic = self._space.min_bounds
         self.max_bounds_in_basic = self._space.max_bounds
         self.success_observations: list[ObservationInBasic] = []
@@ -89,6 +94,17 @@ class CARBS:
         self._lock = threading.RLock()
         self._clock = clock
         self._refit_iterations: int | None = None  # set within suggest_batch
+
+    def __getstate__(self) -> dict[str, Any]:
+        """For users who pickle the engine, as the reference allows; the project itself
+        never does (its state is `to_state()` JSON). The lock cannot be pickled."""
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
 
     # -- public API ----------------------------------------------------------------------
     def set_search_center(self, input_in_param: ParamDictType) -> None:
@@ -233,9 +249,10 @@ class CARBS:
             if param.name not in input_in_param:
                 raise ValueError(f"input lacks parameter {param.name!r}")
             raw = input_in_param[param.name]
-            if isinstance(raw, bool) or not isinstance(raw, int | float):
-                raise ValueError(f"parameter {param.name!r} must be a number, got {raw!r}")
-            basic = param.space.basic_from_param(raw)
+            try:  # each space refuses what it cannot hold (a string for a number, ...)
+                basic = param.space.basic_from_param(raw)
+            except ValueError as error:
+                raise ValueError(f"parameter {param.name!r}: {error}") from None
             if not math.isfinite(basic):
                 raise ValueError(f"parameter {param.name!r}: {raw!r} has no finite coordinate")
             values.append(basic)
@@ -270,6 +287,9 @@ class CARBS:
             "failed_observation_count": len(self.failure_observations),
             "observation/is_failure": int(bool(observation.is_failure)),
         }
+        if not observation.is_failure:  # the reference's keys, e.g. for its demo notebook
+            log["observation/output"] = observation.output
+            log["observation/cost"] = observation.cost
         for name in self.param_space_by_name:
             log[f"observation/{name}"] = observation.input.get(name)
         if self.success_observations:
@@ -340,7 +360,17 @@ class CARBS:
             self.outstanding_suggestions[suggestion_id] = SuggestionInBasic(
                 basic, dict(log), self._clock()
             )
-        return SuggestOutput(suggestion=suggestion, log=log)
+        return SuggestOutput(suggestion=suggestion, log={**log, **self._reference_log(suggestion)})
+
+    def _reference_log(self, suggestion: ParamDictType) -> dict[str, Any]:
+        """The reference's suggestion-log keys, beside ours (which stay unprefixed)."""
+        log: dict[str, Any] = {
+            "observation_count": self.observation_count,
+            "cumulative_cost": self.cumulative_cost,
+            "failed_observation_count": len(self.failure_observations),
+        }
+        log.update({f"suggestion/{name}": value for name, value in suggestion.items()})
+        return log
 
     def _new_id(self) -> str:
         bits = torch.randint(0, 2**62, (3,), generator=self._generator).tolist()
@@ -349,6 +379,21 @@ class CARBS:
 
     def _origins(self, groups: Sequence[ObservationGroup]) -> Tensor:
         return torch.stack([group[0].real_number_input for group in groups])
+
+    def _origin_groups(self, groups: Sequence[ObservationGroup]) -> list[ObservationGroup]:
+        """The Pareto groups plus the strict frontier from the cheapest success up.
+
+        The Pareto groups start at the `min_pareto_cost_fraction` quantile of cost, so no
+        candidate was ever drawn around the cheapest points: measured from a mid-range
+        search center, the frontier then grew downward by a few percent per suggestion and
+        the cheap levels stayed empty. Drawing around the strict frontier too lets a cheap
+        cost target be reached in a few steps.
+        """
+        strict = get_pareto_groups(
+            group_observations(self.success_observations), 0.0, self.config.better_direction_sign
+        )
+        seen = {group_key(g[0]) for g in groups}
+        return list(groups) + [g for g in strict if group_key(g[0]) not in seen]
 
     def _sampling_origins(self, groups: Sequence[ObservationGroup]) -> Tensor:
         """The frontier points candidates are drawn around (k x d): those inside the bounds,
@@ -419,9 +464,10 @@ class CARBS:
             iterations = self.config.gp_warm_start_iterations
         warm = FitSettings(iterations, self.config.gp_learning_rate)
         return SurrogateModel(
-            dims=self.real_dim, better_direction_sign=self.config.better_direction_sign,
+            dims=self._encoding.dims, better_direction_sign=self.config.better_direction_sign,
             radius=self.search_radius_in_basic, device=self.device, fit=fit, warm_fit=warm,
             warm_start=self._gp_warm_start, generator=self._generator,
+            encode=self._encoding.encode,
         )
 
     def _bayesian_suggestion(self) -> tuple[Tensor, dict[str, Any]] | None:
@@ -452,7 +498,7 @@ class CARBS:
         model.fit_pareto_set([o.output for o in frontier], [o.cost for o in frontier])
         fit_seconds = time.perf_counter() - fit_began
 
-        origins = self._sampling_origins(groups)
+        origins = self._sampling_origins(self._origin_groups(groups))
         count = config.num_candidates_for_suggestion_per_dim * self.real_dim
         candidates, log_density = sample_candidates(
             self._space, origins, self.search_radius_in_basic, count, self._generator,
@@ -482,6 +528,8 @@ class CARBS:
                 # ignored the cost limit. We take the candidate predicted to be cheapest.
                 score = -prediction.cost_estimate
                 log["cost_limit_unmet"] = True
+        if config.cost_target_window > 0 and "cost_limit_unmet" not in log:
+            score = self._aim_at_cost_target(score, prediction.cost_estimate, log)
         best_index = int(torch.argmax(score))
         log.update(
             surrogate_output=float(prediction.surrogate_output[best_index]),
@@ -495,6 +543,27 @@ class CARBS:
             candidate_count=int(candidates.shape[0]),
         )
         return candidates[best_index].clone(), log
+
+    def _aim_at_cost_target(self, score: Tensor, cost_estimate: Tensor, log: dict[str, Any]
+                            ) -> Tensor:
+        """Keep only the candidates predicted closest to this suggestion's target cost."""
+        config = self.config
+        log_costs = [math.log(o.cost) for o in self.success_observations]
+        index = len(self.success_observations) + len(self.failure_observations) + len(
+            self.outstanding_suggestions
+        )
+        position = target_position(config.seed, index, config.cost_target_margin)
+        target = target_logcost(position, min(log_costs), max(log_costs), _MIN_TARGET_STEP)
+        predicted = torch.log(cost_estimate)
+        eligible = torch.isfinite(score)
+        if not bool(eligible.any()):
+            return score
+        mask = window_mask(
+            torch.where(eligible, predicted, torch.full_like(predicted, math.inf)),
+            target, config.cost_target_window,
+        ) & eligible
+        log.update(cost_target=math.exp(target), cost_target_position=position)
+        return torch.where(mask, score, torch.full_like(score, -math.inf))
 
     def _clamp_value(self, model: SurrogateModel, groups: Sequence[ObservationGroup]) -> float:
         """The frontier's surrogate value at a cost drawn log-uniformly along it: a candidate

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from carbs_optimizer.acquisition import log_search_density
+from carbs_optimizer.discrete import continuous_columns, propose
 from carbs_optimizer.spaces import RealNumberSpace
 
 DTYPE = torch.float64
@@ -28,8 +29,8 @@ class SearchSpace:
     def from_spaces(cls, spaces: Sequence[RealNumberSpace]) -> SearchSpace:
         return cls(
             spaces=spaces,
-            min_bounds=torch.tensor([s.basic_from_param(s.min_bound) for s in spaces], dtype=DTYPE),
-            max_bounds=torch.tensor([s.basic_from_param(s.max_bound) for s in spaces], dtype=DTYPE),
+            min_bounds=torch.tensor([s.basic_bounds[0] for s in spaces], dtype=DTYPE),
+            max_bounds=torch.tensor([s.basic_bounds[1] for s in spaces], dtype=DTYPE),
         )
 
     @property
@@ -93,7 +94,9 @@ def sample_candidates(
         draw = max(wanted, math.ceil(wanted * oversampler.factor))
         pick = torch.randint(origins.shape[0], (draw,), generator=generator)
         steps = torch.randn(draw, space.dims, generator=generator, dtype=DTYPE) * radius
-        samples = space.round(origins[pick] + steps)
+        samples = space.round(
+            propose(space.spaces, origins[pick], origins[pick] + steps, radius, generator)
+        )
         accepted = samples[space.inside(samples)]
         oversampler.update(accepted.shape[0], draw, space.dims)
         kept.append(accepted[:wanted])
@@ -101,4 +104,5 @@ def sample_candidates(
     samples = torch.cat(kept) if kept else torch.empty(0, space.dims, dtype=DTYPE)
     if samples.shape[0] == 0:
         return samples, torch.empty(0, dtype=DTYPE)
-    return samples, log_search_density(samples, origins, radius)
+    real = continuous_columns(space.spaces)  # a switched choice is not a long step
+    return samples, log_search_density(samples[:, real], origins[:, real], radius)

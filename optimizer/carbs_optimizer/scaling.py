@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from carbs_optimizer.discrete_laws import CostBand, cost_bands
 from carbs_optimizer.observations import ObservationGroup
 from carbs_optimizer.pareto import observation_group_cost
 from carbs_optimizer.spaces import LinearSpace, LogitSpace, Param
@@ -34,6 +35,9 @@ class ScalingLaw:
     intercept: float | None
     r2: float | None
     points: int
+    # For a categorical or ordinal parameter, in place of a line: the value the frontier
+    # uses in each cost band, cheapest first; `exponent` is then None.
+    bands: tuple[CostBand, ...] | None = None
 
     def predict(self, cost: float) -> float | None:
         """The parameter value the law predicts at `cost` (None when not fitted)."""
@@ -57,6 +61,10 @@ def fit_scaling_laws(
     x = np.array([math.log10(observation_group_cost(g)) for g in groups], dtype=np.float64)
     laws = []
     for index, param in enumerate(params):
+        if param.space.is_discrete:
+            bands = cost_bands(param, index, groups)
+            laws.append(ScalingLaw(param.name, param.space.kind, None, None, None, len(x), bands))
+            continue
         y = np.array(
             [_unscale(param, float(g[0].real_number_input[index])) for g in groups],
             dtype=np.float64,

@@ -17,7 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from carbs_optimizer.config import CARBSParams
 from carbs_optimizer.observations import ObservationInBasic, SuggestionInBasic
-from carbs_optimizer.spaces import SPACE_KINDS, LogSpace, Param, RealNumberSpace
+from carbs_optimizer.spaces import (
+    SPACE_KINDS,
+    CategoricalSpace,
+    LogSpace,
+    OrdinalSpace,
+    Param,
+    RealNumberSpace,
+)
 from carbs_optimizer.surrogate import DTYPE
 
 if TYPE_CHECKING:
@@ -36,19 +43,23 @@ class _Strict(BaseModel):
 
 
 class SpaceState(_Strict):
-    kind: Literal["linear", "log", "logit"]
+    kind: Literal["linear", "log", "logit", "categorical", "ordinal"]
     min: float | None
     max: float | None
     scale: float
     is_integer: bool
     rounding_factor: int
     base: int | None = None
+    # Added without a version bump: a version-1 document without them still loads.
+    step: float | None = None
+    choices: list[str] | None = None
+    values: list[int | float | str] | None = None
 
 
 class ParamState(_Strict):
     name: str
     space: SpaceState
-    search_center: float
+    search_center: int | float | str
 
 
 class ObservationState(_Strict):
@@ -104,6 +115,9 @@ def _space_state(space: RealNumberSpace) -> SpaceState:
         is_integer=space.is_integer,
         rounding_factor=space.rounding_factor,
         base=space.base if isinstance(space, LogSpace) else None,
+        step=space.step,
+        choices=list(space.choices) if isinstance(space, CategoricalSpace) else None,
+        values=list(space.values) if isinstance(space, OrdinalSpace) else None,
     )
 
 
@@ -150,9 +164,18 @@ def _space_from_state(name: str, state: SpaceState) -> RealNumberSpace:
         "scale": state.scale, "is_integer": state.is_integer,
         "rounding_factor": state.rounding_factor,
     }
-    if state.min is not None:
+    if state.kind in ("categorical", "ordinal"):
+        entries = state.choices if state.kind == "categorical" else state.values
+        if entries is None:
+            field = "choices" if state.kind == "categorical" else "values"
+            raise StateError(f"params[{name}].space.{field}: required for {state.kind}")
+        kwargs = {"choices": entries} if state.kind == "categorical" else {"values": entries}
+    elif state.step is not None:
+        kwargs["step"] = state.step
+    numeric = "scale" in kwargs  # a discrete space derives its bounds from its entries
+    if numeric and state.min is not None:
         kwargs["min"] = state.min
-    if state.max is not None:
+    if numeric and state.max is not None:
         kwargs["max"] = state.max
     if state.kind == "log" and state.base is not None:
         kwargs["base"] = state.base

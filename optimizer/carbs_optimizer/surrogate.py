@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
@@ -231,6 +231,7 @@ class SurrogateModel:
         warm_fit: FitSettings,
         warm_start: WarmStartStore | None,
         generator: torch.Generator,
+        encode: Callable[[Tensor], Tensor] | None = None,
     ) -> None:
         self.dims = dims
         self.sign = better_direction_sign
@@ -240,6 +241,9 @@ class SurrogateModel:
         self.warm_fit_settings = warm_fit
         self.warm_start = warm_start
         self.generator = generator
+        # Basic coordinates -> model inputs (carbs_optimizer.discrete: one-hot choices);
+        # `dims` counts the encoded columns.
+        self.encode = encode or (lambda inputs: inputs)
         self.offset = torch.zeros(dims, dtype=DTYPE, device=device)
         self.output_warp: OutputWarp | None = None
         self.cost_warp: CostWarp | None = None
@@ -258,7 +262,7 @@ class SurrogateModel:
         self.warm_start[role] = _save_warm_start(model)
 
     def _x(self, inputs: Tensor) -> Tensor:
-        return inputs.to(device=self.device, dtype=DTYPE) - self.offset
+        return self.encode(inputs.to(device=self.device, dtype=DTYPE)) - self.offset
 
     def fit_observations(
         self, inputs: Tensor, outputs: Sequence[float], costs: Sequence[float],
@@ -274,7 +278,7 @@ class SurrogateModel:
             inputs, outputs_np, costs_np = (
                 inputs[train_index], outputs_np[train_index.numpy()], costs_np[train_index.numpy()]
             )
-        self.offset = inputs.to(device=self.device, dtype=DTYPE).mean(dim=0)
+        self.offset = self.encode(inputs.to(device=self.device, dtype=DTYPE)).mean(dim=0)
         x = self._x(inputs)
         y_out = torch.as_tensor(self.output_warp.to_surrogate(outputs_np), dtype=DTYPE)
         y_cost = self.cost_warp.to_logcost(torch.as_tensor(costs_np, dtype=DTYPE))
