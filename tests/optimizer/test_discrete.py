@@ -66,7 +66,8 @@ def test_ordinal_search_steps_through_neighbours() -> None:
             tried.append(index)
     assert SIZES.index(512) in tried, tried
     # Mostly next-door neighbours; a candidate two values away wins now and then.
-    assert max(jumps) <= 2 and sum(j == 1 for j in jumps) * 2 >= len(jumps), jumps
+    assert max(jumps) <= 2, jumps
+    assert sum(j == 1 for j in jumps) * 2 >= len(jumps), jumps
     assert all(isinstance(p["batch"], int) for p in seen)
 
 
@@ -119,21 +120,22 @@ def test_stepped_values_lie_on_their_grid() -> None:
     ]
     engine = CARBS(fast_config(num_random_samples=3), params)
     for s in _loop(engine, 8, lambda s: -abs(s["dropout"] - 0.3) - abs(math.log10(s["lr"]) + 3)):
-        assert 0.05 <= s["dropout"] <= 0.5 and s["dropout"] == round(s["dropout"], 2)
+        assert 0.05 <= s["dropout"] <= 0.5
+        assert s["dropout"] == round(s["dropout"], 2)
         assert 1e-4 <= s["lr"] <= 1e-1
         assert abs(s["lr"] / 1e-4 - round(s["lr"] / 1e-4)) < 1e-9
 
 
-@pytest.mark.parametrize("bad", [
-    lambda: CategoricalSpace(choices=[]),
-    lambda: CategoricalSpace(choices=["a", "a"]),
-    lambda: OrdinalSpace(values=[1, "a"]),
-    lambda: LinearSpace(min=0, max=1, step=0.3),
-    lambda: Param("o", CategoricalSpace(choices=["a", "b"]), "c"),
-    lambda: Param("x", LinearSpace(), "a"),
+@pytest.mark.parametrize(("bad", "message"), [
+    (lambda: CategoricalSpace(choices=[]), "must not be empty"),
+    (lambda: CategoricalSpace(choices=["a", "a"]), "unique"),
+    (lambda: OrdinalSpace(values=[1, "a"]), "all numbers or all strings"),
+    (lambda: LinearSpace(min=0, max=1, step=0.3), "does not divide"),
+    (lambda: Param("o", CategoricalSpace(choices=["a", "b"]), "c"), "not one of the choices"),
+    (lambda: Param("x", LinearSpace(), "a"), "must be a number"),
 ])
-def test_bad_spaces_are_refused(bad: Any) -> None:
-    with pytest.raises(ValueError):
+def test_bad_spaces_are_refused(bad: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         bad()
 
 
