@@ -326,7 +326,7 @@ class _IndexedSpace(RealNumberSpace):
 class CategoricalSpace(_IndexedSpace):
     """Unordered choices, given as strings and only ever returned as those exact strings."""
 
-    choices: tuple[str, ...] = ()
+    choices: Sequence[str] = ()  # kept as a tuple
 
     kind: ClassVar[str] = "categorical"
 
@@ -357,7 +357,7 @@ class OrdinalSpace(_IndexedSpace):
     """Ordered values (all numbers or all strings), searched by stepping between neighbours
     in the order given."""
 
-    values: tuple[OrdinalValue, ...] = ()
+    values: Sequence[OrdinalValue] = ()  # kept as a tuple
 
     kind: ClassVar[str] = "ordinal"
 
