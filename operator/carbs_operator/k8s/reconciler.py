@@ -29,14 +29,21 @@ from typing import Any
 from pydantic import ValidationError
 
 from carbs_operator.k8s.api import JOBS, STUDIES, TRIALS, KubeApi
+from carbs_operator.k8s.signature import (
+    SIGNATURE_ANNOTATION,
+    changed_message,
+    changed_parts,
+    encode,
+    signature_parts,
+)
 from carbs_operator.k8s.trials import (
     job_state,
     owner_reference,
-    record_from_object,
     status_for,
     timestamp,
     trial_index,
     trial_manifest,
+    usable_record,
 )
 from carbs_operator.metrics import StudyMetrics
 from carbs_operator.models import (
@@ -53,7 +60,9 @@ from carbs_operator.template import LABEL_STUDY, build_job, requested_gpus
 from carbs_operator.validation import ManifestError, parse_study
 from carbs_optimizer import SUGGESTION_ID_DICT_KEY
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("carbs_operator")
+SEARCH_CHANGED = "SearchChanged"
+INVALID_SPEC = "InvalidSpec"
 
 # Post an Event: (object, type Normal|Warning, reason, message).
 EventPoster = Callable[[dict[str, Any], str, str, str], None]
@@ -86,7 +95,17 @@ class StudyReconciler:
         self.wake = asyncio.Event()
         self._stopped = False
         self._fit_state: dict[str, Any] | None = None
-        self._invalid_generation: int | None = None
+        self._invalid: tuple[int | None, str] | None = None
+        self._accepted = False
+        self._skipped: set[str] = set()
+        self._next_index = 0
+
+    def _log(self, message: str, *args: Any, trial: str | None = None,
+             level: int = logging.INFO) -> None:
+        """One line per decision, naming namespace, study and trial (also as JSON fields)."""
+        where = f"{self.namespace}/{self.name}" + (f" trial {trial}" if trial else "")
+        log.log(level, f"study {where}: {message}", *args,
+                extra={"namespace": self.namespace, "study": self.name, "trial": trial})
 
     def update(self, body: dict[str, Any]) -> None:
         """A newer version of the study arrived: reconcile with it soon."""
@@ -120,12 +139,28 @@ class StudyReconciler:
         try:
             study = parse_study(body)
         except ManifestError as error:
-            await self._mark_invalid(error, generation)
+            message = "; ".join(str(p) for p in error.problems)
+            await self._mark_invalid(message, generation, INVALID_SPEC)
             return
-        self._invalid_generation = None
         objects = await self.api.list_objects(TRIALS, self.namespace, f"{LABEL_STUDY}={self.name}")
         objects.sort(key=trial_index)
-        records = [await self._settle(study, obj) for obj in objects]
+        changed = changed_parts(study.spec, objects)
+        if changed:  # an older CRD let an edit of the search through: refuse it here
+            await self._mark_invalid(changed_message(changed, len(objects)), generation,
+                                     SEARCH_CHANGED)
+            return
+        self._invalid = None
+        if not self._accepted:
+            self._accepted = True
+            self._log("accepted (%d trial(s) exist)", len(objects))
+        self._next_index = max((trial_index(o) for o in objects), default=-1) + 1
+        records = []
+        for obj in objects:
+            record = usable_record(obj)
+            if record is None:
+                self._skip(obj)
+                continue
+            records.append(await self._settle(study, obj, record))
         decision = decide(study.spec, records)
         if decision.stop_reason is not None and decision.counts.in_flight:
             if study.spec.completion_policy.running_trials == RunningTrialsPolicy.DELETE:
@@ -136,9 +171,17 @@ class StudyReconciler:
             records += await self._start(study, records, decision.start)
         await self._write_status(study, records, generation)
 
-    async def _settle(self, study: CarbsStudy, obj: dict[str, Any]) -> TrialRecord:
+    def _skip(self, obj: Any) -> None:
+        name = str(((obj or {}).get("metadata") or {}).get("name") or "?")
+        if name not in self._skipped:
+            self._skipped.add(name)
+            self._log("skipped: the object is not a readable CarbsTrial", trial=name,
+                      level=logging.WARNING)
+
+    async def _settle(
+        self, study: CarbsStudy, obj: dict[str, Any], record: TrialRecord
+    ) -> TrialRecord:
         """Bring one trial's record up to date with its Job."""
-        record = record_from_object(obj)
         if not record.in_flight:
             return record
         name = obj["metadata"]["name"]
@@ -179,9 +222,13 @@ class StudyReconciler:
         if outcome.phase == TrialPhase.SUCCEEDED:
             message = f"trial {name}: objective {outcome.objective:.6g}, cost {outcome.cost:.6g}"
             self.post_event(self.body, "Normal", "TrialSucceeded", message)
+            self._log("concluded Succeeded: objective %.6g, cost %.6g", outcome.objective,
+                      outcome.cost, trial=name)
         else:
             kind = "TrialFailed" if outcome.phase == TrialPhase.FAILED else "TrialLost"
             self.post_event(self.body, "Warning", kind, f"trial {name}: {outcome.failure_reason}")
+            self._log("concluded %s: %s", outcome.phase.value, outcome.failure_reason,
+                      trial=name)
         if self.metrics is not None:
             outcome_name = outcome.phase.value.lower()
             self.metrics.record_trial_finished(self.namespace, self.name, outcome_name)
@@ -231,9 +278,10 @@ class StudyReconciler:
         loop = asyncio.get_running_loop()
         began = time.perf_counter()
         outputs = await loop.run_in_executor(self.engine_pool, engine.suggest_batch, count)
+        elapsed = time.perf_counter() - began
+        self._log("suggested %d trial(s) in %.3f s", count, elapsed)
         if self.metrics is not None:
-            per = (time.perf_counter() - began) / max(count, 1)
-            self.metrics.observe_suggest(self.namespace, self.name, per)
+            self.metrics.observe_suggest(self.namespace, self.name, elapsed / max(count, 1))
         self._fit_state = engine.gp_fit_state
         if self.metrics is not None:
             for output in outputs:
@@ -242,7 +290,8 @@ class StudyReconciler:
                     self.metrics.observe_gp_fit(self.namespace, self.name, fit)
         if not await self._still_ours():  # deleted while the engine was thinking
             return []
-        next_index = max((r.index for r in records), default=-1) + 1
+        next_index = max([r.index for r in records] + [self._next_index - 1]) + 1
+        stamp = {SIGNATURE_ANNOTATION: encode(signature_parts(study.spec))}
         created: list[TrialRecord] = []
         for offset, output in enumerate(outputs):
             index = next_index + offset
@@ -250,13 +299,22 @@ class StudyReconciler:
             suggestion_id = str(output.suggestion[SUGGESTION_ID_DICT_KEY])
             kind = str(output.log.get("suggestion_kind", "bayesian"))
             name = trial_name(self.name, index)
-            manifest = trial_manifest(self.body, name, index, params, suggestion_id, kind)
+            manifest = trial_manifest(self.body, name, index, params, suggestion_id, kind,
+                                      stamp)
             trial, fresh = await self.api.create(TRIALS, self.namespace, manifest)
-            record = record_from_object(trial)
+            record = usable_record(trial)
+            if record is None:  # a create answered without the object: read it back
+                trial = await self.api.get(TRIALS, self.namespace, name) or {}
+                record = usable_record(trial)
+            if record is None:  # not there (yet): the next pass lists what exists
+                self._log("created, but the API server returned no object; "
+                          "the next pass reads it back", trial=name, level=logging.WARNING)
+                break
             await self._create_job(study, trial, record)
             if fresh:
                 self.post_event(self.body, "Normal", "TrialCreated",
                                 f"trial {name}: {json.dumps(params, sort_keys=True)}")
+                self._log("created: %s", json.dumps(params, sort_keys=True), trial=name)
             created.append(record)
         return created
 
@@ -287,14 +345,27 @@ class StudyReconciler:
         if changed and status.phase != StudyPhase.INVALID:  # InvalidSpec says more
             self.post_event(self.body, "Normal", f"Study{status.phase}",
                             f"study {self.name} is {status.phase}")
+            if status.phase is not None and status.phase.is_final:
+                self._log("%s (%s trials finished, total cost %.6g)",
+                          "completed" if status.phase == StudyPhase.SUCCEEDED else "failed",
+                          status.progress, status.total_cost,
+                          level=logging.INFO if status.phase == StudyPhase.SUCCEEDED
+                          else logging.WARNING)
         await self.api.patch_status(STUDIES, self.namespace, self.name, new)
         self.body = {**self.body, "status": new}
 
-    async def _mark_invalid(self, error: ManifestError, generation: int | None) -> None:
-        if self._invalid_generation == generation:
+    async def _mark_invalid(self, message: str, generation: int | None, reason: str) -> None:
+        """Phase Invalid, Valid=False with `reason` (InvalidSpec or SearchChanged); no trial
+        starts until the spec is fixed. Once per generation and reason."""
+        if self._invalid == (generation, reason):
             return
-        message = "; ".join(str(p) for p in error.problems)[:4000]
+        message = message[:4000]
         status = invalid_status(message, generation, self._previous_status(), datetime.now(UTC))
-        self.post_event(self.body, "Warning", "InvalidSpec", message)
+        if reason != INVALID_SPEC:
+            status.conditions = [c.model_copy(update={"reason": reason}) if c.type == "Valid"
+                                 else c for c in status.conditions]
+        self.post_event(self.body, "Warning", reason, message)
+        self._log("invalid (%s): %s", reason, message, level=logging.WARNING)
+        self._accepted = False
         await self._patch_if_changed(status, self._previous_status())
-        self._invalid_generation = generation
+        self._invalid = (generation, reason)

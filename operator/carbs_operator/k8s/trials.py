@@ -34,18 +34,21 @@ def owner_reference(obj: Mapping[str, Any], controller: bool = True) -> dict[str
 
 def trial_manifest(
     study: Mapping[str, Any], name: str, index: int, params: Mapping[str, float],
-    suggestion_id: str, kind: str,
+    suggestion_id: str, kind: str, annotations: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     study_name = study["metadata"]["name"]
+    metadata: dict[str, Any] = {
+        "name": name,
+        "namespace": study["metadata"].get("namespace"),
+        "labels": {LABEL_STUDY: study_name, LABEL_TRIAL: name},
+        "ownerReferences": [owner_reference(study)],
+    }
+    if annotations:
+        metadata["annotations"] = dict(annotations)
     return {
         "apiVersion": API_VERSION,
         "kind": TRIAL_KIND,
-        "metadata": {
-            "name": name,
-            "namespace": study["metadata"].get("namespace"),
-            "labels": {LABEL_STUDY: study_name, LABEL_TRIAL: name},
-            "ownerReferences": [owner_reference(study)],
-        },
+        "metadata": metadata,
         "spec": {
             "study": study_name,
             "index": index,
@@ -87,8 +90,23 @@ def record_from_object(obj: Mapping[str, Any]) -> TrialRecord:
     )
 
 
+def usable_record(obj: Any) -> TrialRecord | None:
+    """The record of a trial object, or None for one that is not a CarbsTrial as the
+    operator writes them (hand-edited, or a create answered with no body). The operator
+    never crashes on what it reads back: it logs and skips such an object."""
+    if not isinstance(obj, Mapping) or not isinstance(obj.get("metadata"), Mapping):
+        return None
+    try:
+        return record_from_object(obj)
+    except (TypeError, ValueError, AttributeError, KeyError):
+        return None
+
+
 def trial_index(obj: Mapping[str, Any]) -> int:
-    return int((obj.get("spec") or {}).get("index", -1))
+    try:
+        return int((obj.get("spec") or {}).get("index", -1))
+    except (TypeError, ValueError, AttributeError):
+        return -1
 
 
 @dataclass(frozen=True)
