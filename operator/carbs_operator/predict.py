@@ -1,0 +1,368 @@
+"""Tune as you scale: the best hyperparameters and objective at a cost no trial reached.
+
+Pure: (spec, trial records, cost) -> a prediction or a refusal. `carbs predict`, the
+study's `status.scaleUp` and the scale-up benchmark all call `predict_scale_up`; the I/O
+(reading a store or the cluster, printing, writing a manifest) lives with the callers.
+
+Each numeric parameter follows its own scaling law over the Pareto frontier, the same
+least-squares line in the parameter's search coordinate against log10 cost that the status
+and `carbs frontier` report (carbs_optimizer.scaling); the objective follows a saturating
+power law (carbs_optimizer.objective_law). Intervals come from one bootstrap over frontier
+points: each resample refits every law, so a parameter's interval and the objective's
+interval describe the same uncertainty about the frontier. A categorical or ordinal
+parameter has no line to extrapolate: it takes the value the frontier uses most in its
+highest cost band.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from carbs_operator.frontier import pareto_frontier
+from carbs_operator.models import Parameter, StudySpec, TrialPhase
+from carbs_operator.replay import engine_params
+from carbs_operator.study import TrialRecord, direction_sign
+from carbs_optimizer import ObservationInBasic, Param, ScalingLaw
+from carbs_optimizer.objective_law import ObjectiveLaw, bootstrap_law_fits, fit_objective_law
+from carbs_optimizer.scaling import fit_scaling_laws
+from carbs_optimizer.surrogate import DTYPE
+
+# A law with three parameters (E, A, α) needs at least one more point than it has.
+MIN_FRONTIER_POINTS = 4
+# Frontier costs closer together than this give a slope that is mostly noise.
+MIN_COST_DECADES = 0.5
+# Improvement across the whole frontier, relative to the objective's size, below which
+# there is no trend to extrapolate.
+MIN_RELATIVE_GAIN = 1e-3
+# Spaces with no order to fit a line through: the highest cost band's choice is kept.
+BAND_SPACES = ("categorical", "ordinal")
+# The highest cost band: this dearest fraction of the frontier's points (at least one).
+BAND_FRACTION = 1.0 / 3.0
+# A slope whose t statistic (slope / its standard error) falls below this is not
+# extrapolated (see follow_law); 2 is about the 95% two-sided level for 10+ points.
+MIN_SLOPE_T = 2.0
+BOOTSTRAP_RESAMPLES = 200
+INTERVAL_LEVEL = 0.9
+# Status refreshes the prediction on every reconcile: fewer resamples keep that cheap.
+STATUS_RESAMPLES = 64
+SCALE_UP_FACTOR = 10.0
+
+ParamValue = float | int | str
+
+
+class PredictionRefusedError(ValueError):
+    """The frontier cannot support a prediction; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class ScaleUpPrediction:
+    """The prediction at `cost`. `extrapolation` is cost / the largest finished trial's cost.
+
+    `beyond` names parameters whose law points outside their space, with the unclipped
+    value: the prediction holds the nearest legal value, and a user scaling up may want to
+    widen that bound.
+    """
+
+    cost: float
+    params: dict[str, ParamValue]
+    intervals: dict[str, tuple[ParamValue, ParamValue]]
+    objective: float
+    objective_interval: tuple[float, float]
+    extrapolation: float
+    law: ObjectiveLaw
+    parameter_laws: tuple[ScalingLaw, ...]
+    frontier_points: int
+    resamples: int
+    beyond: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The issue's shape, exactly: cost, params, intervals, objective,
+        objectiveInterval, extrapolation."""
+        return {
+            "cost": self.cost,
+            "params": dict(self.params),
+            "intervals": {name: [lo, hi] for name, (lo, hi) in self.intervals.items()},
+            "objective": self.objective,
+            "objectiveInterval": list(self.objective_interval),
+            "extrapolation": self.extrapolation,
+        }
+
+
+def largest_finished_cost(trials: Sequence[TrialRecord]) -> float | None:
+    """The dearest finished trial (succeeded or failed with a measured cost)."""
+    costs = [t.cost for t in trials if t.phase.is_finished and t.cost is not None
+             and math.isfinite(t.cost) and t.cost > 0]
+    return max(costs) if costs else None
+
+
+def predict_scale_up(
+    spec: StudySpec, trials: Sequence[TrialRecord], cost: float, *,
+    resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0, level: float = INTERVAL_LEVEL,
+) -> ScaleUpPrediction:
+    """Predicted parameters and objective at `cost`, with `level` bootstrap intervals.
+
+    Deterministic for a given seed, so a status recomputed from unchanged trials is
+    unchanged. Raises PredictionRefusedError when the frontier is too short, spans too little
+    cost or is too flat to fit.
+    """
+    if not (math.isfinite(cost) and cost > 0):
+        raise PredictionRefusedError(f"--cost must be a positive finite number (got {cost!r})")
+    usable = [t for t in trials if _usable(t)]
+    frontier = pareto_frontier(spec, usable, limit=max(len(usable), 2))
+    costs = [float(t.cost or 0.0) for t in frontier]
+    objectives = [float(t.objective or 0.0) for t in frontier]
+    _check_frontier(costs, objectives)
+    sign = -direction_sign(spec)  # +1: minimized, the law falls toward its floor
+    law = fit_objective_law(costs, objectives, sign)
+    if law is None:
+        raise PredictionRefusedError("the objective law did not converge on the frontier points")
+    largest = largest_finished_cost(trials) or max(costs)
+
+    numeric = [p for p in spec.parameters if p.space.value not in BAND_SPACES]
+    params = _numeric_params(spec, numeric)
+    groups = [_group(params, point) for point in frontier]
+    laws = tuple(fit_scaling_laws(params, groups))
+
+    rng = np.random.default_rng(seed)
+    draws = [[int(i) for i in rng.integers(0, len(frontier), len(frontier))]
+             for _ in range(resamples)]
+    refits = bootstrap_law_fits(costs, objectives, law, draws)
+    objective_draws = [fit(cost) for fit in refits]
+    param_draws: dict[str, list[float]] = {p.name: [] for p in numeric}
+    for draw in draws:
+        points = [frontier[i] for i in draw]
+        for fitted in fit_scaling_laws(params, [groups[i] for i in draw]):
+            value = follow_law(fitted, points, cost)
+            if value is not None and math.isfinite(value):
+                param_draws[fitted.parameter].append(value)
+
+    values: dict[str, ParamValue] = {}
+    intervals: dict[str, tuple[ParamValue, ParamValue]] = {}
+    beyond: dict[str, float] = {}
+    by_name = {fitted.parameter: fitted for fitted in laws}
+    for parameter in spec.parameters:
+        if parameter.space.value in BAND_SPACES:
+            values[parameter.name], intervals[parameter.name] = band_choice(
+                parameter, [(c, t.params.get(parameter.name)) for c, t in zip(
+                    costs, frontier, strict=True)])
+            continue
+        raw = follow_law(by_name[parameter.name], frontier, cost)
+        if raw is None:  # only when every frontier cost is equal, refused above
+            raise PredictionRefusedError(f"no scaling law for {parameter.name}")
+        value = legal_value(parameter, raw)
+        if value != legal_value(parameter, raw, clip=False):
+            beyond[parameter.name] = raw
+        lo, hi = _interval(param_draws[parameter.name], raw, level)
+        values[parameter.name] = value
+        intervals[parameter.name] = (legal_value(parameter, lo), legal_value(parameter, hi))
+
+    predicted = law(cost)
+    low, high = _interval(objective_draws, predicted, level)
+    return ScaleUpPrediction(
+        cost=cost, params=values, intervals=intervals, objective=predicted,
+        objective_interval=(low, high), extrapolation=cost / largest, law=law,
+        parameter_laws=laws, frontier_points=len(frontier), resamples=len(refits),
+        beyond=beyond,
+    )
+
+
+def follow_law(law: ScalingLaw, frontier: Sequence[TrialRecord], cost: float) -> float | None:
+    """The law's value at `cost` when its slope stands out from the frontier's scatter;
+    otherwise the median value of the frontier's highest cost band.
+
+    A parameter that barely matters (a nuisance such as warmup) wanders along the frontier;
+    its fitted slope is noise, and a decade of extrapolation carries that noise into a
+    bound. Holding it where the dearest trials have it is the honest prediction.
+    """
+    if law.r2 is None or law.points <= 2:
+        return law.predict(cost)
+    if law.r2 >= 1.0 or law.r2 * (law.points - 2) / (1.0 - law.r2) >= MIN_SLOPE_T**2:
+        return law.predict(cost)
+    ranked = sorted(frontier, key=lambda t: float(t.cost or 0.0))
+    band = ranked[-max(1, math.ceil(len(ranked) * BAND_FRACTION)):]
+    return float(np.median([float(t.params[law.parameter]) for t in band]))
+
+
+def _usable(trial: TrialRecord) -> bool:
+    values = (trial.objective, trial.cost, *trial.params.values())
+    finite = all(isinstance(v, str) or (v is not None and math.isfinite(v)) for v in values)
+    return finite and (trial.cost or 0.0) > 0
+
+
+def _check_frontier(costs: Sequence[float], objectives: Sequence[float]) -> None:
+    """Refuse, naming the number that falls short, when no law can be read off the points."""
+    count = len(costs)
+    if count < MIN_FRONTIER_POINTS:
+        raise PredictionRefusedError(
+            f"the Pareto frontier is too short: {count} point(s), a law needs at least "
+            f"{MIN_FRONTIER_POINTS}; run more trials across a wider range of cost")
+    decades = math.log10(max(costs) / min(costs))
+    if decades < MIN_COST_DECADES:
+        raise PredictionRefusedError(
+            f"the Pareto frontier is too short: its costs span {decades:.2f} decades "
+            f"({min(costs):.4g} to {max(costs):.4g}), a law needs at least "
+            f"{MIN_COST_DECADES}; run cheaper and dearer trials")
+    gain = abs(objectives[0] - objectives[-1])
+    size = max(abs(objectives[0]), abs(objectives[-1]))
+    if gain <= MIN_RELATIVE_GAIN * size or gain == 0.0:
+        raise PredictionRefusedError(
+            f"the Pareto frontier is too flat: the objective moves from {objectives[0]:.6g} "
+            f"to {objectives[-1]:.6g} across {decades:.2f} decades of cost (less than "
+            f"{MIN_RELATIVE_GAIN:.1%}); more compute buys nothing measurable here")
+
+
+def _numeric_params(spec: StudySpec, numeric: Sequence[Parameter]) -> list[Param]:
+    names = {p.name for p in numeric}
+    return [p for p in engine_params(spec) if p.name in names]
+
+
+def _group(params: Sequence[Param], point: TrialRecord) -> tuple[ObservationInBasic, ...]:
+    """A frontier point as the one-observation group fit_scaling_laws reads."""
+    basic = torch.tensor(
+        [p.space.basic_from_param(float(point.params[p.name])) for p in params], dtype=DTYPE)
+    return (ObservationInBasic(basic, float(point.objective or 0.0), float(point.cost or 0.0)),)
+
+
+def _interval(draws: Sequence[float], point: float, level: float) -> tuple[float, float]:
+    """Percentile interval of the bootstrap draws, widened to hold the point estimate."""
+    finite = [d for d in draws if math.isfinite(d)]
+    if not finite:
+        return point, point
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(finite, [tail, 100.0 - tail])
+    return min(float(low), point), max(float(high), point)
+
+
+def legal_value(parameter: Parameter, value: float, *, clip: bool = True) -> float | int:
+    """The nearest value the parameter's space allows: inside its bounds (unless `clip` is
+    off), on its step grid, and a whole multiple of its rounding factor for integers."""
+    low, high = _bound(parameter, "min"), _bound(parameter, "max")
+    if clip:
+        value = min(max(value, low), high)
+    step = getattr(parameter, "step", None)
+    if isinstance(step, int | float) and step > 0 and math.isfinite(low):
+        value = low + round((value - low) / step) * step
+        value = _inside(value, low, high, step) if clip else value
+    if not parameter.integer:
+        return float(value)
+    factor = parameter.rounding_factor
+    rounded = round(value / factor) * factor
+    return int(_inside(rounded, low, high, factor) if clip else rounded)
+
+
+def _bound(parameter: Parameter, name: str) -> float:
+    """A bound, or ±inf where the space leaves it open."""
+    value = getattr(parameter, name, None)
+    if isinstance(value, int | float):
+        return float(value)
+    return -math.inf if name == "min" else math.inf
+
+
+def _inside(value: float, low: float, high: float, step: float) -> float:
+    """Step back inside [low, high] after rounding pushed a value past a bound."""
+    while value > high and value - step >= low:
+        value -= step
+    while value < low and value + step <= high:
+        value += step
+    return value
+
+
+def band_choice(
+    parameter: Parameter, points: Sequence[tuple[float, object]]
+) -> tuple[ParamValue, tuple[ParamValue, ParamValue]]:
+    """The value a categorical or ordinal parameter takes: the one the frontier uses most in
+    its highest cost band (ties go to the dearest point's value).
+
+    `points` are (cost, value) pairs of the frontier. The interval is the band's lowest and
+    highest value in the space's order for an ordinal parameter; a categorical value has
+    no order, so its interval is the chosen value at both ends.
+    """
+    ranked = sorted(((c, v) for c, v in points if isinstance(v, int | float | str)),
+                    key=lambda pair: pair[0])
+    if not ranked:
+        raise PredictionRefusedError(f"no frontier point has a value for {parameter.name}")
+    band = ranked[-max(1, math.ceil(len(ranked) * BAND_FRACTION)):]
+    counts = Counter(v for _, v in band)
+    top = max(counts.values())
+    chosen: ParamValue = next(v for _, v in reversed(band) if counts[v] == top)
+    order: Sequence[object] = getattr(parameter, "values", None) or []
+    if parameter.space.value == "ordinal" and order:
+        rank = {v: i for i, v in enumerate(order) if isinstance(v, int | float | str)}
+        used = sorted({v for _, v in band}, key=lambda v: rank.get(v, 0))
+        return chosen, (used[0], used[-1])
+    return chosen, (chosen, chosen)
+
+
+def scale_up_cost(trials: Sequence[TrialRecord], factor: float = SCALE_UP_FACTOR) -> float | None:
+    """The cost status.scaleUp predicts at: `factor` x the largest finished trial's cost."""
+    largest = largest_finished_cost(trials)
+    return None if largest is None else factor * largest
+
+
+# Reconciles and metric updates recompute on every trial event, most of which (a trial
+# starting) leave the finished trials as they were: the last predictions are kept, keyed
+# by everything they depend on.
+_SCALE_UPS: OrderedDict[tuple[object, ...], ScaleUpPrediction | None] = OrderedDict()
+_SCALE_UPS_LOCK = threading.Lock()
+_SCALE_UPS_KEPT = 64
+
+
+def scale_up_prediction(
+    spec: StudySpec, trials: Sequence[TrialRecord], factor: float = SCALE_UP_FACTOR
+) -> ScaleUpPrediction | None:
+    """The prediction at `factor` x the largest finished trial's cost, as status.scaleUp
+    and the metrics show it; None while the frontier cannot support one."""
+    cost = scale_up_cost(trials, factor)
+    if cost is None:
+        return None
+    key = (spec.model_dump_json(include={"objective", "parameters"}), cost, tuple(
+        (t.index, t.objective, t.cost, tuple(sorted(t.params.items())))
+        for t in trials if t.phase == TrialPhase.SUCCEEDED))
+    with _SCALE_UPS_LOCK:
+        if key in _SCALE_UPS:
+            _SCALE_UPS.move_to_end(key)
+            return _SCALE_UPS[key]
+    try:
+        found: ScaleUpPrediction | None = predict_scale_up(
+            spec, trials, cost, resamples=STATUS_RESAMPLES)
+    except PredictionRefusedError:
+        found = None
+    with _SCALE_UPS_LOCK:
+        _SCALE_UPS[key] = found
+        while len(_SCALE_UPS) > _SCALE_UPS_KEPT:
+            _SCALE_UPS.popitem(last=False)
+    return found
+
+
+# The dashboard's law panel: the law and the frontier at these multiples of the largest
+# finished trial's cost (a fixed grid keeps the metric's series bounded).
+CURVE_MULTIPLES = ("0.001", "0.01", "0.1", "0.3", "1", "3", "10")
+
+
+def law_curve(
+    prediction: ScaleUpPrediction, frontier: Sequence[TrialRecord]
+) -> dict[tuple[str, str], float]:
+    """(cost multiple, curve) -> objective, for curves "law" (the fitted law), "frontier"
+    (the best objective a trial reached at or under that cost; absent above the dearest
+    point and below the cheapest) and, at the prediction's own multiple, "low" and "high"
+    (its interval)."""
+    largest = prediction.cost / prediction.extrapolation
+    points = sorted((float(t.cost or 0.0), float(t.objective or 0.0)) for t in frontier)
+    out: dict[tuple[str, str], float] = {}
+    for multiple in CURVE_MULTIPLES:
+        cost = float(multiple) * largest
+        out[(multiple, "law")] = prediction.law(cost)
+        reached = [objective for point_cost, objective in points if point_cost <= cost * 1.000001]
+        if reached and cost <= points[-1][0] * 1.000001:
+            out[(multiple, "frontier")] = reached[-1]
+        if math.isclose(float(multiple), prediction.extrapolation, rel_tol=1e-6):
+            out[(multiple, "low")], out[(multiple, "high")] = prediction.objective_interval
+    return out
