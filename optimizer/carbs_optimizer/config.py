@@ -77,6 +77,12 @@ class CARBSParams:
     outstanding_suggestion_max_age_seconds: float | None = None
     # "auto" takes CUDA when torch sees a GPU, else the CPU.
     device: str = "auto"
+    # Spread suggestions along the cost axis (see cost_targets.py): each Bayesian step picks
+    # among the `cost_target_window` fraction of candidates predicted closest to a target
+    # cost drawn from a bag reaching `cost_target_margin` of the observed log-cost span past
+    # both ends. 0 disables it (the reference's behaviour).
+    cost_target_window: float = 0.1
+    cost_target_margin: float = 0.2
 
     def __post_init__(self) -> None:
         if isinstance(self.outstanding_suggestion_estimator, str):
@@ -123,6 +129,10 @@ class CARBSParams:
             self.device not in ("auto", "cpu") and not self.device.startswith("cuda")
         ):
             problems.append("device must be 'auto', 'cpu' or 'cuda[:N]'")
+        if not 0.0 <= self.cost_target_window <= 1.0:
+            problems.append("cost_target_window must lie in [0, 1] (0 disables it)")
+        if not (self.cost_target_margin >= 0 and math.isfinite(self.cost_target_margin)):
+            problems.append("cost_target_margin must be a non-negative finite number")
         if problems:
             raise ValueError("invalid CARBSParams: " + "; ".join(problems))
 

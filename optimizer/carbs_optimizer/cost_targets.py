@@ -1,0 +1,71 @@
+"""Spreading suggestions along the cost axis.
+
+CARBS's expected improvement, clamped by the frontier at a random higher cost, pushes the
+search toward ever dearer trials and never back down. Measured on Chinchilla-style problems
+that push is both too weak and one-sided: from a cheap search center a study could spend its
+60 trials within one decade of cost, and from a mid-range center it never measured anything
+cheaper than the center, leaving the cheap half of the frontier empty.
+
+Protein (PufferLib's successor to CARBS) fixes the first half by drawing, for every
+suggestion, a target position on the observed log-cost range from a shuffled bag of evenly
+spaced values, and favouring candidates whose predicted cost is near it. We do the same,
+with two changes found by measurement:
+
+- The bag reaches past both ends of the observed range (by ``margin`` of its span, and by at
+  least a fixed step in log cost), so the frontier grows downward as well as upward.
+- The target restricts the choice to the ``window`` fraction of candidates whose predicted
+  log cost is closest to it, and expected improvement decides among those. A multiplicative
+  weight, as in Protein, is drowned by expected improvement, whose logarithm spans tens of
+  units between candidates.
+
+Targets are a pure function of (seed, suggestion index), so a study replayed from its trial
+records draws the same ones.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import torch
+from torch import Tensor
+
+#: Bag size: one target per suggestion, each value once per cycle of this many.
+BAG_SIZE = 6
+
+
+def target_position(seed: int, index: int, margin: float) -> float:
+    """The target of the ``index``-th suggestion as a position on the observed log-cost
+    range (0 = cheapest observed success, 1 = dearest), from ``-margin`` to ``1 + margin``.
+
+    Each cycle of ``BAG_SIZE`` suggestions visits evenly spaced positions in a shuffled
+    order (a seeded permutation per cycle).
+    """
+    cycle, slot = divmod(index, BAG_SIZE)
+    order = list(range(BAG_SIZE))
+    random.Random(f"{seed}:{cycle}").shuffle(order)  # noqa: S311 - not for security
+    step = (1.0 + 2.0 * margin) / (BAG_SIZE - 1)
+    return -margin + order[slot] * step
+
+
+def target_logcost(position: float, low: float, high: float, min_step: float) -> float:
+    """The target in natural log cost. Beyond the observed range the distance is at least
+    ``min_step``: a study whose costs all lie close together must still be able to move."""
+    span = high - low
+    if position < 0.0:
+        return low - max(-position * span, min_step)
+    if position > 1.0:
+        return high + max((position - 1.0) * span, min_step)
+    return low + position * span
+
+
+def window_mask(predicted_logcost: Tensor, target: float, window: float) -> Tensor:
+    """m booleans: the ``window`` fraction (at least one) of the m candidates whose
+    predicted log cost lies closest to ``target``."""
+    count = predicted_logcost.shape[0]
+    keep = max(1, min(count, math.ceil(window * count)))
+    distance = (predicted_logcost - target).abs()
+    chosen = torch.topk(distance, keep, largest=False).indices
+    mask = torch.zeros(count, dtype=torch.bool, device=predicted_logcost.device)
+    mask[chosen] = True
+    return mask
