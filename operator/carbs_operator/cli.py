@@ -150,6 +150,40 @@ register(Subcommand(
 ))
 
 
+# ------------------------------------------------------------------------------- predict
+
+
+def _configure_predict(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("study", metavar="STUDY.yaml", type=Path, nargs="?",
+                        help="CarbsStudy manifest of a local study (or use --cluster)")
+    parser.add_argument(
+        "--state-dir", type=Path, default=Path(".carbs"),
+        help="where the local study's state lives (default ./.carbs)",
+    )
+    parser.add_argument("--cluster", metavar="NAMESPACE/NAME",
+                        help="read a CarbsStudy and its trials through the kubeconfig")
+    parser.add_argument("--cost", type=float, required=True,
+                        help="the cost to predict at, in the study's cost unit")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--manifest", metavar="OUT.yaml", type=Path,
+                        help="write a scaled-up study centered on the prediction")
+    parser.add_argument("--max-trials", type=int,
+                        help="maxTrials of the scaled-up study (with --manifest)")
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from carbs_operator.predict_command import predict_command
+
+    return predict_command(args.study, args.state_dir, args.cluster, args.cost, args.json,
+                           args.manifest, args.max_trials)
+
+
+register(Subcommand(
+    "predict", "predict the best parameters and objective at a cost no trial reached",
+    _configure_predict, _run_predict,
+))
+
+
 # ------------------------------------------------------------------------------ operator
 
 
@@ -165,8 +199,10 @@ def _configure_operator(parser: argparse.ArgumentParser) -> None:
         help="run without kopf peering (only when exactly one replica runs)",
     )
     parser.add_argument(
-        "--peering", default="carbs-operator", metavar="NAME",
-        help="kopf peering object shared by the replicas (default carbs-operator)",
+        "--peering", default=None, metavar="NAME",
+        help="make kopf peering mandatory with this peering object (an error if it is "
+        "missing). Default: peering with object carbs-operator when it exists, else "
+        "standalone, said in the log",
     )
     parser.add_argument(
         "--priority", type=int, default=None,
@@ -179,6 +215,13 @@ def _configure_operator(parser: argparse.ArgumentParser) -> None:
         help="kopf health endpoint, e.g. http://0.0.0.0:8081/healthz",
     )
     parser.add_argument("--device", default="cpu", help="engine device: cpu, cuda or auto")
+    parser.add_argument(
+        "--log-format", choices=("plain", "json"), default="plain",
+        help="plain: a line per record with time, logger, level; json: a JSON object per line",
+    )
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument("--verbose", "-v", action="store_true", help="log at DEBUG")
+    loudness.add_argument("--quiet", "-q", action="store_true", help="log warnings only")
 
 
 def _run_operator(args: argparse.Namespace) -> int:
@@ -188,6 +231,7 @@ def _run_operator(args: argparse.Namespace) -> int:
         args.namespace, args.all_namespaces, standalone=args.standalone,
         peering_name=args.peering, priority=args.priority,
         metrics_port=args.metrics_port, liveness_endpoint=args.liveness, device=args.device,
+        log_format=args.log_format, verbose=args.verbose, quiet=args.quiet,
     )
 
 

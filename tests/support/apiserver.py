@@ -261,6 +261,7 @@ class Emulator(kmock.KubernetesEmulator):
     faults: Faults = attrs.field(factory=Faults)
     event_log_size: int = 10_000
     reject_strategic_merge_on_custom: bool = True
+    peerings: bool = True  # False: a cluster without kopf's peering CRDs
 
     _rv: int = attrs.field(default=0, init=False)
     _log: collections.deque[_Event] = attrs.field(init=False)
@@ -287,7 +288,7 @@ class Emulator(kmock.KubernetesEmulator):
             for document in yaml.safe_load_all(path.read_text()):
                 if document and document.get("kind") == "CustomResourceDefinition" and crds:
                     self.create_object(crds, None, document)  # registers it, see create()
-        for key, (kind, namespaced) in KOPF_PEERINGS.items():
+        for key, (kind, namespaced) in KOPF_PEERINGS.items() if self.peerings else ():
             self.resources[key] = kmock.ResourceInfo(
                 kind=kind, singular=kind.lower(), namespaced=namespaced, verbs=ALL_VERBS)
             self._custom.add(kmock.resource(key))

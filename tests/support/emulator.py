@@ -268,12 +268,15 @@ class Cluster:
 
 @contextlib.asynccontextmanager
 async def start_cluster(*, faults: Faults | None = None, namespaces: tuple[str, ...] = ("default",),
-                        crd_paths: tuple[Path, ...] | None = None) -> AsyncIterator[Cluster]:
+                        crd_paths: tuple[Path, ...] | None = None,
+                        peerings: bool = True) -> AsyncIterator[Cluster]:
     """Run an emulator on 127.0.0.1 (random port) for the duration of the block.
+
+    ``peerings=False``: a cluster without kopf's peering CRDs.
 
     Errors inside the emulator itself (its bugs, not API errors) fail the block at exit.
     """
-    options: dict[str, Any] = {"faults": faults or Faults()}
+    options: dict[str, Any] = {"faults": faults or Faults(), "peerings": peerings}
     if crd_paths is not None:
         options["crd_paths"] = crd_paths
     emulator = Emulator(**options)

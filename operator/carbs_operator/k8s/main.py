@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -12,7 +14,11 @@ from kubernetes import client as k8s
 
 from carbs_operator.k8s.api import KubeApi
 from carbs_operator.k8s.handlers import OperatorContext, default_api_client, register
+from carbs_operator.k8s.peering import PeeringError, decide_peering
 from carbs_operator.metrics import StudyMetrics
+
+log = logging.getLogger("carbs_operator")
+LOG_FORMATS = ("plain", "json")
 
 
 async def operator(
@@ -20,8 +26,8 @@ async def operator(
     api_client: k8s.ApiClient,
     namespaces: Sequence[str] = (),
     clusterwide: bool = False,
-    standalone: bool = True,
-    peering_name: str = "carbs-operator",
+    standalone: bool = False,
+    peering_name: str | None = None,
     priority: int | None = None,
     metrics: StudyMetrics | None = None,
     login: Callable[..., Any] | None = None,
@@ -33,9 +39,14 @@ async def operator(
 ) -> None:
     """Run until `stop_flag` is set (or the task is cancelled).
 
-    With peering, replicas of equal priority all pause (kopf's rule), so each replica takes
-    a random priority unless told one: the highest works, the others stand by.
+    Peering is decided first (see k8s/peering.py): `standalone`, a mandatory `peering_name`
+    (PeeringError when it is missing), or, with neither, whatever the cluster offers. With
+    peering, replicas of equal priority all pause (kopf's rule), so each replica takes a
+    random priority unless told one: the highest works, the others stand by.
     """
+    choice = await decide_peering(api_client, standalone=standalone, requested=peering_name,
+                                  clusterwide=clusterwide, namespaces=namespaces)
+    log.info("%s", choice.message)
     if priority is None:
         priority = secrets.randbelow(1_000_000) + 1
     registry = kopf.OperatorRegistry()
@@ -47,10 +58,10 @@ async def operator(
         registry=registry,
         namespaces=list(namespaces),
         clusterwide=clusterwide,
-        standalone=standalone,
+        standalone=choice.standalone,
         # kopf makes peering mandatory whenever a peering name is given, and a standalone
         # operator has no peering objects to find: it would stay paused, serving nothing.
-        peering_name=None if standalone else peering_name,
+        peering_name=choice.name,
         priority=priority,
         stop_flag=stop_flag,
         ready_flag=ready_flag,
@@ -63,18 +74,22 @@ def run_operator(
     clusterwide: bool,
     *,
     standalone: bool = False,
-    peering_name: str = "carbs-operator",
+    peering_name: str | None = None,
     priority: int | None = None,
     metrics_port: int | None = None,
     metrics_host: str = "0.0.0.0",  # noqa: S104 - scraped from outside the pod
     liveness_endpoint: str | None = None,
     device: str = "cpu",
+    log_format: str = "plain",
+    verbose: bool = False,
+    quiet: bool = False,
 ) -> int:
     """The `carbs operator` command: blocks until SIGINT/SIGTERM."""
     from prometheus_client import CollectorRegistry
 
     from carbs_operator.metrics import serve
 
+    configure_logging(log_format, verbose=verbose, quiet=quiet)
     registry = CollectorRegistry()
     metrics = StudyMetrics(registry)
     server = serve(registry, metrics_port, metrics_host) if metrics_port else None
@@ -85,7 +100,27 @@ def run_operator(
             metrics=metrics, liveness_endpoint=liveness_endpoint,
             device=device,
         ))
+    except PeeringError as error:
+        log.error("%s", error)
+        print(f"carbs operator: error: {error}", file=sys.stderr)
+        return 1
     finally:
         if server is not None:
             server.shutdown()
     return 0
+
+
+def configure_logging(log_format: str = "plain", *, verbose: bool = False,
+                      quiet: bool = False) -> None:
+    """kopf's logging, at INFO unless told otherwise: `plain` is one line per record with
+    time, logger and level (kopf's full format); `json` is one JSON object per line with
+    the namespace, study and trial of the operator's decisions as fields."""
+    if log_format not in LOG_FORMATS:
+        raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
+    chosen = kopf.LogFormat.JSON if log_format == "json" else kopf.LogFormat.FULL
+    kopf.configure(verbose=verbose, quiet=quiet, log_format=chosen)
+    if not verbose:
+        # kopf logs (and posts as Events) "Handler ... succeeded" for every watch event of
+        # every trial, Job and Pod: thousands of lines that would drown the decisions. Its
+        # warnings and errors stay; --verbose brings everything back.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
