@@ -21,15 +21,16 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
-# torch first and alone, from the CPU index; the project's `torch>=2.6,<2.14` then finds
-# it installed and pip resolves nothing else from the CUDA world.
+# torch first and alone, from the CPU index; the project's `torch>=2.6,<2.14` (extra
+# `engine`, part of `all`) then finds it installed and pip resolves nothing else from the
+# CUDA world.
 RUN pip install --no-cache-dir --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"
 
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY optimizer/ optimizer/
 COPY operator/ operator/
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir "./[all]" \
     && pip check \
     && carbs --help > /dev/null
 

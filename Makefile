@@ -1,5 +1,5 @@
 # The two set-up commands of the README. Each installs what it needs, then runs.
-#   make run    install the project and run the shipped example study locally
+#   make run    install the project (all extras) and run the shipped example study locally
 #   make test   install system tools, the project with its test extras, then lint and test
 PYTHON ?= python3
 VENV   ?= .venv
@@ -14,16 +14,19 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
 run: $(VENV)/bin/python
-	$(PIP) install -q $(TORCH) -e .
+	$(PIP) install -q $(TORCH) -e '.[all]'
 	$(VENV)/bin/carbs run examples/digits-mlp/study.yaml
 
-# promtool and prometheus (Debian's package) check the alert rules and scrape a real run.
+# promtool and prometheus (Debian's package) check the alert rules and scrape a real run;
+# kubectl (Debian's package) drives the README's cluster walkthrough against the emulator.
 system-tools:
 	@command -v promtool >/dev/null 2>&1 || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; }
+	@command -v kubectl >/dev/null 2>&1 || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubectl; }
 
 test: system-tools $(VENV)/bin/python
-	$(PIP) install -q $(TORCH) -e '.[test,bench]'
+	$(PIP) install -q $(TORCH) -e '.[all,test,bench]'
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m pytest -q

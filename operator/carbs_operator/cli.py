@@ -17,6 +17,11 @@ from pathlib import Path
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
+# What the extras bring (pyproject's `engine` and `all`); the bare install has none of them.
+EXTRA_MODULES = frozenset({
+    "torch", "gpytorch", "numpy", "scipy", "sklearn", "pydantic", "yaml", "rich",
+    "prometheus_client", "matplotlib", "kopf", "kubernetes",
+})
 
 
 @dataclass(frozen=True)
@@ -301,6 +306,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args._run(args)
     except KeyboardInterrupt:
         return 130
+    except ModuleNotFoundError as exc:
+        # The bare distribution is the SDK alone (a training image's install): say how to
+        # get the rest instead of a traceback.
+        if (exc.name or "").split(".")[0] not in EXTRA_MODULES:
+            raise
+        print(f"carbs {args.command} needs the full install (missing module {exc.name!r}): "
+              "pip install 'carbs-operator[all]'", file=sys.stderr)
+        return EXIT_PROBLEMS
     return code
 
 
