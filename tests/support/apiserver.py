@@ -902,6 +902,9 @@ class Emulator(kmock.KubernetesEmulator):
             payload = await self._serve_version(request)
             if route.group == "":  # kmock says "/v1": kubectl then drops the core group
                 payload["groupVersion"] = "v1"
+            for entry in payload["resources"]:
+                if "/" in entry["name"]:  # subresources have no short names of their own
+                    entry["shortNames"], entry["categories"] = [], []
         else:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         return _json(payload)

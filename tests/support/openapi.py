@@ -93,7 +93,10 @@ def _schema(kind: Kind) -> dict[str, Any]:
             "type": "object", "x-kubernetes-preserve-unknown-fields": True,
         }
     else:
+        loose = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
         out = {"description": f"{kind.kind} (schema not emulated).", "type": "object",
+               "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                              "metadata": loose, "spec": loose, "status": loose},
                "x-kubernetes-preserve-unknown-fields": True}
     out["x-kubernetes-group-version-kind"] = _gvk(kind)
     return out
