@@ -822,7 +822,8 @@ class Emulator(kmock.KubernetesEmulator):
         try:
             response = await self._serve_api_request(raw, path, route, data)
             for warning in self._write.warnings:
-                response.headers.add("Warning", f'299 - "{warning}"')
+                escaped = warning.replace("\\", "\\\\").replace('"', '\\"')
+                response.headers.add("Warning", f'299 - "{escaped}"')
             return response
         finally:
             self._write = WriteOptions()
