@@ -64,6 +64,7 @@ class Panel:
     custom: Json = field(default_factory=dict)  # fieldConfig.defaults.custom
     defaults: Json = field(default_factory=dict)  # further fieldConfig.defaults
     transformations: tuple[Json, ...] = ()
+    overrides: tuple[Json, ...] = ()  # fieldConfig.overrides
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ def _stat(title: str, description: str, query: Query, width: int, unit: str = "s
     )
 
 
+SCALE_UP_X: Final = "cost_multiple\\curve"  # the row field groupingToMatrix names
 FINISHED: Final = f'carbs_trials_total{{{STUDIES}, outcome=~"succeeded|failed"}}'
 FAILED: Final = f'carbs_trials_total{{{STUDIES}, outcome="failed"}}'
 
@@ -132,6 +134,46 @@ ROWS: Final = (
         Panel("timeseries", "Best objective over time",
               "How the best objective of each study improved as trials finished.",
               (Query(f"carbs_best_objective{{{STUDIES}}}", STUDY_LEGEND),), 12),
+    )),
+    Row("Scale-up", (
+        Panel(
+            "xychart", "Objective scaling law",
+            "The objective's saturating power law L(C) = E + A·C^−α, fitted robustly to the "
+            "Pareto frontier (curve law), beside the frontier itself (curve frontier: the best "
+            "objective a trial reached at or under that cost), at multiples of the largest "
+            "finished trial's cost, extrapolated to 10×; low and high are the bootstrap "
+            "interval of the prediction there (status.scaleUp, `carbs predict`). Select one "
+            "study: several are folded together.",
+            (Query(f"max by (cost_multiple, curve) (carbs_scaleup_objective{{{STUDIES}}})",
+                   instant=True),),
+            16,
+            custom={"show": "points+lines", "pointSize": {"fixed": 6}, "lineWidth": 1},
+            options={
+                "seriesMapping": "auto", "dims": {"frame": 0, "x": SCALE_UP_X},
+                "series": [],
+                "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+                "tooltip": {"mode": "multi", "sort": "none"},
+            },
+            transformations=(
+                # One row per cost multiple, one column per curve, the multiple as a number
+                # (the x axis), cheapest first.
+                {"id": "groupingToMatrix", "options": {
+                    "columnField": "curve", "rowField": "cost_multiple", "valueField": "Value"}},
+                {"id": "convertFieldType", "options": {"conversions": [
+                    {"targetField": SCALE_UP_X, "destinationType": "number"}]}},
+                {"id": "sortBy", "options": {"sort": [{"field": SCALE_UP_X}]}},
+            ),
+            overrides=({"matcher": {"id": "byName", "options": SCALE_UP_X}, "properties": [
+                {"id": "custom.scaleDistribution", "value": {"type": "log", "log": 10}},
+                {"id": "displayName", "value": "cost / largest trial cost"}]},),
+        ),
+        Panel("timeseries", "Predicted objective at 10×",
+              "status.scaleUp's objective at 10× the largest finished trial's cost, with its "
+              "bootstrap interval, as the study ran: a prediction that settles is one the "
+              "frontier supports.",
+              tuple(Query(f'carbs_scaleup_objective{{{STUDIES}, cost_multiple="10", '
+                          f'curve="{curve}"}}', f"{STUDY_LEGEND} {curve}")
+                    for curve in ("law", "low", "high")), 8),
     )),
     Row("Trials", (
         Panel("timeseries", "Trials finished per hour, by outcome",
@@ -218,7 +260,7 @@ def _panel(panel: Panel, panel_id: int, x: int, y: int) -> Json:
         "datasource": DATASOURCE,
         "gridPos": {"h": panel.height, "w": panel.width, "x": x, "y": y},
         "targets": [_target(q, chr(ord("A") + i)) for i, q in enumerate(panel.queries)],
-        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "fieldConfig": {"defaults": defaults, "overrides": list(panel.overrides)},
         "options": panel.options or {
             "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
             "tooltip": {"mode": "multi", "sort": "none"},

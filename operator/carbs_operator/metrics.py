@@ -27,6 +27,7 @@ from prometheus_client.exposition import start_http_server
 
 from carbs_operator.frontier import pareto_frontier
 from carbs_operator.models import StudySpec, TrialPhase
+from carbs_operator.predict import CURVE_MULTIPLES, CURVES, law_curve, scale_up_prediction
 from carbs_operator.study import TrialRecord, best_trial, count_trials, successes, total_cost
 
 OUTCOMES: Final = ("succeeded", "failed", "lost")
@@ -85,6 +86,14 @@ class StudyMetrics:
         self.frontier_points = Gauge(
             "carbs_frontier_points", "Points on the cost/objective Pareto frontier.",
             LABELS, registry=registry,
+        )
+        self.scale_up_objective = Gauge(
+            "carbs_scaleup_objective",
+            "The objective's fitted scaling law (curve law) and the frontier (curve frontier) "
+            "at multiples of the largest finished trial's cost; at the scale-up multiple (10) "
+            "also the prediction's interval (curves low, high). Absent while the frontier "
+            "cannot support a fit.",
+            [*LABELS, "cost_multiple", "curve"], registry=registry,
         )
         self.suggest_duration = Histogram(
             "carbs_suggest_duration_seconds", "Time to compute one suggestion.",
@@ -157,6 +166,23 @@ class StudyMetrics:
                 self.frontier_objective.labels(namespace, study, quantile).set(value)
             else:
                 _forget(self.frontier_objective, namespace, study, quantile)
+        self._update_scale_up(namespace, study, spec, trials, frontier)
+
+    def _update_scale_up(
+        self, namespace: str, study: str, spec: StudySpec, trials: Sequence[TrialRecord],
+        frontier: Sequence[TrialRecord],
+    ) -> None:
+        """The law beside the frontier it was fitted to, for the dashboard's scale-up panel
+        (the same cached prediction as status.scaleUp)."""
+        prediction = scale_up_prediction(spec, trials)
+        curve = law_curve(prediction, frontier) if prediction is not None else {}
+        for multiple in CURVE_MULTIPLES:
+            for kind in CURVES:
+                value = curve.get((multiple, kind))
+                if value is not None and math.isfinite(value):
+                    self.scale_up_objective.labels(namespace, study, multiple, kind).set(value)
+                else:
+                    _forget(self.scale_up_objective, namespace, study, multiple, kind)
 
     def _frontier(
         self, namespace: str, study: str, spec: StudySpec, trials: Sequence[TrialRecord]
@@ -181,6 +207,9 @@ class StudyMetrics:
             _forget(self.trials_in_flight, namespace, study, phase)
         for quantile in QUANTILES:
             _forget(self.frontier_objective, namespace, study, quantile)
+        for multiple in CURVE_MULTIPLES:
+            for kind in CURVES:
+                _forget(self.scale_up_objective, namespace, study, multiple, kind)
         for metric in (self.best_objective, self.total_cost, self.frontier_points,
                        self.suggest_duration, self.gp_fit_duration, self.reconcile_errors,
                        self.last_trial_finished):

@@ -345,6 +345,7 @@ def scale_up_prediction(
 # The dashboard's law panel: the law and the frontier at these multiples of the largest
 # finished trial's cost (a fixed grid keeps the metric's series bounded).
 CURVE_MULTIPLES = ("0.001", "0.01", "0.1", "0.3", "1", "3", "10")
+CURVES = ("law", "frontier", "low", "high")
 
 
 def law_curve(

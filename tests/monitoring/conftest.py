@@ -30,7 +30,10 @@ def filled_registry() -> CollectorRegistry:
 
     trials = [trial(0, TrialPhase.SUCCEEDED, 1.5, 10), trial(1, TrialPhase.SUCCEEDED, 0.9, 100),
               trial(2, TrialPhase.FAILED, cost=5), trial(3, TrialPhase.LOST),
-              trial(4, TrialPhase.RUNNING), trial(5, TrialPhase.PENDING)]
+              trial(4, TrialPhase.RUNNING), trial(5, TrialPhase.PENDING),
+              # A frontier long enough for the scale-up law (carbs_scaleup_objective).
+              *(trial(6 + i, TrialPhase.SUCCEEDED, 0.5 + 0.4 * 10 ** (-0.5 * i), 300 * 10**i)
+                for i in range(4))]
     registry = CollectorRegistry()
     metrics = StudyMetrics(registry, version="1.2.3")
     metrics.update_study("team-a", "quad", spec, trials)

@@ -50,6 +50,10 @@ WINDOW = "5m"  # the dashboard's shortest window; it spans the whole run
 # Every panel must show data: the engine reports its GP fit time with each Bayesian
 # suggestion, and `carbs run` passes it on.
 EMPTY_LOCALLY: set[str] = set()
+# The scale-up panels have data once the frontier supports a law (4+ points over half a
+# decade of cost), which six quadratic trials may not reach; tests/monitoring/conftest.py
+# and tests/operator/test_metrics.py check their series on a study that does.
+MAY_BE_EMPTY = {"Objective scaling law", "Predicted objective at 10×"}
 
 
 def free_port() -> int:
@@ -207,7 +211,7 @@ def test_dashboard_queries_and_rules_on_a_real_run(
                 data = prometheus.api("query_range", query=expr, start=start, end=last, step=1)
             results.setdefault(panel["title"], []).append(data["result"])
     empty = sorted(title for title, answers in results.items() if not all(answers))
-    assert empty == sorted(EMPTY_LOCALLY), f"panels without data: {empty}"
+    assert set(empty) - MAY_BE_EMPTY == EMPTY_LOCALLY, f"panels without data: {empty}"
 
     with TrialStore(tmp_path / "state" / "quad.db") as store:
         trials = store.trials()
