@@ -118,12 +118,18 @@ def _configure_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", default="auto", help="engine device: auto (CUDA if present), cpu, cuda"
     )
+    parser.add_argument(
+        "--warm-start", action="append", type=Path, default=[], metavar="OTHER.yaml",
+        help="seed the engine with the finished trials of another local study (its state "
+        "in the same --state-dir); repeatable; like spec.warmStart.fromStudies",
+    )
 
 
 def _run_run(args: argparse.Namespace) -> int:
     from carbs_operator.local.commands import run_command
 
-    return run_command(args.study, args.state_dir, args.metrics_port, args.device)
+    return run_command(args.study, args.state_dir, args.metrics_port, args.device,
+                       warm_start=args.warm_start)
 
 
 def _configure_plot(parser: argparse.ArgumentParser) -> None:

@@ -91,8 +91,12 @@ def test_namespaced_mode_flags() -> None:
     ({"replicas": 0}, True),
 ])
 def test_standalone_unless_peering(values: dict[str, Any], standalone: bool) -> None:
-    """More than one replica, or peering asked for, means kopf peering (no --standalone)."""
-    assert parsed_args(values).standalone is standalone
+    """More than one replica, or peering asked for, means kopf peering (no --standalone),
+    and mandatory peering at that (`--peering carbs-operator`): a replica that cannot find
+    the peering object stops with an error instead of running a second, unpeered copy."""
+    args = parsed_args(values)
+    assert args.standalone is standalone
+    assert args.peering == (None if standalone else "carbs-operator")
     assert deployment(values)["spec"]["replicas"] == values.get("replicas", 1)
 
 

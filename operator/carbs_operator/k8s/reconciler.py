@@ -53,11 +53,13 @@ from carbs_operator.models import (
     StudyStatus,
     TrialPhase,
 )
+from carbs_operator.models.status import WarmStartStatus
 from carbs_operator.replay import build_engine, scaling_laws
 from carbs_operator.status import invalid_status, study_status, trial_name
 from carbs_operator.study import Outcome, TrialRecord, conclude_trial, decide
 from carbs_operator.template import LABEL_STUDY, build_job, requested_gpus
 from carbs_operator.validation import ManifestError, parse_study
+from carbs_operator.warmstart import seed_records, source_names
 from carbs_optimizer import SUGGESTION_ID_DICT_KEY
 
 log = logging.getLogger("carbs_operator")
@@ -99,6 +101,7 @@ class StudyReconciler:
         self._accepted = False
         self._skipped: set[str] = set()
         self._next_index = 0
+        self._warm_status: WarmStartStatus | None = None
 
     def _log(self, message: str, *args: Any, trial: str | None = None,
              level: int = logging.INFO) -> None:
@@ -273,7 +276,8 @@ class StudyReconciler:
         """Suggest `count` points (in the engine's thread pool) and create their trials."""
         if not await self._still_ours():
             return []
-        engine = build_engine(study.spec, records, self.device)
+        seeds = await self._seeds(study)
+        engine = build_engine(study.spec, [*seeds, *records], self.device)
         engine.gp_fit_state = self._fit_state
         loop = asyncio.get_running_loop()
         began = time.perf_counter()
@@ -318,6 +322,31 @@ class StudyReconciler:
             created.append(record)
         return created
 
+    async def _seeds(self, study: CarbsStudy) -> list[TrialRecord]:
+        """spec.warmStart: the finished trials of the source studies, read afresh before
+        each suggestion (the sources may still be running)."""
+        names = source_names(study.spec, self.name)
+        if not names:
+            self._warm_status = None
+            return []
+        sources: list[tuple[str, list[TrialRecord] | None]] = []
+        for name in names:
+            objects = await self.api.list_objects(TRIALS, self.namespace, f"{LABEL_STUDY}={name}")
+            if not objects and await self.api.get(STUDIES, self.namespace, name) is None:
+                sources.append((name, None))
+                continue
+            sources.append((name, [r for r in map(usable_record, objects) if r is not None]))
+        seeds = seed_records(study.spec, sources)
+        status = WarmStartStatus(trials=len(seeds.records), skipped_trials=seeds.skipped,
+                                 missing_studies=seeds.missing_studies)
+        if status != self._warm_status:
+            self._log("warm start from %s: %d trial(s) observed, %d skipped%s",
+                      ", ".join(names), status.trials, status.skipped_trials,
+                      f", not found: {', '.join(status.missing_studies)}"
+                      if status.missing_studies else "")
+        self._warm_status = status
+        return seeds.records
+
     # -- status --------------------------------------------------------------------------
     def _previous_status(self) -> StudyStatus | None:
         try:
@@ -332,6 +361,8 @@ class StudyReconciler:
         previous = self._previous_status()
         status = study_status(study.spec, records, laws, generation, previous,
                               datetime.now(UTC), study=self.name)
+        if study.spec.warm_start is not None:
+            status.warm_start = self._warm_status or (previous.warm_start if previous else None)
         if self.metrics is not None:
             self.metrics.update_study(self.namespace, self.name, study.spec, records)
         await self._patch_if_changed(status, previous)

@@ -4,12 +4,14 @@ metrics and reports around it."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
 
 from carbs_operator.frontier import plot_study, render_report
 from carbs_operator.local.store import StoreError, TrialStore
+from carbs_operator.local.warm import describe, local_seeds
 from carbs_operator.models import CarbsStudy
 from carbs_operator.replay import scaling_laws
 from carbs_operator.study import Decision, StopReason, TrialRecord, decide
@@ -38,7 +40,8 @@ def state_path(state_dir: Path, study: CarbsStudy) -> Path:
 
 
 def run_command(
-    path: Path, state_dir: Path, metrics_port: int | None = None, device: str = "auto"
+    path: Path, state_dir: Path, metrics_port: int | None = None, device: str = "auto",
+    warm_start: Sequence[Path] = (),
 ) -> int:
     """Run (or resume) the study; 0 when it completed, 1 when it failed or cannot run."""
     from prometheus_client import CollectorRegistry
@@ -49,9 +52,12 @@ def run_command(
 
     console = Console(soft_wrap=True)
     study = _load(path, console)
-    if study is None:
+    if study is None or any(_load(other, console) is None for other in warm_start):
         return EXIT_PROBLEMS
     name = study.metadata.name or "study"
+    seeds = local_seeds(study, state_dir, warm_start)
+    if warm_start or study.spec.warm_start is not None:
+        console.print(describe(seeds), markup=False)
     registry = CollectorRegistry()
     metrics = StudyMetrics(registry)
     server = serve(registry, metrics_port) if metrics_port is not None else None
@@ -71,6 +77,7 @@ def run_command(
                 ),
                 on_suggest=lambda s: metrics.observe_suggest(LOCAL_NAMESPACE, name, s),
                 on_gp_fit=lambda s: metrics.observe_gp_fit(LOCAL_NAMESPACE, name, s),
+                seed_trials=seeds.records,
             )
             trials = runner.run()
     except StoreError as error:

@@ -25,7 +25,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -120,6 +120,7 @@ class LocalRunner:
         on_finished: Callable[[TrialRecord], None] | None = None,
         on_suggest: Callable[[float], None] | None = None,
         on_gp_fit: Callable[[float], None] | None = None,
+        seed_trials: Sequence[TrialRecord] = (),
     ) -> None:
         self.study = study
         self.spec = study.spec
@@ -138,7 +139,8 @@ class LocalRunner:
         self._stop_reason: str | None = None
         self.store.bind_study(self.name, self.spec)
         trials = self.store.trials()
-        self.engine = build_engine(self.spec, trials, device)
+        # Warm-start seeds (negative indices) are observed first; they are never stored here.
+        self.engine = build_engine(self.spec, [*seed_trials, *trials], device)
         self._recover(trials)
 
     # -- the loop ------------------------------------------------------------------------

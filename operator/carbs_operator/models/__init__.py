@@ -33,7 +33,6 @@ from carbs_operator.models.base import (
     Int,
     LooseModel,
     Model,
-    ParamValue,
     ParamValues,
     StatusModel,
     cel,
@@ -81,7 +80,6 @@ from carbs_operator.models.status import (
     StudyPhase,
     StudyStatus,
     TrialCounts,
-    ValueBand,
 )
 
 __all__ = [
@@ -120,7 +118,6 @@ __all__ = [
     "Model",
     "ObjectMeta",
     "Objective",
-    "ParamValue",
     "ParamValues",
     "Parameter",
     "ParameterSpace",
@@ -140,7 +137,6 @@ __all__ = [
     "TrialSpec",
     "TrialStatus",
     "TrialTemplate",
-    "ValueBand",
     "cel",
     "fmt",
     "raise_problems",

@@ -13,7 +13,6 @@ from carbs_operator.models.base import (
     MAX_PARAMETERS,
     Float,
     Int,
-    ParamValue,
     ParamValues,
     StatusModel,
 )
@@ -86,34 +85,31 @@ class FrontierPoint(StatusModel):
     cost: Float = Field(description="Its cost.")
 
 
-class ValueBand(StatusModel):
-    """A stretch of the frontier, by cost, where a categorical or ordinal parameter keeps
-    one value."""
-
-    min_cost: Float = Field(description="Cost of the band's cheapest frontier point.")
-    max_cost: Float = Field(description="Cost of the band's dearest frontier point.")
-    value: ParamValue = Field(description="The value the frontier uses there.")
-    points: Int = Field(ge=0, description="Frontier points in the band.")
-
-
 class ScalingLaw(StatusModel):
     """How a parameter's best value moves with cost, fitted over the Pareto frontier."""
 
     parameter: str = Field(description="Parameter name.")
     space: ParameterSpace = Field(description="Space the fit is in.")
-    slope: Float | None = Field(
-        None,
+    slope: Float = Field(
         description="Slope of the parameter (transformed by its space: log, logit or none) "
-        "against log(cost); for a log space, the power-law exponent. Absent for categorical "
-        "and ordinal parameters, which have bands instead.",
+        "against log(cost); for a log space, the power-law exponent.",
     )
-    intercept: Float | None = Field(None, description="Intercept of that line.")
-    r2: Float | None = Field(None, description="Coefficient of determination of the fit.")
+    intercept: Float = Field(description="Intercept of that line.")
+    r2: Float = Field(description="Coefficient of determination of the fit.")
     points: Int = Field(ge=0, description="Frontier points the fit used.")
-    bands: list[ValueBand] | None = Field(
-        None, max_length=MAX_FRONTIER_POINTS,
-        description="Categorical and ordinal parameters: the value the frontier uses in "
-        "each cost band, cheapest first.",
+
+
+class WarmStartStatus(StatusModel):
+    """What spec.warmStart seeded the engine with."""
+
+    trials: Int = Field(0, ge=0, description="Finished trials of the source studies observed.")
+    skipped_trials: Int = Field(
+        0, ge=0, description="Finished trials skipped: they lack a parameter of this study, "
+        "or the metrics its objective and cost read.",
+    )
+    missing_studies: list[str] = Field(
+        default_factory=list, max_length=16,
+        description="Source studies not found in the namespace.",
     )
 
 
@@ -144,3 +140,6 @@ class StudyStatus(StatusModel):
     )
     start_time: datetime | None = Field(None, description="When the first trial started.")
     completion_time: datetime | None = Field(None, description="When the study completed.")
+    warm_start: WarmStartStatus | None = Field(
+        None, description="The trials spec.warmStart seeded the engine with."
+    )
