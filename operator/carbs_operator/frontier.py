@@ -17,7 +17,7 @@ from rich.table import Table
 from carbs_operator.models import StudySpec, TrialPhase
 from carbs_operator.replay import engine_params
 from carbs_operator.study import TrialRecord, count_trials, direction_sign, successes
-from carbs_optimizer import ScalingLaw
+from carbs_optimizer import Param, ScalingLaw
 from carbs_optimizer.observations import ObservationInBasic
 from carbs_optimizer.pareto import get_pareto_groups, group_observations
 from carbs_optimizer.surrogate import DTYPE
@@ -41,16 +41,12 @@ def pareto_frontier(
         return []
     params = engine_params(spec)
     observations = [
-        ObservationInBasic(
-            torch.tensor(
-                [p.space.basic_from_param(float(t.params[p.name])) for p in params], dtype=DTYPE
-            ),
-            float(t.objective or 0.0),
-            float(t.cost or 0.0),
-            str(t.index),
-        )
+        ObservationInBasic(basic, float(t.objective or 0.0), float(t.cost or 0.0), str(t.index))
         for t in done
+        if (basic := _basic(params, t)) is not None
     ]
+    if not observations:
+        return []
     by_index = {t.index: t for t in done}
     frontier = []
     for group in get_pareto_groups(group_observations(observations), 0.0, direction_sign(spec)):
@@ -64,6 +60,16 @@ def pareto_frontier(
         step = (len(frontier) - 1) / (limit - 1)
         frontier = [frontier[round(i * step)] for i in range(limit)]
     return frontier
+
+
+def _basic(params: Sequence[Param], trial: TrialRecord) -> torch.Tensor | None:
+    """A trial's point in basic coordinates; None for a record that does not fit the
+    parameters (a report skips it rather than failing)."""
+    try:
+        values = [p.space.basic_from_param(trial.params[p.name]) for p in params]
+    except (KeyError, ValueError):
+        return None
+    return torch.tensor(values, dtype=DTYPE)
 
 
 # ------------------------------------------------------------------------ tables and plot
@@ -80,9 +86,11 @@ def fmt_number(value: float | None) -> str:
     return f"{value:.4g}"
 
 
-def _param_text(spec: StudySpec, name: str, value: float | None) -> str:
+def _param_text(spec: StudySpec, name: str, value: float | str | None) -> str:
     if value is None:
         return "—"
+    if isinstance(value, str):  # a choice, or a string ordinal: exactly as declared
+        return value
     if spec.parameter(name).integer:
         return str(round(value))
     return fmt_number(value)
@@ -132,6 +140,8 @@ def frontier_table(spec: StudySpec, trials: Sequence[TrialRecord]) -> Table:
 
 def law_reading(law: ScalingLaw) -> str:
     """One phrase a person can act on, in the units the law was fitted in (log10 cost)."""
+    if law.bands is not None:
+        return band_reading(law)
     if law.exponent is None:
         return "not enough frontier points"
     if law.space == "log":
@@ -139,6 +149,19 @@ def law_reading(law: ScalingLaw) -> str:
     if law.space == "logit":
         return f"log10-odds of {law.parameter}: {law.exponent:+.2g} per decade of cost"
     return f"{law.parameter}: {law.exponent:+.3g} per decade of cost"
+
+
+def band_reading(law: ScalingLaw) -> str:
+    """A categorical or ordinal parameter along the frontier: the value per cost band,
+    e.g. `relu up to 3.2e+09, gelu from 5.1e+09`."""
+    bands = law.bands or ()
+    if not bands:
+        return "no frontier points"
+    if len(bands) == 1:
+        return f"{bands[0].value} all along the frontier"
+    parts = [f"{bands[0].value} up to {fmt_number(bands[0].max_cost)}"]
+    parts += [f"{b.value} from {fmt_number(b.min_cost)}" for b in bands[1:]]
+    return ", ".join(parts)
 
 
 def scaling_table(laws: Sequence[ScalingLaw]) -> Table:

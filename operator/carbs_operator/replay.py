@@ -18,10 +18,12 @@ from carbs_optimizer import (
     CARBS,
     SUGGESTION_ID_DICT_KEY,
     CARBSParams,
+    CategoricalSpace,
     LinearSpace,
     LogitSpace,
     LogSpace,
     ObservationInParam,
+    OrdinalSpace,
     OutstandingSuggestionEstimatorEnum,
     Param,
     RealNumberSpace,
@@ -30,14 +32,20 @@ from carbs_optimizer import (
 
 
 def _space(parameter: Parameter) -> RealNumberSpace:
+    if parameter.space == ParameterSpace.CATEGORICAL:
+        return CategoricalSpace(choices=parameter.choices or [])
+    if parameter.space == ParameterSpace.ORDINAL:
+        return OrdinalSpace(values=parameter.values or [])
     kind: type[RealNumberSpace] = LinearSpace
     if parameter.space == ParameterSpace.LOG:
         kind = LogSpace
     elif parameter.space == ParameterSpace.LOGIT:
         kind = LogitSpace
+    bounds = {"min": parameter.min, "max": parameter.max}  # left out: the space's default
     return kind(
-        min=parameter.min, max=parameter.max, scale=parameter.effective_scale(),
-        is_integer=parameter.integer, rounding_factor=parameter.rounding_factor,
+        **{k: v for k, v in bounds.items() if v is not None},
+        scale=parameter.effective_scale(), is_integer=parameter.integer,
+        rounding_factor=parameter.rounding_factor, step=parameter.step,
     )
 
 

@@ -30,6 +30,7 @@ from carbs_operator.models import (
     StudyStatus,
     TrialCounts,
     TrialPhase,
+    ValueBand,
 )
 from carbs_operator.study import Decision, StopReason, TrialRecord, best_trial, decide
 from carbs_optimizer import ScalingLaw as FittedLaw
@@ -179,7 +180,9 @@ def _trustworthy(trial: TrialRecord) -> bool:
     if trial.phase != TrialPhase.SUCCEEDED:
         return True
     values = (trial.objective, trial.cost, *trial.params.values())
-    return all(v is not None and math.isfinite(v) for v in values) and (trial.cost or 0.0) > 0
+    return all(v is not None and (isinstance(v, str) or math.isfinite(v)) for v in values) and (
+        (trial.cost or 0.0) > 0
+    )
 
 
 def _best(spec: StudySpec, trials: Sequence[TrialRecord], study: str) -> BestTrial | None:
@@ -194,6 +197,12 @@ def _best(spec: StudySpec, trials: Sequence[TrialRecord], study: str) -> BestTri
 def _laws(laws: Sequence[FittedLaw]) -> list[ScalingLaw]:
     out = []
     for law in laws:
+        if law.bands is not None:  # categorical/ordinal: the value per cost band
+            bands = [ValueBand(min_cost=b.min_cost, max_cost=b.max_cost, value=b.value,
+                               points=b.points) for b in law.bands[:MAX_FRONTIER_POINTS]]
+            out.append(ScalingLaw(parameter=law.parameter, space=ParameterSpace(law.space),
+                                  points=law.points, bands=bands))
+            continue
         numbers = (law.exponent, law.intercept, law.r2)
         if not all(v is not None and math.isfinite(v) for v in numbers):
             continue

@@ -24,7 +24,7 @@ class TrialRecord:
     """
 
     index: int
-    params: Mapping[str, float]
+    params: Mapping[str, float | str]
     phase: TrialPhase
     suggestion_id: str | None = None
     suggestion_kind: SuggestionKind | None = None
@@ -141,7 +141,7 @@ def decide(spec: StudySpec, trials: Sequence[TrialRecord]) -> Decision:
     stop: StopReason | None = None
     if goal_reached(spec, trials):
         stop, message = StopReason.GOAL_REACHED, f"objective reached the goal {budget.goal}"
-    elif counts.failed > budget.max_failed_trials:
+    elif budget.max_failed_trials is not None and counts.failed > budget.max_failed_trials:
         stop = StopReason.TOO_MANY_FAILURES
         message = (
             f"{counts.failed} trials failed, more than maxFailedTrials "

@@ -126,22 +126,53 @@ def format_param(value: float, integer: bool) -> str:
     return repr(value)
 
 
-def param_strings(spec: StudySpec, params: Mapping[str, float]) -> dict[str, str]:
-    """Check `params` against the declared parameters and format every value."""
-    declared = {p.name: p.integer for p in spec.parameters}
+def _rendered(parameter: Any, value: Any) -> tuple[str, int | float | str]:
+    """(text, JSON value) of one parameter's value, after checking it fits the parameter.
+
+    A categorical value is the exact choice string; an ordinal value is the declared entry
+    it equals, in that entry's own type (64 stays a number, "base" a string, and a 64.0
+    that came back from the API server as 64 renders as the manifest wrote it).
+    """
+    if parameter.space == "categorical":
+        if not (isinstance(value, str) and value in (parameter.choices or [])):
+            raise TemplateError(f"must be one of the choices {parameter.choices} (got {value!r})")
+        return value, value
+    if parameter.space == "ordinal":
+        for entry in parameter.values or []:
+            same_kind = isinstance(entry, str) == isinstance(value, str)
+            if same_kind and not isinstance(value, bool) and entry == value:
+                if isinstance(entry, str):
+                    return entry, entry
+                text = format_param(entry, isinstance(entry, int))
+                return text, json.loads(text)
+        raise TemplateError(f"must be one of the values {parameter.values} (got {value!r})")
+    text = format_param(value, parameter.integer)
+    return text, json.loads(text)
+
+
+def param_values(
+    spec: StudySpec, params: Mapping[str, float | str]
+) -> dict[str, tuple[str, int | float | str]]:
+    """Check `params` against the declared parameters; (text, JSON value) of each."""
+    declared = {p.name: p for p in spec.parameters}
     missing = sorted(set(declared) - set(params))
     unknown = sorted(set(params) - set(declared))
     if missing or unknown:
         parts = [f"missing {', '.join(missing)}"] if missing else []
         parts += [f"undeclared {', '.join(unknown)}"] if unknown else []
         raise TemplateError(f"trial parameters do not match the study: {'; '.join(parts)}")
-    out: dict[str, str] = {}
-    for name, integer in declared.items():
+    out: dict[str, tuple[str, int | float | str]] = {}
+    for name, parameter in declared.items():
         try:
-            out[name] = format_param(params[name], integer)
+            out[name] = _rendered(parameter, params[name])
         except TemplateError as exc:
             raise TemplateError(f"parameter {name!r} {exc}") from None
     return out
+
+
+def param_strings(spec: StudySpec, params: Mapping[str, float | str]) -> dict[str, str]:
+    """Check `params` against the declared parameters and format every value."""
+    return {name: text for name, (text, _) in param_values(spec, params).items()}
 
 
 def substitute(text: str, values: Mapping[str, str]) -> str:
@@ -157,11 +188,12 @@ def substitute(text: str, values: Mapping[str, str]) -> str:
 
 
 def trial_env(
-    study_name: str, trial_name: str, spec: StudySpec, params: Mapping[str, float]
+    study_name: str, trial_name: str, spec: StudySpec, params: Mapping[str, float | str]
 ) -> dict[str, str]:
     """The CARBS_* variables every trial gets, in both runtimes."""
-    strings = param_strings(spec, params)
-    as_json = {name: json.loads(text) for name, text in strings.items()}
+    values = param_values(spec, params)
+    strings = {name: text for name, (text, _) in values.items()}
+    as_json = {name: value for name, (_, value) in values.items()}
     env = {
         ENV_STUDY: study_name,
         ENV_TRIAL: trial_name,
@@ -175,7 +207,7 @@ def _first_container(spec: StudySpec) -> Any:
     return spec.trial_template.spec.template.spec.containers[0]
 
 
-def render_command(spec: StudySpec, params: Mapping[str, float]) -> list[str]:
+def render_command(spec: StudySpec, params: Mapping[str, float | str]) -> list[str]:
     """The first container's command + args with placeholders filled, for `carbs run`.
 
     Locally there is no image, hence no entrypoint to fall back on: a command is required.
@@ -191,7 +223,7 @@ def render_command(spec: StudySpec, params: Mapping[str, float]) -> list[str]:
 
 
 def render_env(
-    spec: StudySpec, study_name: str, trial_name: str, params: Mapping[str, float]
+    spec: StudySpec, study_name: str, trial_name: str, params: Mapping[str, float | str]
 ) -> dict[str, str]:
     """Env vars for a local trial: the container's literal env values plus CARBS_*.
 
@@ -228,7 +260,7 @@ def build_job(
     trial_name: str,
     index: int,
     spec: StudySpec,
-    params: Mapping[str, float],
+    params: Mapping[str, float | str],
     owner_reference: Mapping[str, Any],
 ) -> dict[str, Any]:
     """A batch/v1 Job for one trial, ready to create.
@@ -274,7 +306,7 @@ def _job_env(
     study_name: str,
     trial_name: str,
     spec: StudySpec,
-    params: Mapping[str, float],
+    params: Mapping[str, float | str],
     values: Mapping[str, str],
 ) -> list[dict[str, Any]]:
     """CARBS_* first, so the user's own env values may refer to them as `$(CARBS_...)`."""

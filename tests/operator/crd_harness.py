@@ -3,8 +3,8 @@
 There is no API server here, so tests replay its admission steps against the generated CRD
 schema: the object must survive JSON encoding (no NaN or infinity), nulls are pruned,
 unknown fields are errors (kubectl's default strict field validation), the OpenAPI schema
-must hold, list-map keys must be unique, and every x-kubernetes-validations CEL rule must
-evaluate to true with `self` bound to its node, numbers typed as the schema says (CEL keeps
+must hold, list-map keys and list-set items must be unique, and every
+x-kubernetes-validations CEL rule must evaluate to true with `self` bound to its node, numbers typed as the schema says (CEL keeps
 int and double apart, and Kubernetes converts per schema).
 """
 
@@ -85,6 +85,10 @@ def _list_map_errors(value: Any, schema: dict[str, Any], path: str) -> list[str]
             if key in seen:
                 errors.append(f"{path}: Duplicate value: {dict(zip(keys, key, strict=True))}")
             seen.add(key)
+    if schema.get("x-kubernetes-list-type") == "set" and isinstance(value, list):
+        scalars = [json.dumps(item, sort_keys=True) for item in value]
+        errors += [f"{path}[{i}]: Duplicate value: {item}"
+                   for i, item in enumerate(scalars) if item in scalars[:i]]
     for suffix, child, sub in _children(value, schema):
         errors += _list_map_errors(child, sub, path + suffix)
     return errors

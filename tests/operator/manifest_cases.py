@@ -138,6 +138,25 @@ def _status(obj: dict[str, Any]) -> None:
     }
 
 
+# One of each parameter kind the manifest takes beyond bounded numbers.
+KINDS: list[dict[str, Any]] = [
+    {"name": "optimizer", "space": "categorical", "choices": ["adam", "sgd", "lion"],
+     "searchCenter": "sgd"},
+    {"name": "activation", "space": "categorical", "choices": ["relu", "gelu"]},
+    {"name": "batch", "space": "ordinal", "values": [32, 64, 128, 256], "searchCenter": 64},
+    {"name": "size", "space": "ordinal", "values": ["small", "base", "large"]},
+    {"name": "ratio", "space": "ordinal", "values": [0.5, 1, 2.5], "searchCenter": 1.0},
+    {"name": "drop_rate", "space": "linear", "min": 0.0, "max": 0.5, "step": 0.05},
+    {"name": "step_lr", "space": "log", "min": 1e-4, "max": 1e-1, "step": 1e-4},
+    {"name": "shift", "space": "linear", "searchCenter": 3.5},
+    {"name": "warmup", "space": "linear", "min": 0, "searchCenter": 100, "integer": True},
+    {"name": "decay", "space": "log", "max": 1e-2, "searchCenter": 1e-4},
+    {"name": "keep", "space": "logit"},
+    {"name": "mix", "space": "logit", "min": 0.1, "searchCenter": 0.5},
+]
+CAT = {"name": "momentum", "space": "categorical", "choices": ["adam", "sgd"]}
+ORD = {"name": "momentum", "space": "ordinal", "values": [1, 2, 4]}
+
 GOOD = [
     Case("base", {}),
     Case("minimal", {"spec.cost": {"source": "runtimeSeconds"}, "spec.parallelism": DELETE,
@@ -172,6 +191,9 @@ GOOD = [
                    "spec.trialTemplate.spec.activeDeadlineSeconds": 1}),
     Case("nulls-mean-unset", {"spec.budget.goal": None, "spec.maxSuggestionCost": None}),
     Case("with-status", {}, then=_status),
+    Case("no-max-failed-trials", {"spec.budget.maxFailedTrials": DELETE}),
+    *[Case(f"kind-{i}", {f"{P3}": parameter}) for i, parameter in enumerate(KINDS)],
+    Case("every-kind", {}, then=lambda o: o["spec"]["parameters"].extend(copy.deepcopy(KINDS))),
 ]
 
 BAD_FOR_BOTH = [
@@ -200,8 +222,6 @@ BAD_FOR_BOTH = [
     Case("empty-metric", {"spec.objective.metric": ""}, "spec.objective.metric"),
     Case("missing-objective", {"spec.objective": DELETE}, "spec.objective"),
     Case("missing-budget", {"spec.budget": DELETE}, "spec.budget"),
-    Case("missing-max-failed", {"spec.budget.maxFailedTrials": DELETE},
-         "spec.budget.maxFailedTrials"),
     Case("max-trials-zero", {"spec.budget.maxTrials": 0}, "spec.budget.maxTrials"),
     Case("max-trials-fraction", {"spec.budget.maxTrials": 2.5}, "spec.budget.maxTrials"),
     Case("max-total-cost-zero", {"spec.budget.maxTotalCost": 0}, "spec.budget.maxTotalCost"),
@@ -235,6 +255,38 @@ BAD_FOR_BOTH = [
     Case("deadline-zero", {"spec.trialTemplate.spec.activeDeadlineSeconds": 0},
          "spec.trialTemplate.spec.activeDeadlineSeconds"),
     Case("study-name-too-long", {"metadata.name": "s" * 53}, "metadata.name"),
+    Case("empty-choices", {P3: {**CAT, "choices": []}}, f"{P3}.choices"),
+    Case("duplicate-choices", {P3: {**CAT, "choices": ["adam", "sgd", "adam"]}},
+         f"{P3}.choices"),
+    Case("center-not-a-choice", {P3: {**CAT, "searchCenter": "lion"}}, f"{P3}.searchCenter"),
+    Case("numeric-center-of-choices", {P3: {**CAT, "searchCenter": 1}}, f"{P3}.searchCenter"),
+    Case("choices-on-numeric", {f"{P3}.choices": ["a", "b"]}, f"{P3}.choices"),
+    Case("categorical-without-choices", {P3: {"name": "momentum", "space": "categorical"}},
+         f"{P3}.choices"),
+    Case("numeric-choice", {P3: {**CAT, "choices": ["adam", 3]}}, f"{P3}.choices[1]"),
+    Case("bounds-on-categorical", {P3: {**CAT, "min": 0}}, f"{P3}.min"),
+    Case("step-on-categorical", {P3: {**CAT, "step": 1}}, f"{P3}.step"),
+    Case("values-on-categorical", {P3: {**CAT, "values": [1, 2]}}, f"{P3}.values"),
+    Case("ordinal-without-values", {P3: {"name": "momentum", "space": "ordinal"}},
+         f"{P3}.values"),
+    Case("empty-values", {P3: {**ORD, "values": []}}, f"{P3}.values"),
+    Case("mixed-values", {P3: {**ORD, "values": [1, "two"]}}, f"{P3}.values"),
+    Case("duplicate-values", {P3: {**ORD, "values": [1, 2, 2.0]}}, f"{P3}.values"),
+    Case("object-value", {P3: {**ORD, "values": [1, {"a": 2}]}}, f"{P3}.values[1]"),
+    Case("center-not-a-value", {P3: {**ORD, "searchCenter": 3}}, f"{P3}.searchCenter"),
+    Case("string-center-of-numbers", {P3: {**ORD, "searchCenter": "2"}}, f"{P3}.searchCenter"),
+    Case("values-on-numeric", {f"{P3}.values": [1, 2]}, f"{P3}.values"),
+    Case("step-not-dividing", {f"{P3}.step": 0.3}, f"{P3}.step"),
+    Case("step-on-logit", {f"{P2}.step": 0.01}, f"{P2}.step"),
+    Case("step-on-integer", {f"{P1}.step": 8, f"{P1}.roundingFactor": DELETE}, f"{P1}.step"),
+    Case("step-zero", {f"{P3}.step": 0}, f"{P3}.step"),
+    Case("open-linear-without-center", {f"{P3}.max": DELETE}, f"{P3}.searchCenter"),
+    Case("open-log-without-center", {f"{P0}.min": DELETE, f"{P0}.searchCenter": DELETE},
+         f"{P0}.searchCenter"),
+    Case("half-open-logit-without-center", {f"{P2}.max": DELETE}, f"{P2}.searchCenter"),
+    Case("string-center-of-numeric", {f"{P0}.searchCenter": "0.01"}, f"{P0}.searchCenter"),
+    Case("center-above-open-min", {f"{P3}.min": DELETE, f"{P3}.searchCenter": 2},
+         f"{P3}.searchCenter"),
 ]
 
 ONLY_PYDANTIC = [
@@ -256,10 +308,12 @@ ONLY_PYDANTIC = [
 GOOD_TRIALS = [
     Case("trial", {}, build=trial),
     Case("trial-no-status", {"status": DELETE}, build=trial),
+    Case("categorical-param", {"spec.params.optimizer": "adam"}, build=trial),
 ]
 BAD_TRIALS = [
     Case("negative-index", {"spec.index": -1}, "spec.index", build=trial),
-    Case("string-param", {"spec.params.lr": "0.1"}, "spec.params.lr", build=trial),
+    Case("object-param", {"spec.params.lr": {"v": 0.1}}, "spec.params.lr", build=trial),
+    Case("boolean-param", {"spec.params.lr": True}, "spec.params.lr", build=trial),
     Case("bad-kind", {"spec.suggestion.kind": "guess"}, "spec.suggestion.kind", build=trial),
     Case("bad-phase", {"status.phase": "Done"}, "status.phase", build=trial),
     Case("nan-metric", {"status.metrics.val_loss": float("nan")}, "status.metrics.val_loss",

@@ -100,3 +100,54 @@ def test_parameter_rules_agree(
     if accepted_by_models:
         assert low < high
         assert all(math.isfinite(v) for v in (low, high))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    space=st.sampled_from(["linear", "log", "logit"]),
+    low=st.one_of(st.none(), _numbers),
+    high=st.one_of(st.none(), _numbers),
+    center=st.one_of(st.none(), _numbers, st.just("x")),
+    step=st.one_of(st.none(), st.sampled_from([0.1, 0.25, 0.3, 1.0, 3.0])),
+    integer=st.booleans(),
+)
+def test_open_and_stepped_parameter_rules_agree(
+    space: str, low: float | None, high: float | None, center: float | str | None,
+    step: float | None, integer: bool,
+) -> None:
+    """Bounds left out, steps and searchCenters: the Python checks and CEL agree."""
+    param: dict[str, Any] = {"name": "lr", "space": space, "integer": integer, "min": low,
+                             "max": high, "step": step, "searchCenter": center}
+    obj = base_study()
+    obj["spec"]["parameters"][0] = {k: v for k, v in param.items() if v is not None}
+    accepted_by_models = not validate_manifest(obj)
+    assert accepted_by_models == (not admission_errors(obj, STUDY_CRD)), (
+        validate_manifest(obj), admission_errors(obj, STUDY_CRD))
+
+
+_entries = st.lists(st.one_of(st.sampled_from(["a", "b", "c"]), st.sampled_from([1, 2, 2.0, 0.5])),
+                    max_size=4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    space=st.sampled_from(["categorical", "ordinal", "linear"]),
+    choices=st.one_of(st.none(), st.lists(st.sampled_from(["a", "b", "c"]), max_size=4)),
+    values=st.one_of(st.none(), _entries),
+    center=st.one_of(st.none(), st.sampled_from(["a", "c", 1, 2.0, 3])),
+    stray=st.sampled_from([{}, {"min": 0}, {"step": 1.0}, {"integer": False}]),
+)
+def test_discrete_parameter_rules_agree(
+    space: str, choices: list[str] | None, values: list[Any] | None,
+    center: str | float | None, stray: dict[str, Any],
+) -> None:
+    """Choices, values and centers in any combination: the Python checks and CEL agree."""
+    param: dict[str, Any] = {"name": "lr", "space": space, "choices": choices,
+                             "values": values, "searchCenter": center, **stray}
+    if space == "linear":
+        param.update(min=0, max=4)
+    obj = base_study()
+    obj["spec"]["parameters"][0] = {k: v for k, v in param.items() if v is not None}
+    accepted_by_models = not validate_manifest(obj)
+    assert accepted_by_models == (not admission_errors(obj, STUDY_CRD)), (
+        validate_manifest(obj), admission_errors(obj, STUDY_CRD))

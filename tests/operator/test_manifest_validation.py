@@ -19,7 +19,7 @@ from carbs_operator.validation import (
     parse_study,
     validate_manifest,
 )
-from tests.operator.manifest_cases import CONTAINER, Case, base_study
+from tests.operator.manifest_cases import CONTAINER, DELETE, Case, base_study
 
 
 def _lines(obj: Any) -> list[str]:
@@ -46,7 +46,17 @@ def test_messages_name_the_field_and_the_values() -> None:
      "spec.objective.direction: must be 'minimize' or 'maximize' (got 'up')"),
     ({"spec.budget.maxTrials": 0},
      "spec.budget.maxTrials: must be greater than or equal to 1 (got 0)"),
-    ({"spec.budget": {"maxTrials": 3}}, "spec.budget.maxFailedTrials: required field is missing"),
+    ({"spec.budget": {"maxFailedTrials": 3}}, "spec.budget.maxTrials: required field is missing"),
+    ({"spec.parameters[3].choices": []},
+     "spec.parameters[3].choices: List should have at least 1 item after validation, not 0"),
+    ({"spec.parameters[3]": {"name": "momentum", "space": "categorical",
+                             "choices": ["adam", "sgd"], "searchCenter": "lion"}},
+     "spec.parameters[3].searchCenter: must be one of the choices ['adam', 'sgd'] (got 'lion')"),
+    ({"spec.parameters[3].max": DELETE},
+     "spec.parameters[3].searchCenter: required when min or max is left out: the range "
+     "[-1, inf] has no midpoint to start from"),
+    ({"spec.parameters[3].step": 0.3},
+     "spec.parameters[3].step: must divide max - min = 2 (got 0.3)"),
     ({"spec.parameters[3].name": "lr"}, "spec.parameters[3].name: duplicate name 'lr'"),
     ({f"{CONTAINER}.args": ["--d=${params.depth}"]},
      f"{CONTAINER}.args[0]: ${{params.depth}} names no declared parameter "

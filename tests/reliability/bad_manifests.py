@@ -49,11 +49,12 @@ TYPED_FIELDS: dict[str, str] = {
     f"{CONTAINER}.env[0].value": "string",
 }
 
+# A parameter's min and max (it may be open, given a searchCenter) and maxFailedTrials (no
+# limit by default) are optional.
 REQUIRED_FIELDS = [
     "spec", "spec.objective", "spec.objective.metric", "spec.cost", "spec.parameters",
-    "spec.parameters[0].name", "spec.parameters[0].space", "spec.parameters[0].min",
-    "spec.parameters[0].max", "spec.budget", "spec.budget.maxTrials",
-    "spec.budget.maxFailedTrials", "spec.trialTemplate", "spec.trialTemplate.spec",
+    "spec.parameters[0].name", "spec.parameters[0].space",
+    "spec.budget", "spec.budget.maxTrials", "spec.trialTemplate", "spec.trialTemplate.spec",
     "spec.trialTemplate.spec.template", "spec.trialTemplate.spec.template.spec",
     "spec.trialTemplate.spec.template.spec.containers", f"{CONTAINER}.name",
 ]

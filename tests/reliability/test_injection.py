@@ -166,14 +166,21 @@ def test_a_value_that_is_not_a_finite_number_is_never_rendered(name: str, value:
 @given(value=st.one_of(st.sampled_from(HOSTILE), st.text(), st.booleans(),
                        st.lists(st.floats(), max_size=2)))
 def test_a_trial_object_with_a_non_number_param_is_refused_or_never_rendered(value: Any) -> None:
-    """A CarbsTrial's params are numbers to the schema and to the models; an object edited
-    behind their back fails to load or to render, never reaches a Job as text. (A null is
+    """A CarbsTrial's params are numbers or strings (a categorical's choice) to the schema
+    and to the models; a string where the study declares a number, or anything else edited
+    behind their back, fails to load or to render, never reaches a Job as text. (A null is
     left out: to the API server it means the entry is unset.)"""
     obj = trial()
     obj["spec"]["params"]["lr"] = value
-    assert validate_manifest(obj), "the models accept a non-number parameter value"
-    assert admission_errors(obj, trial_crd()), "the CRD accepts a non-number parameter value"
     spec = parse_study(base_study()).spec
+    if isinstance(value, str):  # a valid trial object, but lr is a number in this study
+        assert validate_manifest(obj) == []
+        params = {"width": 64, "dropout": 0.1, "momentum": 0.0, "lr": value}
+        with pytest.raises(TemplateError, match="'lr' must be a number"):
+            build_job("digits", "ml", "digits-3", 3, spec, params, OWNER)
+        return
+    assert validate_manifest(obj), "the models accept a non-scalar parameter value"
+    assert admission_errors(obj, trial_crd()), "the CRD accepts a non-scalar parameter value"
     try:
         record = record_from_object(obj)
     except (TypeError, ValueError):

@@ -33,6 +33,7 @@ from carbs_operator.models.base import (
     Int,
     LooseModel,
     Model,
+    ParamValue,
     ParamValues,
     StatusModel,
     cel,
@@ -80,6 +81,7 @@ from carbs_operator.models.status import (
     StudyPhase,
     StudyStatus,
     TrialCounts,
+    ValueBand,
 )
 
 __all__ = [
@@ -118,6 +120,7 @@ __all__ = [
     "Model",
     "ObjectMeta",
     "Objective",
+    "ParamValue",
     "ParamValues",
     "Parameter",
     "ParameterSpace",
@@ -137,6 +140,7 @@ __all__ = [
     "TrialSpec",
     "TrialStatus",
     "TrialTemplate",
+    "ValueBand",
     "cel",
     "fmt",
     "raise_problems",

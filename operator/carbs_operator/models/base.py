@@ -6,7 +6,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -39,8 +46,6 @@ def _number_only(value: Any) -> Any:
 Float = Annotated[float, BeforeValidator(_number_only)]
 Int = Annotated[int, BeforeValidator(_number_only)]
 Bool = Annotated[bool, Field(strict=True)]
-# Bounded so that CEL's cost estimate for `self == oldSelf` on a trial spec stays small.
-ParamValues = Annotated[dict[str, Float], Field(max_length=MAX_PARAMETERS)]
 
 
 def fmt(value: float) -> str:
@@ -80,6 +85,30 @@ def immutable(what: str) -> dict[str, Any]:
     """A CEL transition rule (`self == oldSelf`) refusing any edit of a field that defines
     the search: an accepted edit would silently reinterpret the trials already run."""
     return cel(("self == oldSelf", f"{what} is immutable: {IMMUTABLE_HINT}", ""))
+
+
+def _param_value(value: Any) -> Any:
+    """A trial's parameter value: a number, or a string for a categorical or ordinal one."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise PydanticCustomError(
+            "param_value_type", "must be a number or a string, not a {kind}",
+            {"kind": type(value).__name__},
+        )
+    return value
+
+
+# Untyped in the CRD (a structural schema has no "number or string"); int stays int.
+ParamValue = Annotated[
+    int | float | str, BeforeValidator(_param_value),
+    WithJsonSchema({"x-kubernetes-preserve-unknown-fields": True}),
+]
+# Bounded so that CEL's cost estimate for `self == oldSelf` on a trial spec stays small.
+ParamValues = Annotated[dict[str, ParamValue], Field(
+    max_length=MAX_PARAMETERS, json_schema_extra=cel((
+        "self.all(k, type(self[k]) == string || type(self[k]) == int || "
+        "type(self[k]) == double)", "parameter values are numbers or strings", "",
+    )),
+)]
 
 
 class Model(BaseModel):

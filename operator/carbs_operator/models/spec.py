@@ -4,8 +4,6 @@ placeholders are checked by carbs_operator.template, which imports no model at r
 
 from __future__ import annotations
 
-import math
-import sys
 from enum import StrEnum
 from typing import Annotated
 
@@ -15,29 +13,25 @@ from carbs_operator.models.base import (
     MAX_PARAMETERS,
     MAX_TRIALS_LIMIT,
     DNS_SUBDOMAIN_PATTERN,
-    PARAMETER_NAME_PATTERN,
     Bool,
     Float,
     Int,
     Model,
     cel,
-    fmt,
     immutable,
     raise_problems,
 )
 from carbs_operator.models.job_template import TrialTemplate
+from carbs_operator.models.parameter import Parameter, ParameterSpace
 from carbs_operator.template import template_problems
+
+# Parameter and ParameterSpace live in parameter.py beside their CEL rules; re-exported.
+__all__ = ["Parameter", "ParameterSpace"]
 
 
 class Direction(StrEnum):
     MINIMIZE = "minimize"
     MAXIMIZE = "maximize"
-
-
-class ParameterSpace(StrEnum):
-    LINEAR = "linear"
-    LOG = "log"
-    LOGIT = "logit"
 
 
 class CostSource(StrEnum):
@@ -90,102 +84,6 @@ class Cost(Model):
         return self
 
 
-class Parameter(Model):
-    """One search dimension."""
-
-    model_config = ConfigDict(json_schema_extra=cel(
-        ("self.min < self.max", "min must be less than max", ".min"),
-        ("!has(self.searchCenter) || "
-         "(self.searchCenter >= self.min && self.searchCenter <= self.max)",
-         "searchCenter must lie within [min, max]", ".searchCenter"),
-        ("self.space != 'log' || self.min > 0.0", "a log space needs min > 0", ".min"),
-        ("self.space != 'logit' || (self.min > 0.0 && self.max < 1.0)",
-         "a logit space needs 0 < min < max < 1", ".min"),
-        ("self.space != 'logit' || !has(self.integer) || !self.integer",
-         "a logit space cannot be integer", ".integer"),
-        ("!has(self.roundingFactor) || self.roundingFactor == 1 || "
-         "(has(self.integer) && self.integer)",
-         "roundingFactor applies only to integer parameters", ".roundingFactor"),
-    ))
-    name: str = Field(
-        pattern=PARAMETER_NAME_PATTERN, max_length=63,
-        description="Name ([a-z][a-z0-9_]*), unique in the study. A trial sees it as "
-        "${params.<name>} and as env CARBS_PARAM_<NAME>.",
-    )
-    space: ParameterSpace = Field(
-        description="Search space: linear (additive steps), log (multiplicative steps, for "
-        "rates and sizes; min > 0) or logit (for fractions such as dropout; 0 < min < max < 1).",
-    )
-    min: Float = Field(description="Lower bound, inclusive.")
-    max: Float = Field(description="Upper bound, inclusive; greater than min.")
-    scale: Float | None = Field(
-        None, gt=0,
-        description="Step size in the search space: larger lets the search move further "
-        "from the center (its steps are about 0.3 x scale at first). Default: max - min "
-        "for linear, so the range sets the step whatever its unit; 1 for log (a step of "
-        "about 2x) and logit.",
-    )
-    integer: Bool = Field(False, description="Suggest whole numbers only (not for logit).")
-    rounding_factor: Int = Field(
-        1, ge=1,
-        description="For integer parameters: suggest multiples of this, e.g. 8 for layer "
-        "widths. Default 1.",
-    )
-    search_center: Float | None = Field(
-        None,
-        description="Where the search starts, within [min, max]. Default: the middle of the "
-        "range in the search space (the geometric mean for log).",
-    )
-
-    @model_validator(mode="after")
-    def _check_bounds(self) -> Parameter:
-        low, high, problems = self.min, self.max, []
-        if not low < high:
-            problems.append(("min", f"must be less than max (got {fmt(low)} >= {fmt(high)})"))
-        center = self.search_center
-        if center is not None and not low <= center <= high:
-            problems.append(("searchCenter", f"must lie within [min, max] = "
-                             f"[{fmt(low)}, {fmt(high)}] (got {fmt(center)})"))
-        if self.space is ParameterSpace.LOG and low <= 0:
-            problems.append(("min", f"must be > 0 for a log space (got {fmt(low)})"))
-        if self.space is ParameterSpace.LOGIT:
-            if low <= 0:
-                problems.append(("min", f"must be > 0 for a logit space (got {fmt(low)})"))
-            if high >= 1:
-                problems.append(("max", f"must be < 1 for a logit space (got {fmt(high)})"))
-            if self.integer:
-                problems.append(("integer", "a logit space cannot be integer"))
-        if self.rounding_factor != 1 and not self.integer:
-            problems.append(("roundingFactor", "applies only to integer parameters; "
-                             "set integer: true or remove it"))
-        raise_problems(problems)
-        return self
-
-    def effective_scale(self) -> float:
-        """The scale, defaulting to the width of a linear range.
-
-        The reference's default of 1 for every space suits log spaces and a linear [0, 1]
-        (the same as here), but leaves a linear range such as [0, 100000] stuck at its
-        center; users writing min and max expect the range to be searched."""
-        if self.scale is not None:
-            return self.scale
-        if self.space is ParameterSpace.LINEAR:
-            width = self.max - self.min
-            return width if math.isfinite(width) and width > 0 else sys.float_info.max
-        return 1.0
-
-    def effective_search_center(self) -> float:
-        """The search center, defaulting to the middle of the range in the search space."""
-        if self.search_center is not None:
-            return self.search_center
-        if self.space is ParameterSpace.LOG:
-            return math.sqrt(self.min * self.max)
-        if self.space is ParameterSpace.LOGIT:
-            mid = (math.log(self.min / (1 - self.min)) + math.log(self.max / (1 - self.max))) / 2
-            return 1 / (1 + math.exp(-mid))
-        return (self.min + self.max) / 2
-
-
 class Budget(Model):
     """When the study stops."""
 
@@ -193,9 +91,11 @@ class Budget(Model):
         ge=1, le=MAX_TRIALS_LIMIT,
         description="Complete the study once this many trials have finished.",
     )
-    max_failed_trials: Int = Field(
-        ge=0, le=MAX_TRIALS_LIMIT,
-        description="Fail the study once more than this many trials have failed.",
+    max_failed_trials: Int | None = Field(
+        None, ge=0, le=MAX_TRIALS_LIMIT,
+        description="Fail the study once more than this many trials have failed. Default: "
+        "no limit, as in Katib when maxFailedTrialCount is left out: failed trials count "
+        "toward maxTrials, so the study still ends there.",
     )
     max_total_cost: Float | None = Field(
         None, gt=0, description="Complete the study once the summed cost of trials reaches this."

@@ -13,6 +13,7 @@ from carbs_operator.models.base import (
     MAX_PARAMETERS,
     Float,
     Int,
+    ParamValue,
     ParamValues,
     StatusModel,
 )
@@ -85,18 +86,35 @@ class FrontierPoint(StatusModel):
     cost: Float = Field(description="Its cost.")
 
 
+class ValueBand(StatusModel):
+    """A stretch of the frontier, by cost, where a categorical or ordinal parameter keeps
+    one value."""
+
+    min_cost: Float = Field(description="Cost of the band's cheapest frontier point.")
+    max_cost: Float = Field(description="Cost of the band's dearest frontier point.")
+    value: ParamValue = Field(description="The value the frontier uses there.")
+    points: Int = Field(ge=0, description="Frontier points in the band.")
+
+
 class ScalingLaw(StatusModel):
     """How a parameter's best value moves with cost, fitted over the Pareto frontier."""
 
     parameter: str = Field(description="Parameter name.")
     space: ParameterSpace = Field(description="Space the fit is in.")
-    slope: Float = Field(
+    slope: Float | None = Field(
+        None,
         description="Slope of the parameter (transformed by its space: log, logit or none) "
-        "against log(cost); for a log space, the power-law exponent.",
+        "against log(cost); for a log space, the power-law exponent. Absent for categorical "
+        "and ordinal parameters, which have bands instead.",
     )
-    intercept: Float = Field(description="Intercept of that line.")
-    r2: Float = Field(description="Coefficient of determination of the fit.")
+    intercept: Float | None = Field(None, description="Intercept of that line.")
+    r2: Float | None = Field(None, description="Coefficient of determination of the fit.")
     points: Int = Field(ge=0, description="Frontier points the fit used.")
+    bands: list[ValueBand] | None = Field(
+        None, max_length=MAX_FRONTIER_POINTS,
+        description="Categorical and ordinal parameters: the value the frontier uses in "
+        "each cost band, cheapest first.",
+    )
 
 
 class WarmStartStatus(StatusModel):
