@@ -21,13 +21,13 @@ from carbs_operator.models import (
 )
 from carbs_operator.status import (
     COMPLETE,
-    FAILED,
-    RUNNING,
     SUSPENDED,
     VALID,
     condition,
     study_status,
 )
+from carbs_operator.status import FAILED as FAILED_CONDITION
+from carbs_operator.status import RUNNING as RUNNING_CONDITION
 from carbs_operator.study import TrialRecord
 from carbs_operator.validation import load_study
 from carbs_optimizer import ScalingLaw
@@ -114,15 +114,15 @@ def test_complete_phases(spec: StudySpec, budget: dict[str, Any], trials: list[T
     status = _status(_with(spec, **budget), trials)
     assert status.phase == phase
     # As a batch/v1 Job: Complete=True means success only, Failed=True means failure.
-    ended = condition(status, COMPLETE if phase == StudyPhase.SUCCEEDED else FAILED)
-    other = condition(status, FAILED if phase == StudyPhase.SUCCEEDED else COMPLETE)
+    ended = condition(status, COMPLETE if phase == StudyPhase.SUCCEEDED else FAILED_CONDITION)
+    other = condition(status, FAILED_CONDITION if phase == StudyPhase.SUCCEEDED else COMPLETE)
     assert ended is not None
     assert other is not None
     assert ended.status == ConditionStatus.TRUE
     assert other.status == ConditionStatus.FALSE
     assert ended.reason == reason
     assert ended.message
-    running = condition(status, RUNNING)
+    running = condition(status, RUNNING_CONDITION)
     assert running is not None
     assert (running.status, running.reason) == (ConditionStatus.FALSE, str(phase))
     assert status.completion_time == datetime.fromtimestamp(
@@ -230,15 +230,16 @@ def test_a_failed_study_is_never_complete_and_old_conditions_are_migrated(
     assert by_type == {
         VALID: (ConditionStatus.TRUE, "SpecValid"),
         COMPLETE: (ConditionStatus.FALSE, "StudyFailed"),
-        FAILED: (ConditionStatus.TRUE, "TooManyFailures"),
+        FAILED_CONDITION: (ConditionStatus.TRUE, "TooManyFailures"),
         SUSPENDED: (ConditionStatus.FALSE, "NotSuspended"),
-        RUNNING: (ConditionStatus.FALSE, "Failed"),
+        RUNNING_CONDITION: (ConditionStatus.FALSE, "Failed"),
     }
 
 
 def test_running_condition_while_trials_run(spec: StudySpec) -> None:
     status = _status(spec, [_trial(0, OK, 0.4, 1e9), _trial(1, RUNNING)])
-    running, failed = condition(status, RUNNING), condition(status, FAILED)
+    running = condition(status, RUNNING_CONDITION)
+    failed = condition(status, FAILED_CONDITION)
     assert running is not None
     assert failed is not None
     assert (running.status, running.reason) == (ConditionStatus.TRUE, "TrialsRunning")

@@ -10,9 +10,9 @@ from typing import Annotated
 from pydantic import ConfigDict, Field, model_validator
 
 from carbs_operator.models.base import (
+    DNS_SUBDOMAIN_PATTERN,
     MAX_PARAMETERS,
     MAX_TRIALS_LIMIT,
-    DNS_SUBDOMAIN_PATTERN,
     Bool,
     Float,
     Int,
