@@ -266,6 +266,8 @@ BAD_FOR_BOTH = [
     Case("numeric-choice", {P3: {**CAT, "choices": ["adam", 3]}}, f"{P3}.choices[1]"),
     Case("bounds-on-categorical", {P3: {**CAT, "min": 0}}, f"{P3}.min"),
     Case("step-on-categorical", {P3: {**CAT, "step": 1}}, f"{P3}.step"),
+    Case("integer-categorical", {P3: {**CAT, "integer": True}}, f"{P3}.integer"),
+    Case("rounding-on-ordinal", {P3: {**ORD, "roundingFactor": 2}}, f"{P3}.roundingFactor"),
     Case("values-on-categorical", {P3: {**CAT, "values": [1, 2]}}, f"{P3}.values"),
     Case("ordinal-without-values", {P3: {"name": "momentum", "space": "ordinal"}},
          f"{P3}.values"),

@@ -76,7 +76,7 @@ def record_from_object(obj: Mapping[str, Any]) -> TrialRecord:
     kind = suggestion.get("kind")
     return TrialRecord(
         index=int(spec.get("index", 0)),
-        params={k: float(v) for k, v in (spec.get("params") or {}).items()},
+        params={k: _param_value(v) for k, v in (spec.get("params") or {}).items()},
         phase=TrialPhase(status.get("phase") or TrialPhase.PENDING.value),
         suggestion_id=suggestion.get("suggestionId"),
         suggestion_kind=SuggestionKind(kind) if kind else None,
@@ -88,6 +88,15 @@ def record_from_object(obj: Mapping[str, Any]) -> TrialRecord:
         started_at=_seconds(status.get("startTime")),
         finished_at=_seconds(status.get("completionTime")),
     )
+
+
+def _param_value(value: Any) -> float | str:
+    """A number, or a string (a categorical's choice, a string ordinal's value), as stored."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"a parameter value must be a number or a string, got {value!r}")
+    return value
 
 
 def usable_record(obj: Any) -> TrialRecord | None:

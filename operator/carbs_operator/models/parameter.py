@@ -82,8 +82,12 @@ _VALUES_UNIQUE = (
 
 
 def _rules() -> dict[str, Any]:
+    # integer and roundingFactor have schema defaults (false, 1), which the API server
+    # fills in before CEL runs: only a value other than the default is refused.
+    unset = {"integer": "!self.integer", "roundingFactor": "self.roundingFactor == 1"}
     numeric_only = [
-        (f"!(self.space in {DISCRETE}) || !has(self.{name})",
+        (f"!(self.space in {DISCRETE}) || !has(self.{name})"
+         + (f" || {unset[name]}" if name in unset else ""),
          f"{name} applies to linear, log and logit spaces only", f".{name}")
         for name in _NUMERIC_ONLY
     ]
@@ -260,7 +264,10 @@ def _kind_problems(param: Parameter) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     space = param.space
     if param.is_discrete:
-        given = {Parameter.model_fields[name].alias or name for name in param.model_fields_set}
+        given = {name for name, value in (("min", param.min), ("max", param.max),
+                 ("scale", param.scale), ("step", param.step)) if value is not None}
+        given |= {"integer"} if param.integer else set()
+        given |= {"roundingFactor"} if param.rounding_factor != 1 else set()
         problems += [(name, f"{name} applies to linear, log and logit spaces only")
                      for name in _NUMERIC_ONLY if name in given]
     if space is ParameterSpace.CATEGORICAL and param.choices is None:
