@@ -37,8 +37,8 @@ EXPECTED = _rules(
     ("", "pods", "list watch"),
     ("", "events", "create"),
 )
-CLUSTER_PEERING = _rules(("kopf.dev", "clusterkopfpeerings", "list watch patch"))
-NAMESPACED_PEERING = _rules(("kopf.dev", "kopfpeerings", "list watch patch"))
+CLUSTER_PEERING = _rules(("kopf.dev", "clusterkopfpeerings", "get list watch patch"))
+NAMESPACED_PEERING = _rules(("kopf.dev", "kopfpeerings", "get list watch patch"))
 USER_VIEW = _rules(("carbs.dev", "carbsstudies", "get list watch"),
                    ("carbs.dev", "carbstrials", "get list watch"))
 USER_EDIT = _rules(("carbs.dev", "carbsstudies", "create update patch delete deletecollection"))
