@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -226,6 +227,7 @@ def study_figure(
         axes.step(costs, objectives, where="post", color="tab:red", linewidth=1.8)
         axes.scatter(costs, objectives, s=36, color="tab:red", zorder=3,
                      label=f"Pareto frontier ({len(frontier)})")
+        _label_choices(axes, spec, frontier)
         best = frontier[-1]  # the dearest frontier point beats every cheaper one
         axes.annotate(
             f"best: trial {best.index}", (float(best.cost or 0.0), float(best.objective or 0.0)),
@@ -255,6 +257,23 @@ def study_figure(
         f"{counts.in_flight} in flight)"
     )
     return figure
+
+
+# Frontier points labelled with their categorical/ordinal values, at most this many.
+MAX_LABELLED_POINTS = 12
+
+
+def _label_choices(axes: Any, spec: StudySpec, frontier: Sequence[TrialRecord]) -> None:
+    """Each frontier point's categorical and ordinal values beside it (e.g. `gelu`), so the
+    plot shows where along the cost axis the frontier switches choice."""
+    names = [p.name for p in spec.parameters if p.is_discrete]
+    if not names or len(frontier) > MAX_LABELLED_POINTS:
+        return
+    for point in frontier:
+        text = " · ".join(str(point.params.get(name, "—")) for name in names)
+        axes.annotate(text, (float(point.cost or 0.0), float(point.objective or 0.0)),
+                      xytext=(6, -12), textcoords="offset points", fontsize="x-small",
+                      color="tab:red")
 
 
 def _finite(value: float | None) -> bool:

@@ -41,7 +41,7 @@ def _trial(
     return TrialRecord(
         index=index,
         params={"lr": 3e-3 * (1 + index % 3), "width": 64.0, "epochs": float(epochs),
-                "weight_decay": 1e-4},
+                "weight_decay": 1e-4, "activation": ("relu", "gelu")[index % 2]},
         phase=phase, objective=objective, cost=cost, failure_reason=reason,
         created_at=1000.0 + index, started_at=1001.0 + index, finished_at=1010.0 + index,
     )
@@ -173,3 +173,27 @@ def test_plot_labels_and_failure_marks(spec: StudySpec) -> None:
     labels = [t.get_text() for t in legend.get_texts()]
     # Only the failure with a measured cost is drawn.
     assert labels == ["succeeded (4)", "Pareto frontier (3)", "failed (1)"]
+
+
+def test_choices_show_as_strings_and_as_bands(spec: StudySpec, tmp_path: Path) -> None:
+    """A categorical parameter: its strings in the table and on the plot, and a band per
+    cost range in the scaling report instead of an exponent."""
+    trials = _study()
+    out = io.StringIO()
+    Console(file=out, width=200).print(frontier_table(spec, trials))
+    table = out.getvalue()
+    assert "activation" in table
+    assert "gelu" in table  # trials 1 and 3, on the frontier
+    assert "relu" in table  # trial 0
+    from carbs_operator.replay import scaling_laws
+
+    laws = {law.parameter: law for law in scaling_laws(spec, trials)}
+    law = laws["activation"]
+    assert law.exponent is None
+    assert [(b.value, b.points) for b in law.bands or ()] == [("relu", 1), ("gelu", 2)]
+    assert law_reading(law) == "relu up to 1e+09, gelu from 1e+10"
+    path = tmp_path / "study.png"
+    plot_study(spec, trials, path)
+    assert path.read_bytes().startswith(PNG_MAGIC)
+    labels = [t.get_text() for t in study_figure(spec, trials).axes[0].texts]
+    assert {"relu", "gelu"} <= set(labels)
