@@ -27,9 +27,13 @@ Why these choices:
   process with a non-zero status, so the runner marks the trial failed. A finite but bad
   loss (say lr = 1) is a legitimate observation and is returned as is.
 
+- **Activation is a choice.** ``activation`` (relu, tanh, gelu) is the study's categorical
+  parameter: unordered names, passed to the script as the exact strings of the manifest.
+  An elementwise activation adds no FLOPs to the count above.
+
 Command line (the flags are fixed: study manifests refer to them)::
 
-    python train.py --lr 3e-3 --width 64 --epochs 30 --weight-decay 1e-4 --seed 0
+    python train.py --lr 3e-3 --width 64 --epochs 30 --weight-decay 1e-4 --activation relu
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ VALIDATION_FRACTION = 0.2
 SPLIT_RANDOM_STATE = 0
 N_FEATURES = 64
 N_CLASSES = 10
+#: The hidden layer's activation, by the name a study's categorical parameter passes.
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -113,11 +119,12 @@ def training_flops(width: int, epochs: int) -> float:
     return 6.0 * n_parameters(width) * n_train_samples() * epochs
 
 
-def _build_model(width: int, generator: torch.Generator) -> nn.Module:
-    """One hidden layer with ReLU, initialised from ``generator`` (never the global RNG)."""
+def _build_model(width: int, generator: torch.Generator, activation: str = "relu") -> nn.Module:
+    """One hidden layer with the chosen activation, initialised from ``generator`` (never
+    the global RNG)."""
     model = nn.Sequential(
         nn.Linear(N_FEATURES, width),
-        nn.ReLU(),
+        ACTIVATIONS[activation](),
         nn.Linear(width, N_CLASSES),
     )
     with torch.no_grad():
@@ -137,6 +144,7 @@ def train(
     epochs: int,
     weight_decay: float,
     seed: int = 0,
+    activation: str = "relu",
 ) -> dict[str, float]:
     """Train the MLP full-batch with AdamW and score it on the fixed validation split.
 
@@ -146,6 +154,7 @@ def train(
         epochs: full-batch steps (≥ 1).
         weight_decay: AdamW decoupled weight decay (≥ 0).
         seed: weight-initialisation seed; the data split does not depend on it.
+        activation: the hidden layer's activation, one of ``ACTIVATIONS``.
 
     Returns:
         ``val_loss`` (mean cross-entropy on the validation split, nats), ``val_accuracy``
@@ -163,6 +172,8 @@ def train(
         raise ValueError(f"width and epochs must be ≥ 1, got width={width}, epochs={epochs}")
     if not (weight_decay >= 0 and math.isfinite(weight_decay)):
         raise ValueError(f"weight_decay must be ≥ 0, got {weight_decay!r}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
     width, epochs = int(width), int(epochs)
 
     # One thread: trials run side by side on shared machines, and at this size more threads
@@ -171,16 +182,18 @@ def train(
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _train(lr, width, epochs, weight_decay, seed)
+        return _train(lr, width, epochs, weight_decay, seed, activation)
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _train(lr: float, width: int, epochs: int, weight_decay: float, seed: int) -> dict[str, float]:
+def _train(
+    lr: float, width: int, epochs: int, weight_decay: float, seed: int, activation: str
+) -> dict[str, float]:
     """The body of :func:`train`, run with one torch thread."""
     x_train, y_train, x_val, y_val = _digits_split()
     generator = torch.Generator().manual_seed(seed)
-    model = _build_model(width, generator)
+    model = _build_model(width, generator, activation)
     # The first optimizer built in a process imports torch._dynamo (about 1 s here): a
     # start-up cost like `import torch`, so it is left out of train_seconds with the imports.
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -223,6 +236,7 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=lambda s: round(float(s)), default=30)
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--seed", type=lambda s: round(float(s)), default=0)
+    parser.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
     return parser.parse_args(argv)
 
 
@@ -239,6 +253,7 @@ def main(argv: list[str] | None = None) -> None:
         epochs=args.epochs,
         weight_decay=args.weight_decay,
         seed=args.seed,
+        activation=args.activation,
     )
     print(
         f"val_loss={result['val_loss']:.4f} val_accuracy={result['val_accuracy']:.4f} "
