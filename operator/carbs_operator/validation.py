@@ -216,6 +216,8 @@ def _message(error: Any) -> str:
         return "unknown field (check the spelling; `kubectl explain` lists the fields)"
     if kind == "finite_number":
         return "must be a finite number (not NaN or infinity)"
+    if kind == "too_short" and (error.get("ctx") or {}).get("min_length") == 1:
+        return "must not be empty"
     message = str(error["msg"]).replace("Input should be", "must be")
     value = error.get("input")
     if value is None or isinstance(value, bool | str):

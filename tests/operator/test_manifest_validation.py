@@ -48,7 +48,7 @@ def test_messages_name_the_field_and_the_values() -> None:
      "spec.budget.maxTrials: must be greater than or equal to 1 (got 0)"),
     ({"spec.budget": {"maxFailedTrials": 3}}, "spec.budget.maxTrials: required field is missing"),
     ({"spec.parameters[3].choices": []},
-     "spec.parameters[3].choices: List should have at least 1 item after validation, not 0"),
+     "spec.parameters[3].choices: must not be empty"),
     ({"spec.parameters[3]": {"name": "momentum", "space": "categorical",
                              "choices": ["adam", "sgd"], "searchCenter": "lion"}},
      "spec.parameters[3].searchCenter: must be one of the choices ['adam', 'sgd'] (got 'lion')"),
