@@ -40,15 +40,19 @@ class ScalingLaw:
     bands: tuple[CostBand, ...] | None = None
 
     def predict(self, cost: float) -> float | None:
-        """The parameter value the law predicts at `cost` (None when not fitted)."""
+        """The parameter value the law predicts at `cost` (None when not fitted, or when a
+        steep law extrapolated far overflows a float: no value, rather than an error)."""
         if self.exponent is None or self.intercept is None:
             return None
         coordinate = float(self.exponent * math.log10(cost) + self.intercept)
-        if self.space == "linear":
-            return coordinate
-        if self.space == "logit":
-            return 1.0 / (1.0 + math.pow(10.0, -coordinate))
-        return math.pow(10.0, coordinate)
+        try:
+            if self.space == "linear":
+                return coordinate
+            if self.space == "logit":
+                return 1.0 / (1.0 + math.pow(10.0, -coordinate))
+            return math.pow(10.0, coordinate)
+        except OverflowError:
+            return None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
