@@ -48,11 +48,11 @@ def test_failures_and_malformed_results_fail_only_their_trials(
     assert failed
     assert succeeded
     for trial in failed:
-        assert trial.params["x"] > 0.05
+        assert float(trial.params["x"]) > 0.05
         assert trial.failure_reason is not None
         assert "exited with code 1" in trial.failure_reason
         assert "is above 0.05" in trial.failure_reason  # the last line of its output
-    assert all(t.params["x"] <= 0.05 for t in succeeded)
+    assert all(float(t.params["x"]) <= 0.05 for t in succeeded)
 
 
 def test_malformed_result_names_the_metric(

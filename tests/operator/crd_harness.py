@@ -4,8 +4,9 @@ There is no API server here, so tests replay its admission steps against the gen
 schema: the object must survive JSON encoding (no NaN or infinity), nulls are pruned,
 unknown fields are errors (kubectl's default strict field validation), the OpenAPI schema
 must hold, list-map keys and list-set items must be unique, and every
-x-kubernetes-validations CEL rule must evaluate to true with `self` bound to its node, numbers typed as the schema says (CEL keeps
-int and double apart, and Kubernetes converts per schema).
+x-kubernetes-validations CEL rule must evaluate to true with `self` bound to its node,
+numbers typed as the schema says (CEL keeps int and double apart, and Kubernetes converts
+per schema).
 """
 
 from __future__ import annotations

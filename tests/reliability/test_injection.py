@@ -175,24 +175,15 @@ def test_a_trial_object_with_a_non_number_param_is_refused_or_never_rendered(val
     spec = parse_study(base_study()).spec
     if isinstance(value, str):  # a valid trial object, but lr is a number in this study
         assert validate_manifest(obj) == []
-        params = {"width": 64, "dropout": 0.1, "momentum": 0.0, "lr": value}
+        params: dict[str, float | str] = {"width": 64, "dropout": 0.1, "momentum": 0.0,
+                                          "lr": value}
         with pytest.raises(TemplateError, match="'lr' must be a number"):
             build_job("digits", "ml", "digits-3", 3, spec, params, OWNER)
         return
     assert validate_manifest(obj), "the models accept a non-scalar parameter value"
     assert admission_errors(obj, trial_crd()), "the CRD accepts a non-scalar parameter value"
-    try:
-        record = record_from_object(obj)
-    except (TypeError, ValueError):
-        return  # refused on load
-    params = {"width": 64.0, "dropout": 0.1, "momentum": 0.0, **record.params}
-    assert isinstance(params["lr"], float)
-    try:
-        job = build_job("digits", "ml", "digits-3", 3, spec, params, OWNER)
-    except TemplateError:
-        return  # refused on render (NaN, infinity)
-    arg = job["spec"]["template"]["spec"]["containers"][0]["args"][0]
-    assert NUMBER.fullmatch(arg.removeprefix("--lr=")) is not None, arg
+    with pytest.raises((TypeError, ValueError)):  # and the operator refuses it on load
+        record_from_object(obj)
 
 
 @settings(max_examples=300, deadline=None)
