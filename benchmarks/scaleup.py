@@ -344,6 +344,18 @@ def plot(rows: Sequence[dict[str, Any]]) -> None:
     figure.savefig(PLOT, format="png")
 
 
+def _commit() -> str:
+    """The commit the engine ran from, marked dirty when the tree had local changes."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True,
+                              cwd=RESULTS_DIR.parent.parent, check=False).stdout.strip()
+
+    return git("rev-parse", "--short", "HEAD") + (" (dirty)" if git("status", "--porcelain",
+                                                                    "--", "optimizer") else "")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
@@ -364,7 +376,7 @@ def main(argv: list[str] | None = None) -> None:
                 rows.append(evaluate_run(problem, seed, args.trials))
                 print(f"{name} seed {seed}: {rows[-1]['study_seconds']:.0f} s", flush=True)
         payload = {"c0": C0, "factors": list(FACTORS), "machine": machine_description(),
-                   "versions": package_versions(), "runs": rows}
+                   "versions": package_versions(), "commit": _commit(), "runs": rows}
         payload["summary"] = summarise(rows)
         write_json(RESULTS, payload)
     print(render_tables(summarise(rows)))

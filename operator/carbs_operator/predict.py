@@ -28,11 +28,12 @@ import torch
 
 from carbs_operator.frontier import pareto_frontier
 from carbs_operator.models import Parameter, StudySpec, TrialPhase
-from carbs_operator.replay import engine_params
+from carbs_operator.replay import engine_params, engine_space
 from carbs_operator.study import TrialRecord, direction_sign
 from carbs_optimizer import ObservationInBasic, Param, ScalingLaw
 from carbs_optimizer.objective_law import ObjectiveLaw, bootstrap_law_fits, fit_objective_law
 from carbs_optimizer.scaling import fit_scaling_laws
+from carbs_optimizer.spaces import as_number
 from carbs_optimizer.surrogate import DTYPE
 
 # A law with three parameters (E, A, α) needs at least one more point than it has.
@@ -156,7 +157,8 @@ def predict_scale_up(
             continue
         raw = follow_law(by_name[parameter.name], frontier, cost)
         if raw is None:  # only when every frontier cost is equal, refused above
-            raise PredictionRefusedError(f"no scaling law for {parameter.name}")
+            raise PredictionRefusedError(
+                f"the scaling law of {parameter.name} gives no finite value at cost {cost:.4g}")
         value = legal_value(parameter, raw)
         if value != legal_value(parameter, raw, clip=False):
             beyond[parameter.name] = raw
@@ -165,6 +167,10 @@ def predict_scale_up(
         intervals[parameter.name] = (legal_value(parameter, lo), legal_value(parameter, hi))
 
     predicted = law(cost)
+    if not math.isfinite(predicted):
+        raise PredictionRefusedError(
+            f"the objective law gives no finite value at cost {cost:.4g}, "
+            f"{cost / max(costs):.3g}x the frontier's dearest point")
     low, high = _interval(objective_draws, predicted, level)
     return ScaleUpPrediction(
         cost=cost, params=values, intervals=intervals, objective=predicted,
@@ -243,36 +249,19 @@ def _interval(draws: Sequence[float], point: float, level: float) -> tuple[float
 
 def legal_value(parameter: Parameter, value: float, *, clip: bool = True) -> float | int:
     """The nearest value the parameter's space allows: inside its bounds (unless `clip` is
-    off), on its step grid, and a whole multiple of its rounding factor for integers."""
-    low, high = _bound(parameter, "min"), _bound(parameter, "max")
+    off), on its step grid, a whole multiple of its rounding factor for an integer. The
+    rounding is the engine's own, so a prediction is a value a trial could have had."""
+    space = engine_space(parameter)
     if clip:
-        value = min(max(value, low), high)
-    step = getattr(parameter, "step", None)
-    if isinstance(step, int | float) and step > 0 and math.isfinite(low):
-        value = low + round((value - low) / step) * step
-        value = _inside(value, low, high, step) if clip else value
-    if not parameter.integer:
-        return float(value)
-    factor = parameter.rounding_factor
-    rounded = round(value / factor) * factor
-    return int(_inside(rounded, low, high, factor) if clip else rounded)
-
-
-def _bound(parameter: Parameter, name: str) -> float:
-    """A bound, or ±inf where the space leaves it open."""
-    value = getattr(parameter, name, None)
-    if isinstance(value, int | float):
-        return float(value)
-    return -math.inf if name == "min" else math.inf
-
-
-def _inside(value: float, low: float, high: float, step: float) -> float:
-    """Step back inside [low, high] after rounding pushed a value past a bound."""
-    while value > high and value - step >= low:
-        value -= step
-    while value < low and value + step <= high:
-        value += step
-    return value
+        value = min(max(value, space.min), space.max)
+    rounded = as_number(space.param_from_basic(space.basic_from_param(value)))
+    unit = space.rounding_factor if space.is_integer else space.step
+    if clip and unit is not None:
+        while rounded > space.max and rounded - unit >= space.min:
+            rounded = as_number(space.param_from_basic(space.basic_from_param(rounded - unit)))
+        while rounded < space.min and rounded + unit <= space.max:
+            rounded = as_number(space.param_from_basic(space.basic_from_param(rounded + unit)))
+    return round(rounded) if space.is_integer else float(rounded)
 
 
 def band_choice(

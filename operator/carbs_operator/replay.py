@@ -49,6 +49,11 @@ def _space(parameter: Parameter) -> RealNumberSpace:
     )
 
 
+def engine_space(parameter: Parameter) -> RealNumberSpace:
+    """The engine's space of one parameter: its rounding is what makes a value legal."""
+    return _space(parameter)
+
+
 def engine_params(spec: StudySpec) -> list[Param]:
     return [
         Param(parameter.name, _space(parameter), parameter.effective_search_center())

@@ -24,6 +24,7 @@ from carbs_operator.models import (
     ConditionStatus,
     FrontierPoint,
     ParameterSpace,
+    ScaleUp,
     ScalingLaw,
     StudyPhase,
     StudySpec,
@@ -32,6 +33,7 @@ from carbs_operator.models import (
     TrialPhase,
     ValueBand,
 )
+from carbs_operator.predict import scale_up_prediction
 from carbs_operator.study import Decision, StopReason, TrialRecord, best_trial, decide
 from carbs_optimizer import ScalingLaw as FittedLaw
 
@@ -94,6 +96,7 @@ def study_status(
             for t in pareto_frontier(spec, usable, MAX_FRONTIER_POINTS)
         ],
         scaling_laws=_laws(laws),
+        scale_up=scale_up_status(spec, usable),
         start_time=_start_time(trials, previous),
         completion_time=_completion_time(trials, previous, now) if decision.complete else None,
     )
@@ -212,6 +215,13 @@ def _laws(laws: Sequence[FittedLaw]) -> list[ScalingLaw]:
             r2=float(law.r2 or 0.0), points=law.points,
         ))
     return out[:MAX_PARAMETERS]
+
+
+def scale_up_status(spec: StudySpec, trials: Sequence[TrialRecord]) -> ScaleUp | None:
+    """The prediction at 10x the largest finished trial's cost; None while the frontier
+    cannot support one (the refusal is `carbs predict`'s to explain, not the status's)."""
+    prediction = scale_up_prediction(spec, trials)
+    return None if prediction is None else ScaleUp.model_validate(prediction.to_json())
 
 
 def _timestamp(seconds: float) -> datetime:

@@ -46,8 +46,13 @@ class ObjectiveLaw:
     sign: int  # +1: minimized objective (falls toward floor), −1: maximized (rises)
 
     def __call__(self, cost: float) -> float:
+        """The law at `cost`; ±inf where a cost far below the points overflows a float."""
         ratio = cost / self.reference_cost
-        return self.floor + self.sign * self.amplitude * math.pow(ratio, -self.exponent)
+        try:
+            gap = self.amplitude * math.pow(ratio, -self.exponent)
+        except OverflowError:
+            gap = math.inf
+        return self.floor + self.sign * gap
 
 
 def _model(theta: np.ndarray, x: np.ndarray, sign: int) -> np.ndarray:

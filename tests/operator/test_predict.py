@@ -20,7 +20,7 @@ from carbs_operator.predict import (
 )
 from carbs_operator.study import TrialRecord
 from carbs_operator.validation import parse_study
-from carbs_optimizer.objective_law import fit_objective_law
+from carbs_optimizer.objective_law import ObjectiveLaw, fit_objective_law
 
 E, A, ALPHA = 0.5, 4.0, 0.3
 
@@ -263,3 +263,59 @@ def test_law_curve_puts_the_law_beside_the_frontier() -> None:
     assert curve[("1", "frontier")] == true_loss(COSTS[-1])
     assert ("3", "frontier") not in curve  # no trial there
     assert curve[("0.001", "frontier")] == true_loss(COSTS[0])  # 0.001x is the cheapest trial
+
+
+def test_every_parameter_kind_comes_out_as_a_legal_value() -> None:
+    spec = spec_of(
+        {"name": "size", "space": "log", "min": 8, "max": 1e6, "integer": True,
+         "roundingFactor": 8},
+        {"name": "lr", "space": "log", "min": 1e-5, "max": 1.0},
+        {"name": "warmup", "space": "linear", "min": 0.0, "max": 0.5, "step": 0.05},
+        {"name": "optimizer", "space": "categorical", "choices": ["adam", "sgd", "lion"]},
+        {"name": "batch", "space": "ordinal", "values": [32, 64, 128, 256]},
+        {"name": "dropout", "space": "logit", "min": 0.01, "max": 0.5},
+    )
+    trials = []
+    for index, cost in enumerate(COSTS):
+        dear = index >= 8  # the highest cost band (the dearest 5) uses lion, batch 128/256
+        trials.append(TrialRecord(
+            index=index, phase=TrialPhase.SUCCEEDED, objective=true_loss(cost), cost=cost,
+            params={"size": 8 * max(1, round(cost**0.5 / 8)), "lr": 1e-2 * cost**-0.2,
+                    "warmup": [0.1, 0.15][index % 2] + (0.05 if dear else 0.0),
+                    "optimizer": "lion" if dear else ["adam", "sgd"][index % 2],
+                    "batch": [128, 256][index % 2] if dear else 32,
+                    "dropout": 0.1},
+        ))
+    prediction = predict_scale_up(spec, trials, 1e6)
+    params, intervals = prediction.params, prediction.intervals
+    assert isinstance(params["size"], int)
+    assert params["size"] % 8 == 0
+    warmup = params["warmup"]
+    assert isinstance(warmup, float)
+    assert round(warmup / 0.05, 9).is_integer()  # on the step grid, printed on it
+    assert all(round(float(v) / 0.05, 9).is_integer() for v in intervals["warmup"])
+    assert params["optimizer"] == "lion"
+    assert intervals["optimizer"] == ("lion", "lion")
+    assert params["batch"] in (128, 256)
+    assert intervals["batch"] == (128, 256)
+    assert 0.01 <= float(params["dropout"]) <= 0.5
+    document = json.loads(json.dumps(prediction.to_json()))
+    assert document["params"]["optimizer"] == "lion"
+    assert document["intervals"]["batch"] == [128, 256]
+
+
+def test_a_stepped_value_stays_on_its_grid_inside_the_bounds() -> None:
+    stepped = _parameter(space="linear", min=0.0, max=0.5, step=0.05)
+    assert legal_value(stepped, 0.26) == 0.25
+    assert legal_value(stepped, 0.9) == 0.5
+    assert legal_value(stepped, -3.0) == 0.0
+    log_stepped = _parameter(space="log", min=0.5, max=10.0, step=0.5)
+    assert legal_value(log_stepped, 2.2) == 2.0
+    assert legal_value(log_stepped, 1e9) == 10.0
+
+
+
+def test_the_objective_law_overflows_to_infinity_not_an_exception() -> None:
+    steep = ObjectiveLaw(floor=1.0, amplitude=1.0, exponent=3.0, reference_cost=1.0, sign=1)
+    assert steep(1e-200) == math.inf
+    assert ObjectiveLaw(1.0, 1.0, 3.0, 1.0, sign=-1)(1e-200) == -math.inf

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import Field
 
@@ -117,6 +118,25 @@ class ScalingLaw(StatusModel):
     )
 
 
+class ScaleUp(StatusModel):
+    """The predicted best parameters and objective at 10x the largest finished trial's
+    cost (`carbs predict` computes the same at any cost)."""
+
+    cost: Float = Field(gt=0, description="Cost the prediction is for.")
+    params: ParamValues = Field(description="Predicted value of each parameter.")
+    intervals: Annotated[
+        dict[str, Annotated[list[ParamValue], Field(min_length=2, max_length=2)]],
+        Field(max_length=MAX_PARAMETERS),
+    ] = Field(description="Interval [low, high] of each parameter: a 90% bootstrap interval "
+              "for numeric ones; the highest cost band's range for an ordinal one; the "
+              "predicted choice at both ends for a categorical one.")
+    objective: Float = Field(description="Predicted objective at that cost.")
+    objective_interval: Annotated[list[Float], Field(min_length=2, max_length=2)] = Field(
+        description="Bootstrap interval [low, high] of the objective.")
+    extrapolation: Float = Field(
+        gt=0, description="cost / the largest finished trial's cost.")
+
+
 class WarmStartStatus(StatusModel):
     """What spec.warmStart seeded the engine with."""
 
@@ -155,6 +175,11 @@ class StudyStatus(StatusModel):
     scaling_laws: list[ScalingLaw] = Field(
         default_factory=list, max_length=MAX_PARAMETERS,
         description="Per-parameter fits of best value against cost over the frontier.",
+    )
+    scale_up: ScaleUp | None = Field(
+        None, description="Predicted parameters and objective at 10x the largest finished "
+        "trial's cost, from the frontier's scaling laws (absent while the frontier is too "
+        "short or flat to fit).",
     )
     start_time: datetime | None = Field(None, description="When the first trial started.")
     completion_time: datetime | None = Field(None, description="When the study completed.")
