@@ -35,8 +35,10 @@ EXPECTED = _rules(
     ("carbs.dev", "carbstrials/finalizers", "update"),
     ("batch", "jobs", "get list watch create delete"),
     ("", "pods", "list watch"),
+    ("", "pods/log", "get"),
     ("", "events", "create"),
 )
+POD_LOGS = _rules(("", "pods/log", "get"))
 CLUSTER_PEERING = _rules(("kopf.dev", "clusterkopfpeerings", "get list watch patch"))
 NAMESPACED_PEERING = _rules(("kopf.dev", "kopfpeerings", "get list watch patch"))
 USER_VIEW = _rules(("carbs.dev", "carbsstudies", "get list watch"),
@@ -92,6 +94,14 @@ def test_namespaced_mode_grants_exactly_the_operator_rules_in_each_watched_names
     assert granted(objects) == dict.fromkeys(WATCHED, EXPECTED)
     assert of_kind(objects, "ClusterRoleBinding") == []
     assert {r["metadata"]["namespace"] for r in of_kind(objects, "Role")} == set(WATCHED)
+
+
+def test_pod_logs_only_while_the_stdout_collector_is_enabled() -> None:
+    """Reading logs is granted for spec.metricsCollector StdOut, and only for it."""
+    assert granted(render({"metricsCollectors": ["Report"]})) == {None: EXPECTED - POD_LOGS}
+    assert granted(render({**SCENARIOS["namespaced"], "metricsCollectors": []})) == \
+        dict.fromkeys(WATCHED, EXPECTED - POD_LOGS)
+    assert granted(render({"metricsCollectors": ["StdOut"]})) == {None: EXPECTED}
 
 
 def test_peering_adds_only_its_own_objects() -> None:

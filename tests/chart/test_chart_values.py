@@ -35,6 +35,8 @@ BAD_VALUES: dict[str, dict[str, Any]] = {
     "unknown pull policy": {"image": {"pullPolicy": "Sometimes"}},
     "malformed digest": {"image": {"digest": "sha256:xyz"}},
     "unknown device": {"operator": {"device": "tpu"}},
+    "unknown metrics collector": {"metricsCollectors": ["Stdout"]},
+    "a metrics collector twice": {"metricsCollectors": ["Report", "Report"]},
     "port out of range": {"metrics": {"port": 70000}},
     "pdb budget in words": {"pdb": {"enabled": True, "minAvailable": "half"}},
     "interval without unit": {"serviceMonitor": {"interval": "30"}},

@@ -3,8 +3,9 @@
 Each bad case is a list of edits to a good base manifest plus the field path that
 `validate_manifest` must name. BAD_FOR_BOTH must be refused by the pydantic models and by
 the generated CRD alike. ONLY_PYDANTIC lists the checks a CRD schema cannot express (a
-placeholder naming an undeclared parameter needs regex extraction CEL lacks here); the
-operator reports those by setting the study's phase to Invalid.
+placeholder naming an undeclared parameter needs regex extraction CEL lacks here, and
+comparing untyped ordinal values would have no bounded CEL cost); the operator reports
+those by setting the study's phase to Invalid.
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ class Case:
 
 
 P0 = "spec.parameters[0]"
+MC = "spec.metricsCollector"
 P1 = "spec.parameters[1]"
 P2 = "spec.parameters[2]"
 P3 = "spec.parameters[3]"
@@ -194,6 +196,16 @@ GOOD = [
     Case("no-max-failed-trials", {"spec.budget.maxFailedTrials": DELETE}),
     *[Case(f"kind-{i}", {f"{P3}": parameter}) for i, parameter in enumerate(KINDS)],
     Case("every-kind", {}, then=lambda o: o["spec"]["parameters"].extend(copy.deepcopy(KINDS))),
+    Case("collector-report", {MC: {"kind": "Report"}}),
+    Case("collector-stdout-default", {MC: {"kind": "StdOut"}}),
+    Case("collector-stdout-json", {MC: {"kind": "StdOut", "format": "JSON",
+                                        "metricStrategies": [{"name": "val_loss",
+                                                              "value": "min"}]}}),
+    Case("collector-stdout-text", {MC: {
+        "kind": "StdOut", "format": "Text",
+        "metricsFormat": [r"(\w+):\s*([-+]?\d*\.?\d+)", r"(?P<name>acc) (?P<value>\S+)"],
+        "metricStrategies": [{"name": "val_loss", "value": "min"},
+                             {"name": "acc", "value": "max"}]}}),
 ]
 
 BAD_FOR_BOTH = [
@@ -273,10 +285,7 @@ BAD_FOR_BOTH = [
          f"{P3}.values"),
     Case("empty-values", {P3: {**ORD, "values": []}}, f"{P3}.values"),
     Case("mixed-values", {P3: {**ORD, "values": [1, "two"]}}, f"{P3}.values"),
-    Case("duplicate-values", {P3: {**ORD, "values": [1, 2, 2.0]}}, f"{P3}.values"),
     Case("object-value", {P3: {**ORD, "values": [1, {"a": 2}]}}, f"{P3}.values[1]"),
-    Case("center-not-a-value", {P3: {**ORD, "searchCenter": 3}}, f"{P3}.searchCenter"),
-    Case("string-center-of-numbers", {P3: {**ORD, "searchCenter": "2"}}, f"{P3}.searchCenter"),
     Case("values-on-numeric", {f"{P3}.values": [1, 2]}, f"{P3}.values"),
     Case("step-not-dividing", {f"{P3}.step": 0.3}, f"{P3}.step"),
     Case("step-on-logit", {f"{P2}.step": 0.01}, f"{P2}.step"),
@@ -291,7 +300,34 @@ BAD_FOR_BOTH = [
          f"{P3}.searchCenter"),
 ]
 
+BAD_FOR_BOTH += [
+    Case("collector-bad-kind", {MC: {"kind": "Stdout"}}, f"{MC}.kind"),
+    Case("collector-format-on-report", {MC: {"format": "JSON"}}, f"{MC}.format"),
+    Case("collector-regex-on-report", {MC: {"kind": "Report", "metricsFormat": ["(a)=(b)"]}},
+         f"{MC}.metricsFormat"),
+    Case("collector-strategies-on-report",
+         {MC: {"metricStrategies": [{"name": "a", "value": "max"}]}}, f"{MC}.metricStrategies"),
+    Case("collector-regex-on-json", {MC: {"kind": "StdOut", "format": "JSON",
+                                          "metricsFormat": ["(a)=(b)"]}}, f"{MC}.metricsFormat"),
+    Case("collector-bad-strategy", {MC: {"kind": "StdOut", "metricStrategies": [
+        {"name": "a", "value": "median"}]}}, f"{MC}.metricStrategies[0].value"),
+    Case("collector-duplicate-strategy", {MC: {"kind": "StdOut", "metricStrategies": [
+        {"name": "a", "value": "min"}, {"name": "a", "value": "max"}]}},
+        f"{MC}.metricStrategies[1].name"),
+    Case("collector-empty-regexes", {MC: {"kind": "StdOut", "metricsFormat": []}},
+         f"{MC}.metricsFormat"),
+]
+
 ONLY_PYDANTIC = [
+    # Python's re is the regex engine; a CRD cannot compile a pattern or count its groups.
+    Case("collector-regex-invalid", {MC: {"kind": "StdOut", "metricsFormat": ["(a"]}},
+         f"{MC}.metricsFormat[0]"),
+    Case("collector-regex-one-group", {MC: {"kind": "StdOut", "metricsFormat": ["loss=(.*)"]}},
+         f"{MC}.metricsFormat[0]"),
+    # Ordinal values compared in CEL would be untyped comparisons of unbounded cost.
+    Case("duplicate-values", {P3: {**ORD, "values": [1, 2, 2.0]}}, f"{P3}.values"),
+    Case("center-not-a-value", {P3: {**ORD, "searchCenter": 3}}, f"{P3}.searchCenter"),
+    Case("string-center-of-numbers", {P3: {**ORD, "searchCenter": "2"}}, f"{P3}.searchCenter"),
     Case("undeclared-placeholder", {f"{CONTAINER}.args": ["--depth=${params.depth}"]},
          f"{CONTAINER}.args[0]"),
     Case("unterminated-placeholder", {f"{CONTAINER}.args": ["--lr=${params.lr"]},

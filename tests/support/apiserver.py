@@ -71,6 +71,7 @@ import kmock
 import yaml
 
 from tests.support import admission, openapi, selectors, structural, tables
+from tests.support.podlogs import PodLogs
 
 KMOCK_VERSION = "0.8"
 """The kmock release these semantics were written and measured against (asserted at import)."""
@@ -262,6 +263,7 @@ class Emulator(kmock.KubernetesEmulator):
     event_log_size: int = 10_000
     reject_strategic_merge_on_custom: bool = True
     peerings: bool = True  # False: a cluster without kopf's peering CRDs
+    pod_logs: PodLogs = attrs.field(factory=PodLogs)  # written by the simulated kubelet
 
     _rv: int = attrs.field(default=0, init=False)
     _log: collections.deque[_Event] = attrs.field(init=False)
@@ -834,6 +836,10 @@ class Emulator(kmock.KubernetesEmulator):
         if route.group is None or route.version is None or route.plural is None:
             return await self._serve_discovery(path, route, method)
         kind = self.kind_of(route.group, route.version, route.plural)
+        if kind is not None and kind.resource == _PODS and method == "GET" and \
+                route.subresource == "log" and route.name is not None:
+            return self.pod_logs.answer(self._require(kind, route.namespace, route.name),
+                                        raw.query)
         if kind is None or (route.namespace is not None and not kind.namespaced) or \
                 route.subresource not in (None, "status") or \
                 (route.subresource == "status" and not kind.has_status):

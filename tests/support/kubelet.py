@@ -20,7 +20,13 @@ For each Job labelled ``carbs.dev/study`` (any namespace, unless told otherwise)
    - a str: written as-is to both (a malformed payload), exit code 0;
    - None: no result at all, exit code 0;
    - an Exception (returned or raised): exit code 1, reason Error, termination message = its
-     message (Failed). A missing CARBS_PARAMS fails the Pod the same way.
+     message (Failed). A missing CARBS_PARAMS fails the Pod the same way;
+   - an ``Output``: its text is the first container's log (``GET .../pods/NAME/log``), its
+     exit code the container's, and nothing is published.
+
+   With ``execute_in`` set, the objective is not used: the first container's command and args
+   run for real (``python`` meaning this interpreter; no shell) in that directory, with the
+   container's literal env values, and their output and exit code are an ``Output``.
 
    An async objective is awaited (and cut at the Job's ``activeDeadlineSeconds``);
 4. retries failed Pods up to ``backoffLimit`` (default 6, as Kubernetes) and ends the Job with
@@ -41,8 +47,11 @@ import asyncio
 import contextlib
 import inspect
 import json
+import os
+import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -51,7 +60,17 @@ import aiohttp
 from tests.support.apiserver import utcnow
 from tests.support.emulator import ApiError, Cluster
 
-Result = dict[str, float] | str | BaseException | None
+
+@dataclass(frozen=True)
+class Output:
+    """What the trial's first container printed (its log) and its exit code; no result is
+    published (a training script that prints and never imports the SDK)."""
+
+    text: str
+    exit_code: int = 0
+
+
+Result = dict[str, float] | str | BaseException | Output | None
 Objective = Callable[[dict[str, float]], Result | Awaitable[Result]]
 
 STUDY_LABEL = "carbs.dev/study"
@@ -89,8 +108,9 @@ class SimulatedKubelet:
 
     def __init__(self, cluster: Cluster, objective: Objective = quadratic_objective, *,
                  delays: PhaseDelays | None = None, namespace: str | None = None,
-                 label_selector: str = STUDY_LABEL) -> None:
+                 label_selector: str = STUDY_LABEL, execute_in: Path | None = None) -> None:
         self.cluster = cluster
+        self.execute_in = execute_in
         self.objective = objective
         self.delays = delays or PhaseDelays()
         self.namespace = namespace
@@ -259,7 +279,16 @@ class SimulatedKubelet:
             "containerStatuses": [_container(container, {"running": {"startedAt": started}})
                                   for container in containers]})
 
+        for container in containers:  # a started container has a log, empty so far
+            self.cluster.emulator.pod_logs.write(namespace, pod_name, container, "")
         result = await self._evaluate(pod_spec, deadline_at)
+        if isinstance(result, Output):
+            self.cluster.emulator.pod_logs.write(namespace, pod_name, containers[0], result.text)
+            failed = result.exit_code != 0
+            await self._terminate(namespace, pod_name, containers, started,
+                                  "Failed" if failed else "Succeeded", result.exit_code,
+                                  "Error" if failed else "Completed", "")
+            return _Outcome(succeeded=not failed)
         if isinstance(result, _Deadline):
             await self._terminate(namespace, pod_name, containers, started, "Failed", 137,
                                   "DeadlineExceeded", "")
@@ -285,6 +314,8 @@ class SimulatedKubelet:
         try:
             async with asyncio.timeout(budget):
                 await self._phase(self.delays.running)
+                if self.execute_in is not None:
+                    return await _execute(pod_spec, self.execute_in)
                 params = _params_of(pod_spec)
                 if isinstance(params, BaseException):
                     return params
@@ -319,6 +350,22 @@ class SimulatedKubelet:
     async def _pod_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         await self.cluster.patch("v1", "pods", namespace, name, {"status": status},
                                  subresource="status")
+
+
+async def _execute(pod_spec: Mapping[str, Any], directory: Path) -> Output:
+    """Run the first container's command + args as a subprocess and capture its output."""
+    container = (pod_spec.get("containers") or [{}])[0]
+    argv = [str(part) for part in [*(container.get("command") or []),
+                                   *(container.get("args") or [])]]
+    if argv and argv[0] in ("python", "python3"):
+        argv[0] = sys.executable
+    env = {**os.environ, **{str(var["name"]): str(var["value"])
+                            for var in container.get("env") or [] if "value" in var}}
+    process = await asyncio.create_subprocess_exec(
+        *argv, cwd=directory, env=env, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    stdout, _ = await process.communicate()
+    return Output(stdout.decode(errors="replace"), process.returncode or 0)
 
 
 def _params_of(pod_spec: Mapping[str, Any]) -> dict[str, float] | BaseException:

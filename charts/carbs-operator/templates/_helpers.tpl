@@ -127,6 +127,11 @@ The operator's rules on the namespaced resources it serves, shared by the Cluste
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["list", "watch"]
+{{- if has "StdOut" .Values.metricsCollectors }}
+- apiGroups: [""]
+  resources: ["pods/log"]
+  verbs: ["get"]
+{{- end }}
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]

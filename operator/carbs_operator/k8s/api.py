@@ -107,6 +107,26 @@ class KubeApi:
             if error.status != 404:
                 raise
 
+    async def pod_log(
+        self, namespace: str, pod: str, container: str, limit_bytes: int
+    ) -> tuple[str | None, str | None]:
+        """(the container's log, None), or (None, why it cannot be read) when the pod or
+        its log is gone, or the operator may not read logs (403). At most `limit_bytes`."""
+        try:
+            response = await self._run(
+                self._core.read_namespaced_pod_log, pod, namespace, container=container,
+                limit_bytes=limit_bytes, _preload_content=False,
+            )
+        except ApiException as error:
+            if error.status == 403:
+                return None, (f"cannot read the log of pod {pod}: forbidden (the operator needs "
+                              "get on pods/log: enable StdOut in the chart's metricsCollectors)")
+            if error.status in (400, 404):
+                return None, f"no output: the log of pod {pod} ({container}) is gone"
+            raise
+        data: bytes = response.data
+        return data.decode("utf-8", errors="replace"), None
+
     async def pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
         response = await self._run(
             self._core.list_namespaced_pod, namespace, label_selector=label_selector,

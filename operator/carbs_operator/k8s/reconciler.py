@@ -28,6 +28,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from carbs_operator.collectors import MAX_OUTPUT_BYTES, Collected, collect, uses_output
 from carbs_operator.k8s.api import JOBS, STUDIES, TRIALS, KubeApi
 from carbs_operator.k8s.signature import (
     SIGNATURE_ANNOTATION,
@@ -37,6 +38,7 @@ from carbs_operator.k8s.signature import (
     signature_parts,
 )
 from carbs_operator.k8s.trials import (
+    JobState,
     job_state,
     owner_reference,
     status_for,
@@ -60,6 +62,7 @@ from carbs_operator.study import Outcome, TrialRecord, conclude_trial, decide
 from carbs_operator.template import LABEL_STUDY, build_job, requested_gpus
 from carbs_operator.validation import ManifestError, parse_study
 from carbs_operator.warmstart import seed_records, source_names
+from carbs_operator.workloads import primary_container_name, primary_pod
 from carbs_optimizer import SUGGESTION_ID_DICT_KEY
 
 log = logging.getLogger("carbs_operator")
@@ -198,8 +201,10 @@ class StudyReconciler:
         pods = await self.api.pods(self.namespace, f"job-name={name}")
         state = job_state(job, pods)
         if state.finished:
+            collected = await self._collect(study, pods, state)
             outcome = conclude_trial(
-                study.spec, workload_failure=state.failure, result_text=state.result_text,
+                study.spec, workload_failure=state.failure or collected.failure,
+                result_text=collected.result_text,
                 runtime_seconds=state.runtime_seconds, gpus=requested_gpus(study.spec),
             )
             return await self._finish(record, outcome, status_for(outcome, state))
@@ -212,6 +217,22 @@ class StudyReconciler:
             self.post_event(self.body, "Normal", "TrialStarted", f"trial {name} is running")
             return replace(record, phase=TrialPhase.RUNNING, started_at=started)
         return record
+
+    async def _collect(
+        self, study: CarbsStudy, pods: list[dict[str, Any]], state: JobState
+    ) -> Collected:
+        """The result under spec.metricsCollector; StdOut reads the primary pod's log (bounded)
+        once the workload ended well (a failed one already has its reason)."""
+        if not uses_output(study.spec) or state.failure is not None:
+            return Collected(state.result_text)
+        pod = primary_pod(pods)
+        if pod is None:
+            return Collected(None, "no output: the trial's pod is gone, so its log cannot be read")
+        text, problem = await self.api.pod_log(
+            self.namespace, str(pod["metadata"]["name"]), primary_container_name(study.spec),
+            MAX_OUTPUT_BYTES + 1,
+        )
+        return collect(study.spec, state.result_text, text, problem)
 
     async def _finish(
         self, record: TrialRecord, outcome: Outcome, status: dict[str, Any] | None = None

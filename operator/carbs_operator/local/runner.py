@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from carbs_operator.collectors import collect, output_too_long, uses_output
 from carbs_operator.local import launcher as files
 from carbs_operator.local.store import TrialStore
 from carbs_operator.models import (
@@ -97,6 +98,18 @@ def _read(path: Path) -> str | None:
         return path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return None
+
+
+def _output(directory: Path) -> tuple[str | None, str | None]:
+    """The trial's output.log for a StdOut collector, read only when its size is bounded:
+    (text, None), or (None, why it cannot be read)."""
+    path = directory / files.LOG_FILE
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return None, "no output: the trial's output.log is missing"
+    too_long = output_too_long(size)
+    return (None, too_long) if too_long else (_read(path), None)
 
 
 def _last_output_line(directory: Path) -> str:
@@ -258,8 +271,13 @@ class LocalRunner:
         elif info.get("returncode") != 0:
             failure = f"exited with code {info.get('returncode')}{_last_output_line(directory)}"
         runtime = float(info.get("runtime_seconds", 0.0))
+        output, unreadable = _output(directory) if uses_output(self.spec) else (None, None)
+        collected = collect(self.spec, result, output, unreadable)
+        if failure is None:
+            failure = collected.failure
         outcome = conclude_trial(
-            self.spec, workload_failure=failure, result_text=result, runtime_seconds=runtime,
+            self.spec, workload_failure=failure, result_text=collected.result_text,
+            runtime_seconds=runtime,
             gpus=requested_gpus(self.spec),
         )
         self._finish(

@@ -21,6 +21,7 @@ from carbs_operator.models.base import (
     immutable,
     raise_problems,
 )
+from carbs_operator.models.collector import MetricsCollector
 from carbs_operator.models.job_template import TrialTemplate
 from carbs_operator.models.parameter import Parameter, ParameterSpace
 from carbs_operator.template import template_problems
@@ -203,6 +204,12 @@ class StudySpec(Model):
     completion_policy: CompletionPolicy = Field(
         default_factory=CompletionPolicy, json_schema_extra={"default": {}},
         description="What happens to running trials when the study completes.",
+    )
+    metrics_collector: MetricsCollector = Field(
+        default_factory=MetricsCollector, json_schema_extra={"default": {}},
+        description="Where each trial's result is read from: Report (default; what "
+        "carbs_operator.report() published) or StdOut (the primary container's output, "
+        "format Text or JSON).",
     )
     warm_start: WarmStart | None = Field(
         None, json_schema_extra=immutable("warmStart"),
