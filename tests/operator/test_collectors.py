@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -127,3 +128,8 @@ def test_carbs_validate_names_the_collector_field(
     manifest["spec"]["metricsCollector"] = copy.deepcopy(collector)
     problems = validate_manifest(manifest)
     assert any(p.path == path and message in p.message for p in problems), problems
+
+
+def test_the_readme_shows_the_default_regex_as_the_code_has_it() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    assert f"'{DEFAULT_METRICS_FORMAT}'" in readme
