@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ def run_printing_study(tmp_path: Path, collector: dict[str, Any], *extra: str,
                        poll_seconds=0.05).run()
 
 
-def true_loss(params: dict[str, Any]) -> float:
+def true_loss(params: Mapping[str, Any]) -> float:
     return float((math.log10(params["lr"]) + 2) ** 2 + (params["x"] - 0.3) ** 2
                  + 1 / params["size"])
 
