@@ -10,7 +10,7 @@ import math
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from carbs_operator.crd import study_crd, trial_crd
@@ -125,6 +125,14 @@ def test_open_and_stepped_parameter_rules_agree(
         validate_manifest(obj), admission_errors(obj, STUDY_CRD))
 
 
+def _models_only(values: list[Any], center: Any) -> bool:
+    def same(a: Any, b: Any) -> bool:
+        return isinstance(a, str) == isinstance(b, str) and a == b
+
+    repeated = any(same(v, w) for i, v in enumerate(values) for w in values[:i])
+    return repeated or (center is not None and not any(same(v, center) for v in values))
+
+
 _entries = st.lists(st.one_of(st.sampled_from(["a", "b", "c"]), st.sampled_from([1, 2, 2.0, 0.5])),
                     max_size=4)
 
@@ -141,7 +149,11 @@ def test_discrete_parameter_rules_agree(
     space: str, choices: list[str] | None, values: list[Any] | None,
     center: str | float | None, stray: dict[str, Any],
 ) -> None:
-    """Choices, values and centers in any combination: the Python checks and CEL agree."""
+    """Choices, values and centers in any combination: the Python checks and CEL agree,
+    except where only the models look (repeated ordinal values, an ordinal center that is
+    none of them: see ONLY_PYDANTIC)."""
+    if space == "ordinal" and values and _models_only(values, center):
+        assume(False)
     param: dict[str, Any] = {"name": "lr", "space": space, "choices": choices,
                              "values": values, "searchCenter": center, **stray}
     if space == "linear":

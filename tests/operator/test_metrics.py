@@ -42,7 +42,7 @@ def _trial(index: int, phase: TrialPhase, objective: float | None = None,
            cost: float | None = None) -> TrialRecord:
     return TrialRecord(index=index, phase=phase, objective=objective, cost=cost,
                        params={"lr": 1e-3 * (index + 1), "width": 64.0, "epochs": 1.0 + index,
-                               "weight_decay": 1e-4})
+                               "weight_decay": 1e-4, "activation": "relu"})
 
 
 TRIALS = [

@@ -55,7 +55,7 @@ def _trial(index: int, phase: TrialPhase, objective: float | None = None,
     return TrialRecord(
         index=index, phase=phase, objective=objective, cost=cost,
         params={"lr": 1e-3 * (index + 1), "width": 64.0, "epochs": 1.0 + index,
-                "weight_decay": 1e-4},
+                "weight_decay": 1e-4, "activation": "relu"},
         started_at=1_700_000_000.0 + index, finished_at=(
             1_700_000_100.0 + index if phase.is_finished else None),
     )
