@@ -157,3 +157,16 @@ def test_default_scale_is_the_width_of_a_linear_range(
     engine = build_engine(spec, [], device="cpu")
     xs = [engine.suggest().suggestion["x"] for _ in range(12)]
     assert max(xs) - min(xs) > 20000  # the random phase spans the range
+
+
+def test_without_max_failed_trials_failures_only_use_up_max_trials(
+    write_study: Callable[..., Path],
+) -> None:
+    """maxFailedTrials left out: no failure limit (Katib's default); failed trials count
+    toward maxTrials, so the study still ends there (MaxTrialsReached, not TooManyFailures)."""
+    spec = spec_of(write_study, budget={"maxTrials": 5})
+    assert spec.budget.max_failed_trials is None
+    failed = [trial(i, P.FAILED) for i in range(4)]
+    assert decide(spec, failed).stop_reason is None
+    decision = decide(spec, [*failed, trial(4, P.FAILED)])
+    assert decision.stop_reason == StopReason.MAX_TRIALS_REACHED
