@@ -163,3 +163,44 @@ def test_rendered_job_has_fixed_shape_and_exact_values(
     env = job["spec"]["template"]["spec"]["containers"][0]["env"]
     assert len(env) == 10  # 3 CARBS_* + 4 params + POD_NAME + POD_NAMESPACE + DROPOUT
     assert json.loads(next(e["value"] for e in env if e["name"] == "CARBS_PARAMS")) == params
+
+
+def _discrete_spec() -> StudySpec:
+    return _spec(**{
+        "spec.parameters[3]": {"name": "momentum", "space": "categorical",
+                               "choices": ["adam", "sgd; rm -rf /", "Lion"]},
+        "spec.parameters[2]": {"name": "dropout", "space": "ordinal",
+                               "values": [0.5, 1, 2.5]},
+        f"{CONTAINER}.args": ["--opt=${params.momentum}", "--d=${params.dropout}"],
+    })
+
+
+def test_a_choice_is_its_exact_string_and_an_ordinal_its_own_type() -> None:
+    spec = _discrete_spec()
+    params: dict[str, float | str] = {"lr": 0.003, "width": 64, "dropout": 1.0,
+                                      "momentum": "sgd; rm -rf /"}
+    assert render_command(spec, params)[2:] == ["--opt=sgd; rm -rf /", "--d=1"]
+    env = render_env(spec, "digits", "digits-3", params)
+    assert env["CARBS_PARAM_MOMENTUM"] == "sgd; rm -rf /"
+    assert env["CARBS_PARAM_DROPOUT"] == "1"  # the declared entry 1, though 1.0 came back
+    as_json = json.loads(env["CARBS_PARAMS"])
+    assert as_json["momentum"] == "sgd; rm -rf /"
+    assert as_json["dropout"] == 1
+    assert isinstance(as_json["dropout"], int)
+    assert json.loads(render_env(spec, "d", "d-1", {**params, "dropout": 2.5})[
+        "CARBS_PARAMS"])["dropout"] == 2.5
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("momentum", "lion", "must be one of the choices"),  # choices are case-sensitive
+    ("momentum", 1, "must be one of the choices"),
+    ("dropout", 3, "must be one of the values"),
+    ("dropout", "1", "must be one of the values"),
+])
+def test_a_value_outside_the_declared_ones_is_never_rendered(
+    name: str, value: Any, message: str
+) -> None:
+    params: dict[str, Any] = {"lr": 0.003, "width": 64, "dropout": 1, "momentum": "adam"}
+    params[name] = value
+    with pytest.raises(TemplateError, match=f"'{name}' {message}"):
+        render_command(_discrete_spec(), params)
