@@ -294,6 +294,7 @@ def plot(rows: Sequence[dict[str, Any]]) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    from carbs_operator.frontier import pareto_frontier
     from carbs_operator.predict import predict_scale_up
 
     figure = Figure(figsize=(15.0, 8.0), dpi=100, layout="constrained")
@@ -307,13 +308,19 @@ def plot(rows: Sequence[dict[str, Any]]) -> None:
         grid = [10 ** (15.8 + i * 0.05) for i in range(110)]
         grid = [c for c in grid if c <= 1.2 * max(FACTORS) * C0]
         loss_axes.scatter(costs, [float(t.objective or 0.0) for t in records], s=10,
-                          color="tab:blue", alpha=0.5, label="trials (cost ≤ C0)")
+                          color="tab:blue", alpha=0.4, label="trials (cost ≤ C0)")
+        frontier = pareto_frontier(spec, records, limit=len(records))
+        front_costs = [float(t.cost or 0.0) for t in frontier]
+        loss_axes.scatter(front_costs, [float(t.objective or 0.0) for t in frontier], s=22,
+                          facecolors="none", edgecolors="tab:red", label="Pareto frontier")
+        size_axes.scatter(front_costs, [float(t.params["n_params"]) for t in frontier], s=22,
+                          facecolors="none", edgecolors="tab:red", label="frontier")
         loss_axes.plot(grid, [problem.best_loss(c) for c in grid], color="black",
                        linewidth=1.0, label="analytic best loss")
         size_axes.plot(grid, [problem.optimal_split(c)[0] for c in grid], color="black",
                        linewidth=1.0, label="analytic optimal N")
         size_axes.scatter(costs, [float(t.params["n_params"]) for t in records], s=10,
-                          color="tab:blue", alpha=0.5, label="trials")
+                          color="tab:blue", alpha=0.4, label="trials")
         for factor in FACTORS:
             prediction = predict_scale_up(spec, records, factor * C0)
             law = prediction.law
@@ -324,6 +331,11 @@ def plot(rows: Sequence[dict[str, Any]]) -> None:
             loss_axes.errorbar([factor * C0], [prediction.objective],
                                yerr=[[prediction.objective - lo], [hi - prediction.objective]],
                                fmt="o", color="tab:red", capsize=4)
+            if factor == FACTORS[-1]:
+                n_law = next(x for x in prediction.parameter_laws if x.parameter == "n_params")
+                line = [c for c in grid if c >= min(front_costs)]
+                size_axes.plot(line, [n_law.predict(c) or math.nan for c in line],
+                               color="tab:red", linewidth=1.2, label="fitted law of N")
             n_lo, n_hi = (float(v) for v in prediction.intervals["n_params"])
             n_value = float(prediction.params["n_params"])
             size_axes.errorbar([factor * C0], [n_value], yerr=[[n_value - n_lo], [n_hi - n_value]],
@@ -368,6 +380,7 @@ def main(argv: list[str] | None = None) -> None:
         payload = json.loads(RESULTS.read_text())
         rows = [predict_row(CONSTANT_SETS[r["problem"]], r) for r in payload["runs"]]
         payload["runs"], payload["summary"] = rows, summarise(rows)
+        payload["predictions_commit"] = _commit()  # the studies ran at payload["commit"]
         write_json(RESULTS, payload)
     else:
         rows = []

@@ -19,13 +19,14 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
+from carbs_operator.cost_model import fit_cost_model
 from carbs_operator.frontier import pareto_frontier
 from carbs_operator.models import Parameter, StudySpec, TrialPhase
 from carbs_operator.replay import engine_params, engine_space
@@ -149,22 +150,29 @@ def predict_scale_up(
     intervals: dict[str, tuple[ParamValue, ParamValue]] = {}
     beyond: dict[str, float] = {}
     by_name = {fitted.parameter: fitted for fitted in laws}
+    raws: dict[str, float] = {}
+    for parameter in numeric:
+        raw = follow_law(by_name[parameter.name], frontier, cost)
+        if raw is None:
+            raise PredictionRefusedError(
+                f"the scaling law of {parameter.name} gives no finite value at cost {cost:.4g}")
+        raws[parameter.name] = raw
+    shifts = _cost_shifts(params, usable, raws, cost)
     for parameter in spec.parameters:
         if parameter.space.value in BAND_SPACES:
             values[parameter.name], intervals[parameter.name] = band_choice(
                 parameter, [(c, t.params.get(parameter.name)) for c, t in zip(
                     costs, frontier, strict=True)])
             continue
-        raw = follow_law(by_name[parameter.name], frontier, cost)
-        if raw is None:  # only when every frontier cost is equal, refused above
-            raise PredictionRefusedError(
-                f"the scaling law of {parameter.name} gives no finite value at cost {cost:.4g}")
+        shift = shifts[parameter.name]
+        raw = shift(raws[parameter.name])
         value = legal_value(parameter, raw)
         if value != legal_value(parameter, raw, clip=False):
             beyond[parameter.name] = raw
-        lo, hi = _interval(param_draws[parameter.name], raw, level)
+        lo, hi = _interval(param_draws[parameter.name], raws[parameter.name], level)
         values[parameter.name] = value
-        intervals[parameter.name] = (legal_value(parameter, lo), legal_value(parameter, hi))
+        intervals[parameter.name] = (legal_value(parameter, shift(lo)),
+                                     legal_value(parameter, shift(hi)))
 
     predicted = law(cost)
     if not math.isfinite(predicted):
@@ -178,6 +186,29 @@ def predict_scale_up(
         parameter_laws=laws, frontier_points=len(frontier), resamples=len(refits),
         beyond=beyond,
     )
+
+
+def _cost_shifts(
+    params: Sequence[Param], trials: Sequence[TrialRecord], raws: dict[str, float],
+    cost: float,
+) -> dict[str, Callable[[float], float]]:
+    """Per numeric parameter, the move that holds the predicted configuration to `cost`
+    (cost_model.py), applied alike to its value and its interval; the identity where the
+    trials' costs follow no line in the parameters."""
+    model = fit_cost_model(params, trials)
+    moves = {p.name: 0.0 for p in params}
+    if model is not None:
+        basic = {p.name: p.space.basic_from_param(raws[p.name]) for p in params}
+        moves.update(model.shift(basic, cost))
+
+    def mover(param: Param) -> Callable[[float], float]:
+        move = moves[param.name]
+        if move == 0.0:
+            return lambda value: value
+        return lambda value: as_number(param.space.param_from_basic(
+            param.space.basic_from_param(value) + move, is_rounded=False))
+
+    return {p.name: mover(p) for p in params}
 
 
 def follow_law(law: ScalingLaw, frontier: Sequence[TrialRecord], cost: float) -> float | None:
