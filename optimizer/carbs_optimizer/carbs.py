@@ -49,6 +49,10 @@ from carbs_optimizer.surrogate import (
 RANDOM, RESAMPLE, BAYESIAN = "random", "resample", "bayesian"
 #: Past the observed cost range, a cost target lies at least this far (natural log, ×3).
 _MIN_TARGET_STEP = math.log(3.0)
+#: Samples drawn for one random suggestion, so that one not yet tried can be chosen.
+_RANDOM_TRIES = 16
+#: Two inputs closer than this in basic coordinates are the same point.
+_SAME_POINT = 1e-9
 
 
 def resolve_device(name: str) -> torch.device:
@@ -404,8 +408,9 @@ class CARBS:
         return inside if inside.shape[0] else self.search_center_in_basic.unsqueeze(0)
 
     def _random_suggestion(self, origins: Tensor) -> Tensor:
+        """One sample around the origins, a point not yet tried when one can be found."""
         samples, _ = sample_candidates(
-            self._space, origins, self.search_radius_in_basic, 1, self._generator,
+            self._space, origins, self.search_radius_in_basic, _RANDOM_TRIES, self._generator,
             self._oversampler,
         )
         if samples.shape[0] == 0:
@@ -413,7 +418,23 @@ class CARBS:
                 "no point inside the parameter bounds could be sampled around the search "
                 f"center (radius {self.search_radius_in_basic}); check the bounds and centers"
             )
-        return samples[0]
+        novel = samples[self._novel(samples)]
+        return novel[0] if novel.shape[0] else samples[0]
+
+    def _novel(self, candidates: Tensor) -> Tensor:
+        """m booleans: the candidate (m x d, rounded) repeats no observed or pending point.
+
+        After integer rounding, many candidates land on points already tried; suggesting
+        one again wastes a trial on a result the model already has (a resample is the one
+        deliberate repeat, and does not come through here).
+        """
+        known = [o.real_number_input for o in self.success_observations]
+        known += [o.real_number_input for o in self.failure_observations]
+        known += [s.real_number_input for s in self.outstanding_suggestions.values()]
+        if not known or candidates.shape[0] == 0:
+            return torch.ones(candidates.shape[0], dtype=torch.bool)
+        distance = torch.cdist(candidates, torch.stack(known).to(candidates.dtype))
+        return distance.min(dim=-1).values > _SAME_POINT
 
     def _resample_suggestion(self) -> Tensor | None:
         """Re-run the least-sampled frontier point, cheapest first, to average out noise.
@@ -504,6 +525,9 @@ class CARBS:
             self._space, origins, self.search_radius_in_basic, count, self._generator,
             self._oversampler,
         )
+        novel = self._novel(candidates)
+        if bool(novel.any()):  # a space small enough to be exhausted may repeat a point
+            candidates, log_density = candidates[novel], log_density[novel]
         if candidates.shape[0] == 0:
             return None
         prediction = model.predict(candidates)
@@ -528,7 +552,9 @@ class CARBS:
                 # ignored the cost limit. We take the candidate predicted to be cheapest.
                 score = -prediction.cost_estimate
                 log["cost_limit_unmet"] = True
-        if config.cost_target_window > 0 and "cost_limit_unmet" not in log:
+        if config.max_cost_growth is not None and "cost_limit_unmet" not in log:
+            score = self._pace_cost(score, prediction.cost_estimate, log)
+        if config.is_cost_targeted and "cost_limit_unmet" not in log:
             score = self._aim_at_cost_target(score, prediction.cost_estimate, log)
         best_index = int(torch.argmax(score))
         log.update(
@@ -544,6 +570,30 @@ class CARBS:
         )
         return candidates[best_index].clone(), log
 
+    def _pace_cost(self, score: Tensor, cost_estimate: Tensor, log: dict[str, Any]) -> Tensor:
+        """Drop candidates predicted to cost more than `max_cost_growth` times all the
+        compute spent so far (successes and failures).
+
+        Without it a study that climbs the cost axis spends its whole budget in a few
+        trials: measured from a mid-range center, four suggestions after the random phase
+        each cost about three times everything before, and the fourth alone overran a
+        budget meant for 60 trials. With the limit the dearest trial grows at most
+        geometrically with the spend, and most of any budget buys more than one trial.
+        """
+        assert self.config.max_cost_growth is not None
+        spent = sum(o.cost for o in self.success_observations) + sum(
+            o.cost for o in self.failure_observations
+        )
+        eligible = torch.isfinite(score)
+        if not bool(eligible.any()):
+            return score
+        # When every candidate is dearer than the limit, the cheapest of them still is.
+        cheapest = float(cost_estimate[eligible].min())
+        limit = max(self.config.max_cost_growth * spent, cheapest)
+        within = cost_estimate <= limit
+        log["cost_growth_limit"] = limit
+        return torch.where(within, score, torch.full_like(score, -math.inf))
+
     def _aim_at_cost_target(self, score: Tensor, cost_estimate: Tensor, log: dict[str, Any]
                             ) -> Tensor:
         """Keep only the candidates predicted closest to this suggestion's target cost."""
@@ -553,14 +603,16 @@ class CARBS:
             self.outstanding_suggestions
         )
         position = target_position(config.seed, index, config.cost_target_margin)
-        target = target_logcost(position, min(log_costs), max(log_costs), _MIN_TARGET_STEP)
+        low, high = min(log_costs), max(log_costs)
+        target = target_logcost(position, low, high, _MIN_TARGET_STEP)
+        tolerance = config.cost_target_tolerance * max(high - low, _MIN_TARGET_STEP)
         predicted = torch.log(cost_estimate)
         eligible = torch.isfinite(score)
         if not bool(eligible.any()):
             return score
         mask = window_mask(
             torch.where(eligible, predicted, torch.full_like(predicted, math.inf)),
-            target, config.cost_target_window,
+            target, tolerance,
         ) & eligible
         log.update(cost_target=math.exp(target), cost_target_position=position)
         return torch.where(mask, score, torch.full_like(score, -math.inf))

@@ -78,11 +78,16 @@ class CARBSParams:
     # "auto" takes CUDA when torch sees a GPU, else the CPU.
     device: str = "auto"
     # Spread suggestions along the cost axis (see cost_targets.py): each Bayesian step picks
-    # among the `cost_target_window` fraction of candidates predicted closest to a target
-    # cost drawn from a bag reaching `cost_target_margin` of the observed log-cost span past
-    # both ends. 0 disables it (the reference's behaviour).
-    cost_target_window: float = 0.1
+    # among the candidates predicted nearest a target cost drawn from a bag reaching
+    # `cost_target_margin` of the observed log-cost span past both ends; "nearest" means
+    # within `cost_target_tolerance` of that span of the closest candidate. False is the
+    # reference's behaviour.
+    is_cost_targeted: bool = True
+    # A suggestion's predicted cost may be at most this multiple of all compute spent so
+    # far, so climbing the cost axis cannot spend a budget in a few trials. None: no limit.
+    max_cost_growth: float | None = 1.0
     cost_target_margin: float = 0.2
+    cost_target_tolerance: float = 0.05
 
     def __post_init__(self) -> None:
         if isinstance(self.outstanding_suggestion_estimator, str):
@@ -129,10 +134,13 @@ class CARBSParams:
             self.device not in ("auto", "cpu") and not self.device.startswith("cuda")
         ):
             problems.append("device must be 'auto', 'cpu' or 'cuda[:N]'")
-        if not 0.0 <= self.cost_target_window <= 1.0:
-            problems.append("cost_target_window must lie in [0, 1] (0 disables it)")
-        if not (self.cost_target_margin >= 0 and math.isfinite(self.cost_target_margin)):
-            problems.append("cost_target_margin must be a non-negative finite number")
+        growth = self.max_cost_growth
+        if growth is not None and not (growth > 0 and math.isfinite(growth)):
+            problems.append("max_cost_growth must be a positive finite number or None")
+        for name in ("cost_target_margin", "cost_target_tolerance"):
+            value = getattr(self, name)
+            if not (value >= 0 and math.isfinite(value)):
+                problems.append(f"{name} must be a non-negative finite number")
         if problems:
             raise ValueError("invalid CARBSParams: " + "; ".join(problems))
 

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from scipy.stats import theilslopes
 
 from carbs_optimizer.discrete_laws import CostBand, cost_bands
 from carbs_optimizer.observations import ObservationGroup
@@ -61,7 +62,7 @@ class ScalingLaw:
 def fit_scaling_laws(
     params: Sequence[Param], groups: Sequence[ObservationGroup]
 ) -> list[ScalingLaw]:
-    """Least-squares line of each parameter's coordinate against log10(group mean cost)."""
+    """A robust line of each parameter's coordinate against log10(group mean cost)."""
     x = np.array([math.log10(observation_group_cost(g)) for g in groups], dtype=np.float64)
     laws = []
     for index, param in enumerate(params):
@@ -89,7 +90,11 @@ def _fit_line(param: Param, x: np.ndarray, y: np.ndarray) -> ScalingLaw:
     points = len(x)
     if points < 2 or float(np.ptp(x)) == 0.0:
         return ScalingLaw(param.name, param.space.kind, None, None, None, points)
-    slope, intercept = np.polyfit(x, y, 1)
+    # Theil-Sen (the median of pairwise slopes), not least squares: a frontier holds a few
+    # points that are on it only because nothing better was tried at their cost (a bad
+    # learning rate at a fresh cost level), and one of them at either end tilts a
+    # least-squares line. Theil-Sen ignores up to ~29% of such points.
+    slope, intercept, _, _ = theilslopes(y, x)
     residual = float(np.sum((y - (slope * x + intercept)) ** 2))
     total = float(np.sum((y - y.mean()) ** 2))
     r2 = 1.0 - residual / total if total > 0 else 1.0

@@ -1,0 +1,130 @@
+"""How the search spreads: along the cost axis, away from a mid-range center, without repeats.
+
+A small Chinchilla-like problem: loss falls with model size and data (a power law), cost is
+their product. Everything here is the engine's own behaviour on a cheap closed-form
+objective, so each test runs in seconds on the CPU.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from carbs_optimizer import CARBS, LinearSpace, LogSpace, ObservationInParam, Param
+from carbs_optimizer.cost_targets import BAG_SIZE, target_logcost, target_position, window_mask
+from tests.optimizer.conftest import fast_config
+
+
+def scaling_params(center_size: float, center_data: float) -> list[Param]:
+    return [
+        Param("size", LogSpace(min=1e6, max=1e10), center_size),
+        Param("data", LogSpace(min=1e7, max=1e12), center_data),
+        Param("lr", LogSpace(min=1e-5, max=1e-1), 1e-3),
+    ]
+
+
+def scaling_loss(point: dict[str, float]) -> tuple[float, float]:
+    """(loss to minimise, cost)."""
+    size, data, lr = point["size"], point["data"], point["lr"]
+    loss = 1.7 + 400 / size**0.34 + 400 / data**0.28 + 0.1 * math.log10(lr / 3e-3) ** 2
+    return loss, 6 * size * data
+
+
+def observed_costs(engine: CARBS, steps: int) -> list[float]:
+    costs = []
+    for _ in range(steps):
+        suggestion = engine.suggest().suggestion
+        loss, cost = scaling_loss(suggestion)
+        engine.observe(ObservationInParam(suggestion, loss, cost))
+        costs.append(cost)
+    return costs
+
+
+def test_target_positions_cover_the_range_past_both_ends_once_per_cycle() -> None:
+    positions = [target_position(seed=3, index=i, margin=0.2) for i in range(BAG_SIZE)]
+    assert sorted(positions) == pytest.approx(
+        [-0.2 + k * 1.4 / (BAG_SIZE - 1) for k in range(BAG_SIZE)]
+    )
+    # Replayed studies draw the same targets; another seed orders them differently.
+    assert positions == [target_position(3, i, 0.2) for i in range(BAG_SIZE)]
+    orders = {tuple(target_position(s, i, 0.2) for i in range(BAG_SIZE)) for s in range(8)}
+    assert len(orders) > 1
+
+
+def test_a_target_past_the_range_moves_at_least_the_minimum_step() -> None:
+    low, high = math.log(1e10), math.log(1.1e10)  # nearly no span yet
+    assert target_logcost(-0.2, low, high, min_step=1.0) == pytest.approx(low - 1.0)
+    assert target_logcost(1.2, low, high, min_step=1.0) == pytest.approx(high + 1.0)
+    assert target_logcost(0.5, low, high, min_step=1.0) == pytest.approx((low + high) / 2)
+
+
+def test_window_keeps_the_candidates_as_near_as_the_nearest() -> None:
+    predicted = torch.tensor([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0])
+    assert window_mask(predicted, target=7.2, tolerance=0.9).tolist() == (
+        [False] * 6 + [False, True, True, False]
+    )
+    # Out of reach: only the extreme band competes, so the step toward it is taken in full.
+    assert window_mask(predicted, target=-5.0, tolerance=1.5).tolist() == (
+        [True, True] + [False] * 8
+    )
+
+
+def test_suggestions_cover_the_cost_axis_from_a_mid_range_center() -> None:
+    """From a center at 6e17, the study reaches a decade below and a decade above it.
+
+    Before cost targets the engine only climbed: nothing cheaper than the center's
+    neighbourhood was ever measured, so the cheap half of the frontier stayed empty.
+    """
+    center_cost = 6 * 1e8 * 1e9
+    engine = CARBS(fast_config(better_direction_sign=-1, seed=0), scaling_params(1e8, 1e9))
+    costs = observed_costs(engine, 30)
+    assert min(costs) <= center_cost / 10
+    assert max(costs) >= center_cost * 10
+    # Spread, not two clusters: every decade in between holds a trial.
+    decades = {math.floor(math.log10(c)) for c in costs}
+    low, high = math.floor(math.log10(min(costs))), math.floor(math.log10(max(costs)))
+    assert decades >= set(range(low, high + 1))
+
+
+def test_a_cheap_center_climbs_the_cost_axis() -> None:
+    engine = CARBS(fast_config(better_direction_sign=-1, seed=1), scaling_params(3e6, 3e7))
+    costs = observed_costs(engine, 36)
+    assert max(costs) >= 6 * 3e6 * 3e7 * 300
+
+
+def test_cost_targets_off_reproduces_the_upward_only_walk() -> None:
+    """Without cost targets (the reference's behaviour) the mid-center study does not
+    reach a decade under its center: the failure the targets fix."""
+    center_cost = 6 * 1e8 * 1e9
+    config = fast_config(better_direction_sign=-1, seed=0, is_cost_targeted=False)
+    costs = observed_costs(CARBS(config, scaling_params(1e8, 1e9)), 30)
+    assert min(costs) > center_cost / 10
+
+
+def test_no_repeated_point_after_rounding() -> None:
+    """An all-integer space where rounding makes repeats likely: no suggestion repeats an
+    observed or pending point (resamples, the deliberate repeat, are switched off)."""
+    params = [
+        Param("layers", LinearSpace(min=1, max=6, is_integer=True), 2),
+        Param("width", LogSpace(min=16, max=256, is_integer=True, rounding_factor=16), 64),
+    ]
+    engine = CARBS(fast_config(better_direction_sign=-1, resample_frequency=0), params)
+    seen: list[tuple[float, float]] = []
+    for _ in range(20):
+        suggestion = engine.suggest().suggestion
+        point = (float(suggestion["layers"]), float(suggestion["width"]))
+        assert point not in seen
+        seen.append(point)
+        loss = 1 / point[0] + 10 / point[1]
+        engine.observe(ObservationInParam(suggestion, loss, point[0] * point[1]))
+
+
+def test_pending_points_are_not_suggested_twice() -> None:
+    params = [Param("width", LogSpace(min=8, max=64, is_integer=True, rounding_factor=8), 16)]
+    engine = CARBS(fast_config(better_direction_sign=-1, num_random_samples=2), params)
+    for width in (8, 16, 32):
+        engine.observe(ObservationInParam({"width": width}, 1 / width, width))
+    batch = [out.suggestion["width"] for out in engine.suggest_batch(4)]
+    assert len(set(batch)) == len(batch)
