@@ -137,16 +137,26 @@ def test_a_real_local_study(
     write_study: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`carbs run` with real subprocess trials, then `carbs predict` on what it stored."""
-    path = write_study(budget={"maxTrials": 12, "maxFailedTrials": 2}, parallelism=1,
-                       carbs={"seed": 0, "initialSearchRadius": 1.0})
+    # lr and x held near their optima, so the loss is ~1/size and every dearer trial that
+    # tries a new size extends the frontier, whatever path the search takes.
+    path = write_study(
+        budget={"maxTrials": 12, "maxFailedTrials": 2}, parallelism=1,
+        carbs={"seed": 0, "initialSearchRadius": 1.0},
+        parameters=[
+            {"name": "lr", "space": "log", "min": 9e-3, "max": 1.1e-2, "searchCenter": 1e-2},
+            {"name": "x", "space": "linear", "min": 0.29, "max": 0.31, "searchCenter": 0.3},
+            {"name": "size", "space": "log", "min": 1, "max": 1000, "integer": True,
+             "searchCenter": 10},
+        ])
     state = path.parent / "state"
     assert main(["run", str(path), "--state-dir", str(state), "--device", "cpu"]) == 0
     capsys.readouterr()
     with TrialStore(state / "quad.db") as store:
         largest = max(t.cost or 0.0 for t in store.trials())
-    assert predict(str(path), "--state-dir", str(state), "--cost", str(10 * largest),
-                   "--json") == 0
-    document = json.loads(capsys.readouterr().out)
+    code = predict(str(path), "--state-dir", str(state), "--cost", str(10 * largest), "--json")
+    out = capsys.readouterr().out
+    assert code == 0, out
+    document = json.loads(out)
     assert document["extrapolation"] == pytest.approx(10.0)
     assert isinstance(document["params"]["size"], int)
     assert 1 <= document["params"]["size"] <= 1000
