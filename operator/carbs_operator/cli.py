@@ -227,6 +227,11 @@ def _configure_operator(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default="cpu", help="engine device: cpu, cuda or auto")
     parser.add_argument(
+        "--trial-kinds", default="Job", metavar="KIND,...",
+        help="workload kinds trials may run as (the chart's trialKinds): Job, JobSet, "
+        "TrainJob, PyTorchJob. A study naming another kind is Invalid. Default: Job",
+    )
+    parser.add_argument(
         "--log-format", choices=("plain", "json"), default="plain",
         help="plain: a line per record with time, logger, level; json: a JSON object per line",
     )
@@ -242,6 +247,7 @@ def _run_operator(args: argparse.Namespace) -> int:
         args.namespace, args.all_namespaces, standalone=args.standalone,
         peering_name=args.peering, priority=args.priority,
         metrics_port=args.metrics_port, liveness_endpoint=args.liveness, device=args.device,
+        trial_kinds=frozenset(k.strip() for k in args.trial_kinds.split(",") if k.strip()),
         log_format=args.log_format, verbose=args.verbose, quiet=args.quiet,
     )
 

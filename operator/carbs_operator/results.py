@@ -83,11 +83,13 @@ def extract_objective_and_cost(
     spec: StudySpec,
     runtime_seconds: float,
     gpu_count: float,
+    gpu_seconds: float | None = None,
 ) -> tuple[float, float]:
     """(objective, cost) of a finished trial, per the study's objective and cost settings.
 
     Cost is the reported metric named by cost.metric (finite, > 0), or measured: wall time
-    for runtimeSeconds, wall time x GPUs for gpuSeconds.
+    for runtimeSeconds, wall time x GPUs for gpuSeconds (or `gpu_seconds`, measured pod by
+    pod, for a multi-pod trial).
     """
     objective_name = spec.objective.metric
     objective = _required(metrics, objective_name, "objective")
@@ -101,6 +103,11 @@ def extract_objective_and_cost(
         raise ResultError(f"runtime must be a finite number >= 0 (got {runtime_seconds})")
     runtime = max(runtime_seconds, MIN_MEASURED_COST)
     source = spec.cost.source
+    if source is not None and source.value == "gpuSeconds" and gpu_seconds is not None:
+        if not math.isfinite(gpu_seconds) or gpu_seconds <= 0:
+            raise ResultError("cost source gpuSeconds needs GPUs, but none of the trial's pods "
+                              "requested one (set a GPU limit such as nvidia.com/gpu)")
+        return objective, max(gpu_seconds, MIN_MEASURED_COST)
     if source is not None and source.value == "gpuSeconds":
         if not math.isfinite(gpu_count) or gpu_count <= 0:
             raise ResultError(

@@ -190,6 +190,7 @@ def conclude_trial(
     result_text: str | None,
     runtime_seconds: float,
     gpus: int,
+    gpu_seconds: float | None = None,
 ) -> Outcome:
     """Succeeded only with a clean exit and a result holding a finite objective and cost.
 
@@ -205,6 +206,8 @@ def conclude_trial(
         factor = gpus if spec.cost.source == CostSource.GPU_SECONDS else 1
         if math.isfinite(runtime_seconds) and runtime_seconds > 0 and factor > 0:
             measured = runtime_seconds * factor
+        if gpu_seconds is not None and spec.cost.source == CostSource.GPU_SECONDS:
+            measured = gpu_seconds if gpu_seconds > 0 else None
     if workload_failure is not None:
         return Outcome(TrialPhase.FAILED, {}, None, measured, workload_failure)
     if result_text is None or not result_text.strip():
@@ -218,7 +221,8 @@ def conclude_trial(
     except ResultError as error:
         return Outcome(TrialPhase.FAILED, {}, None, measured, f"malformed result: {error}")
     try:
-        objective, cost = extract_objective_and_cost(metrics, spec, runtime_seconds, gpus)
+        objective, cost = extract_objective_and_cost(metrics, spec, runtime_seconds, gpus,
+                                                     gpu_seconds)
     except ResultError as error:
         return Outcome(TrialPhase.FAILED, metrics, None, measured, f"unusable result: {error}")
     return Outcome(TrialPhase.SUCCEEDED, metrics, objective, cost, None)

@@ -16,6 +16,8 @@ import re
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
+from carbs_operator import workloads
+
 if TYPE_CHECKING:
     from carbs_operator.models import StudySpec
 
@@ -58,9 +60,20 @@ def has_malformed_placeholder(text: str) -> bool:
     return _PLACEHOLDER_START in PLACEHOLDER.sub("", text)
 
 
-_REPLACED_AT = re.compile(
-    re.escape(FIRST_CONTAINER_PATH) + r"\.(command\[\d+\]|args\[\d+\]|env\[\d+\]\.value)"
-)
+_REPLACED_IN = r"\.(command\[\d+\]|args\[\d+\]|env\[\d+\]\.value)"
+
+
+def rendered_containers(template: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(path, container) of the containers whose command, args and env get the parameters:
+    a Job's first container; every container of every replica of the other kinds."""
+    try:
+        kind = workloads.kind_of(template)
+    except workloads.WorkloadError:
+        return []
+    spec = template.get("spec")
+    spec = spec if isinstance(spec, dict) else {}
+    found = workloads.containers(kind, spec)
+    return found[:1] if kind.is_job else found
 
 
 def template_problems(
@@ -70,29 +83,33 @@ def template_problems(
 
     A placeholder must name a declared parameter, be well formed, and sit where it is
     replaced (elsewhere it would reach the trial verbatim); the runtime's own env names
-    are reserved. `template` is a JobTemplateSpec as plain data; paths get `prefix`.
+    are reserved. `template` is the trial template as plain data; paths get `prefix`.
     """
     problems: list[tuple[str, str]] = []
     known = ", ".join(sorted(declared))
+    targets = rendered_containers(template)
+    replaced_at = re.compile("|".join(f"(?:{re.escape(path)}{_REPLACED_IN})"
+                                      for path, _ in targets) or "(?!)")
+    where_replaced = ("the first container's command, args and env values"
+                      if len(targets) <= 1 else "containers' command, args and env values")
     for path, text in _strings(template, ""):
         names = placeholder_names(text)
         where = f"{prefix}.{path}" if prefix else path
-        if names and not _REPLACED_AT.fullmatch(path):
-            problems.append((where, "${params.<name>} is replaced only in the first "
-                             "container's command, args and env values"))
+        if names and not replaced_at.fullmatch(path):
+            problems.append((where, f"${{params.<name>}} is replaced only in {where_replaced}"))
             continue
         problems += [(where, f"${{params.{name}}} names no declared parameter (declared: {known})")
                      for name in names if name not in declared]
         if has_malformed_placeholder(text):
             problems.append((where, "unterminated or malformed ${params.<name>} placeholder"))
-    containers = template.get("spec", {}).get("template", {}).get("spec", {}).get("containers")
-    env = containers[0].get("env") if isinstance(containers, list) and containers else None
-    for i, var in enumerate(env if isinstance(env, list) else []):
-        name = var.get("name") if isinstance(var, Mapping) else None
-        if isinstance(name, str) and is_reserved_env_name(name):
-            path = f"{FIRST_CONTAINER_PATH}.env[{i}].name"
-            problems.append((f"{prefix}.{path}" if prefix else path,
-                             f"{name} is reserved (set by carbs)"))
+    for container_path, container in targets:
+        env = container.get("env")
+        for i, var in enumerate(env if isinstance(env, list) else []):
+            name = var.get("name") if isinstance(var, Mapping) else None
+            if isinstance(name, str) and is_reserved_env_name(name):
+                path = f"{container_path}.env[{i}].name"
+                problems.append((f"{prefix}.{path}" if prefix else path,
+                                 f"{name} is reserved (set by carbs)"))
     return problems
 
 
@@ -204,44 +221,75 @@ def trial_env(
 
 
 def _first_container(spec: StudySpec) -> Any:
-    return spec.trial_template.spec.template.spec.containers[0]
+    template = spec.trial_template.spec.template
+    return template.spec.containers[0] if template is not None else None
+
+
+def template_data(spec: StudySpec) -> dict[str, Any]:
+    """The trial template as the plain data it is sent as."""
+    return spec.trial_template.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+def primary_container(spec: StudySpec) -> tuple[str, dict[str, Any]]:
+    """(path, container) that holds the result: the one `carbs run` runs locally, and the
+    one whose log a StdOut collector reads."""
+    template = template_data(spec)
+    kind = workloads.kind_of(template)
+    found = workloads.primary_container(kind, template.get("spec", {}),
+                                        spec.trial_template.primary_container_name)
+    if found is None:
+        raise TemplateError(f"the {kind.kind} template has no primary container")
+    return found
+
+
+def primary_container_name(spec: StudySpec) -> str:
+    path, container = primary_container(spec)
+    return workloads.container_name(workloads.kind_of(template_data(spec)), path, container)
 
 
 def render_command(spec: StudySpec, params: Mapping[str, float | str]) -> list[str]:
-    """The first container's command + args with placeholders filled, for `carbs run`.
+    """The primary container's command + args with placeholders filled, for `carbs run`.
 
     Locally there is no image, hence no entrypoint to fall back on: a command is required.
     """
-    container = _first_container(spec)
-    if not container.command:
+    path, container = primary_container(spec)
+    if not container.get("command"):
         raise TemplateError(
-            f"{FIRST_CONTAINER_PATH}.command is empty: running locally needs a command "
+            f"{path}.command is empty: running locally needs a command "
             "because the image's entrypoint is not used"
         )
     values = param_strings(spec, params)
-    return [substitute(part, values) for part in [*container.command, *(container.args or [])]]
+    parts = [*container["command"], *(container.get("args") or [])]
+    return [substitute(str(part), values) for part in parts]
 
 
 def render_env(
     spec: StudySpec, study_name: str, trial_name: str, params: Mapping[str, float | str]
 ) -> dict[str, str]:
-    """Env vars for a local trial: the container's literal env values plus CARBS_*.
+    """Env vars for a local trial: the primary container's literal env values plus CARBS_*.
 
     Entries that use `valueFrom` (secrets, the downward API) need a cluster and are skipped.
     """
     values = param_strings(spec, params)
     env: dict[str, str] = {}
-    for var in _first_container(spec).env or []:
-        if var.value is not None and not is_reserved_env_name(var.name):
-            env[var.name] = substitute(var.value, values)
+    for var in primary_container(spec)[1].get("env") or []:
+        name, value = var.get("name"), var.get("value")
+        if isinstance(value, str) and not is_reserved_env_name(str(name)):
+            env[str(name)] = substitute(value, values)
     env.update(trial_env(study_name, trial_name, spec, params))
     return env
 
 
 def requested_gpus(spec: StudySpec) -> int:
-    """GPUs the trial container asks for (any `<vendor>/gpu` limit), for gpuSeconds cost."""
-    resources = _first_container(spec).resources or {}
-    limits = resources.get("limits") or {}
+    """GPUs a Job's first container asks for (any `<vendor>/gpu` limit), for gpuSeconds cost.
+    Other kinds are measured pod by pod (pod_gpus)."""
+    container = _first_container(spec)
+    resources = (container.resources if container is not None else None) or {}
+    return limit_gpus(resources.get("limits") or {})
+
+
+def limit_gpus(limits: Mapping[str, Any]) -> int:
+    """The sum of `<vendor>/gpu` quantities in a resources' limits."""
     total = 0
     for key, quantity in limits.items():
         if str(key).endswith("/gpu"):
@@ -329,3 +377,54 @@ def _job_env(
             var["value"] = substitute(var["value"], values)
         env.append(var)
     return env
+
+
+def build_workload(
+    study_name: str,
+    namespace: str,
+    trial_name: str,
+    index: int,
+    spec: StudySpec,
+    params: Mapping[str, float | str],
+    owner_reference: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The trial's workload object, ready to create: a Job (build_job), or the kind the
+    template names with the parameters and CARBS_* env in every container of every replica
+    and the carbs.dev labels on the object and its pod templates (TrainJob, which has none:
+    in spec.labels, which its controller passes on)."""
+    template = template_data(spec)
+    kind = workloads.kind_of(template)
+    if kind.is_job:
+        return build_job(study_name, namespace, trial_name, index, spec, params,
+                         owner_reference)
+    values = param_strings(spec, params)
+    labels = {LABEL_STUDY: study_name, LABEL_TRIAL: trial_name, LABEL_MANAGED_BY: MANAGER_NAME}
+    body: dict[str, Any] = copy.deepcopy(template.get("spec", {}))
+    for _, pod in workloads.pod_templates(kind, body):
+        pod_meta = pod.setdefault("metadata", {})
+        pod_meta["labels"] = {**pod_meta.get("labels", {}), **labels}
+    if kind.spec_labels:
+        body["labels"] = {**body.get("labels", {}), **labels}
+    for _, container in workloads.containers(kind, body):
+        for key in ("command", "args"):
+            if key in container:
+                container[key] = [substitute(str(part), values) for part in container[key]]
+        container["env"] = _job_env(container, study_name, trial_name, spec, params, values)
+    meta = copy.deepcopy(template.get("metadata", {}))
+    meta.update(name=trial_name, namespace=namespace,
+                labels={**meta.get("labels", {}), **labels},
+                ownerReferences=[dict(owner_reference)])
+    meta.setdefault("annotations", {})["carbs.dev/trial-index"] = str(index)
+    return {"apiVersion": kind.api_version, "kind": kind.kind, "metadata": meta, "spec": body}
+
+
+def local_run_note(spec: StudySpec) -> str | None:
+    """What `carbs run` says about a kind it cannot run whole: one process, the primary
+    container, no other replica (None for a Job, which runs as it would on a cluster)."""
+    kind = workloads.kind_of(template_data(spec))
+    if kind.is_job:
+        return None
+    path, _ = primary_container(spec)
+    return (f"{kind.kind} trials run locally as one process: the primary container "
+            f"{primary_container_name(spec)!r} ({path}), as {kind.rank0} would; the other "
+            "replicas do not run here")

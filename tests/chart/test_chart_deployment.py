@@ -76,6 +76,8 @@ def test_all_namespaces_mode_flags() -> None:
     assert args.metrics_port == 8080
     assert args.liveness == "http://0.0.0.0:8081/healthz"
     assert args.device == "cpu"
+    assert args.trial_kinds == "Job"
+    assert parsed_args({"trialKinds": ["Job", "JobSet"]}).trial_kinds == "Job,JobSet"
 
 
 def test_namespaced_mode_flags() -> None:

@@ -96,6 +96,22 @@ def test_namespaced_mode_grants_exactly_the_operator_rules_in_each_watched_names
     assert {r["metadata"]["namespace"] for r in of_kind(objects, "Role")} == set(WATCHED)
 
 
+def test_workload_kinds_grow_the_rules_by_exactly_the_kinds_enabled() -> None:
+    """trialKinds: each kind listed adds its resource with a Job's verbs, and nothing else."""
+    verbs = "get list watch create delete"
+    kinds = {"JobSet": ("jobset.x-k8s.io", "jobsets"),
+             "TrainJob": ("trainer.kubeflow.org", "trainjobs"),
+             "PyTorchJob": ("kubeflow.org", "pytorchjobs")}
+    jobs = _rules(("batch", "jobs", verbs))
+    for kind, (group, plural) in kinds.items():
+        extra = _rules((group, plural, verbs))
+        assert granted(render({"trialKinds": ["Job", kind]})) == {None: EXPECTED | extra}
+        assert granted(render({"trialKinds": [kind]})) == {None: (EXPECTED - jobs) | extra}
+    every = render({**SCENARIOS["namespaced"], "trialKinds": ["Job", *kinds]})
+    added = frozenset().union(*(_rules((g, p, verbs)) for g, p in kinds.values()))
+    assert granted(every) == dict.fromkeys(WATCHED, EXPECTED | added)
+
+
 def test_pod_logs_only_while_the_stdout_collector_is_enabled() -> None:
     """Reading logs is granted for spec.metricsCollector StdOut, and only for it."""
     assert granted(render({"metricsCollectors": ["Report"]})) == {None: EXPECTED - POD_LOGS}

@@ -36,6 +36,8 @@ BAD_VALUES: dict[str, dict[str, Any]] = {
     "malformed digest": {"image": {"digest": "sha256:xyz"}},
     "unknown device": {"operator": {"device": "tpu"}},
     "unknown metrics collector": {"metricsCollectors": ["Stdout"]},
+    "unknown trial kind": {"trialKinds": ["Job", "MPIJob"]},
+    "no trial kind": {"trialKinds": []},
     "a metrics collector twice": {"metricsCollectors": ["Report", "Report"]},
     "port out of range": {"metrics": {"port": 70000}},
     "pdb budget in words": {"pdb": {"enabled": True, "minAvailable": "half"}},

@@ -51,11 +51,13 @@ def study(name: str = "quad", namespace: str = "default", **spec: Any) -> dict[s
 
 @contextlib.asynccontextmanager
 async def carbs_operator(
-    cluster: Cluster, namespaces: tuple[str, ...] = ("default",), clusterwide: bool = False
+    cluster: Cluster, namespaces: tuple[str, ...] = ("default",), clusterwide: bool = False,
+    trial_kinds: frozenset[str] = frozenset({"Job"}),
 ) -> AsyncIterator[OperatorThread]:
     """Our handlers in a fresh kopf registry, running against the emulator."""
     registry = kopf.OperatorRegistry()
-    context = OperatorContext(KubeApi(cluster.api_client()), resync_seconds=1.0)
+    context = OperatorContext(KubeApi(cluster.api_client()), resync_seconds=1.0,
+                              trial_kinds=trial_kinds)
     register(registry, context)
     async with run_operator(cluster, registry, namespaces=namespaces,
                             clusterwide=clusterwide) as running:

@@ -59,6 +59,31 @@ def base_study() -> dict[str, Any]:
     }
 
 
+TT = "spec.trialTemplate"
+JOBSET: dict[str, Any] = {
+    "apiVersion": "jobset.x-k8s.io/v1alpha2", "kind": "JobSet",
+    "spec": {"replicatedJobs": [{"name": "workers", "replicas": 1, "template": {"spec": {
+        "parallelism": 2, "completions": 2, "completionMode": "Indexed",
+        "template": {"spec": {"restartPolicy": "Never", "containers": [{
+            "name": "trainer", "image": "registry.example/ddp:1", "command": ["torchrun"],
+            "args": ["train.py", "--lr=${params.lr}", "--width=${params.width}"]}]}}}}}]},
+}
+PYTORCHJOB: dict[str, Any] = {
+    "apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob",
+    "spec": {"pytorchReplicaSpecs": {
+        "Master": {"replicas": 1, "template": {"spec": {"containers": [{
+            "name": "pytorch", "image": "x", "args": ["--lr=${params.lr}"]}]}}},
+        "Worker": {"replicas": 3, "template": {"spec": {"containers": [{
+            "name": "pytorch", "image": "x", "args": ["--lr=${params.lr}"]}]}}}}},
+}
+TRAINJOB: dict[str, Any] = {
+    "apiVersion": "trainer.kubeflow.org/v1alpha1", "kind": "TrainJob",
+    "spec": {"runtimeRef": {"name": "torch-distributed"},
+             "trainer": {"image": "x", "numNodes": 2, "command": ["python", "train.py"],
+                         "args": ["--lr=${params.lr}"]}},
+}
+
+
 def trial() -> dict[str, Any]:
     """A valid CarbsTrial."""
     return {
@@ -196,6 +221,18 @@ GOOD = [
     Case("no-max-failed-trials", {"spec.budget.maxFailedTrials": DELETE}),
     *[Case(f"kind-{i}", {f"{P3}": parameter}) for i, parameter in enumerate(KINDS)],
     Case("every-kind", {}, then=lambda o: o["spec"]["parameters"].extend(copy.deepcopy(KINDS))),
+    Case("jobset", {TT: copy.deepcopy(JOBSET)}),
+    Case("pytorchjob", {TT: copy.deepcopy(PYTORCHJOB)}),
+    Case("trainjob", {TT: copy.deepcopy(TRAINJOB)}),
+    Case("job-by-name", {f"{TT}.apiVersion": "batch/v1", f"{TT}.kind": "Job"}),
+    Case("jobset-with-everything", {TT: {
+        **copy.deepcopy(JOBSET),
+        "successCondition": "has(self.status) && has(self.status.conditions) && "
+                            "self.status.conditions.exists(c, c.type == 'Completed')",
+        "failureCondition": "has(self.status) && has(self.status.failed)",
+        "primaryPodLabels": {"jobset.sigs.k8s.io/job-index": "0"},
+        "primaryContainerName": "trainer"}}),
+    Case("job-own-conditions", {f"{TT}.successCondition": "has(self.status.succeeded)"}),
     Case("collector-report", {MC: {"kind": "Report"}}),
     Case("collector-stdout-default", {MC: {"kind": "StdOut"}}),
     Case("collector-stdout-json", {MC: {"kind": "StdOut", "format": "JSON",
@@ -316,9 +353,32 @@ BAD_FOR_BOTH += [
         f"{MC}.metricStrategies[1].name"),
     Case("collector-empty-regexes", {MC: {"kind": "StdOut", "metricsFormat": []}},
          f"{MC}.metricsFormat"),
+    Case("kind-without-api-version", {f"{TT}.kind": "JobSet"}, f"{TT}.kind"),
+    Case("api-version-without-kind", {f"{TT}.apiVersion": "batch/v1"}, f"{TT}.kind"),
+    Case("unsupported-kind", {TT: {**copy.deepcopy(JOBSET), "kind": "MPIJob"}}, f"{TT}.kind"),
+    Case("kind-with-wrong-version", {TT: {**copy.deepcopy(JOBSET),
+                                          "apiVersion": "jobset.x-k8s.io/v1"}}, f"{TT}.kind"),
+    Case("job-without-template", {f"{TT}.spec.template": DELETE}, f"{TT}.spec.template"),
+    Case("empty-condition", {f"{TT}.successCondition": ""}, f"{TT}.successCondition"),
 ]
 
 ONLY_PYDANTIC = [
+    # The kind table (where the containers are) and CEL compilation live in Python.
+    Case("jobset-without-containers", {TT: {**copy.deepcopy(JOBSET), "spec": {}}},
+         f"{TT}.spec"),
+    Case("unknown-primary-container", {TT: {**copy.deepcopy(JOBSET),
+                                            "primaryContainerName": "trainr"}},
+         f"{TT}.primaryContainerName"),
+    Case("condition-not-cel", {f"{TT}.failureCondition": "self.status.(("},
+         f"{TT}.failureCondition"),
+    Case("placeholder-outside-containers", {TT: {**copy.deepcopy(JOBSET), "metadata": {
+        "labels": {"lr": "${params.lr}"}}}}, f"{TT}.metadata.labels.lr"),
+    Case("reserved-env-in-a-replica", {}, f"{TT}.spec.pytorchReplicaSpecs.Worker.template.spec"
+         ".containers[0].env[0].name", then=lambda o: o["spec"].update(trialTemplate={
+             **copy.deepcopy(PYTORCHJOB), "spec": {"pytorchReplicaSpecs": {
+                 **PYTORCHJOB["spec"]["pytorchReplicaSpecs"],
+                 "Worker": {"template": {"spec": {"containers": [{
+                     "name": "pytorch", "env": [{"name": "CARBS_TRIAL", "value": "x"}]}]}}}}}})),
     # Python's re is the regex engine; a CRD cannot compile a pattern or count its groups.
     Case("collector-regex-invalid", {MC: {"kind": "StdOut", "metricsFormat": ["(a"]}},
          f"{MC}.metricsFormat[0]"),

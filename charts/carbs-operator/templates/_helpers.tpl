@@ -121,9 +121,12 @@ The operator's rules on the namespaced resources it serves, shared by the Cluste
 - apiGroups: ["carbs.dev"]
   resources: ["carbstrials/finalizers"]
   verbs: ["update"]
-- apiGroups: ["batch"]
-  resources: ["jobs"]
+{{- range $kind := .Values.trialKinds }}
+{{- $rule := index (dict "Job" (list "batch" "jobs") "JobSet" (list "jobset.x-k8s.io" "jobsets") "TrainJob" (list "trainer.kubeflow.org" "trainjobs") "PyTorchJob" (list "kubeflow.org" "pytorchjobs")) $kind }}
+- apiGroups: [{{ index $rule 0 | quote }}]
+  resources: [{{ index $rule 1 | quote }}]
   verbs: ["get", "list", "watch", "create", "delete"]
+{{- end }}
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["list", "watch"]

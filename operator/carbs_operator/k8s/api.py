@@ -107,6 +107,20 @@ class KubeApi:
             if error.status != 404:
                 raise
 
+    async def served(self, resource: Resource) -> bool:
+        """Whether the API server serves `resource` (its CRD is installed), by discovery."""
+        try:
+            response = await self._run(
+                self._custom.get_api_resources, resource.group, resource.version,
+                _preload_content=False,
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        resources = json.loads(response.data).get("resources") or []
+        return any(entry.get("name") == resource.plural for entry in resources)
+
     async def pod_log(
         self, namespace: str, pod: str, container: str, limit_bytes: int
     ) -> tuple[str | None, str | None]:

@@ -23,6 +23,7 @@ from kubernetes import client as k8s
 
 from carbs_operator.k8s.api import KubeApi
 from carbs_operator.k8s.reconciler import StudyReconciler
+from carbs_operator.k8s.workload_api import DEFAULT_TRIAL_KINDS
 from carbs_operator.metrics import StudyMetrics
 from carbs_operator.models import GROUP, VERSION
 from carbs_operator.template import LABEL_STUDY
@@ -41,6 +42,7 @@ class OperatorContext:
     device: str = "cpu"
     engine_threads: int = 2
     resync_seconds: float = 10.0
+    trial_kinds: frozenset[str] = DEFAULT_TRIAL_KINDS  # workload kinds it may create
     reconcilers: dict[Key, tuple[StudyReconciler, asyncio.Task[None]]] = field(
         default_factory=dict
     )
@@ -121,7 +123,7 @@ def register(
         reconciler = StudyReconciler(
             context.api, context.engine_pool, obj, post_event=post_event,
             metrics=context.metrics, device=context.device,
-            resync_seconds=context.resync_seconds,
+            resync_seconds=context.resync_seconds, trial_kinds=context.trial_kinds,
         )
         task = asyncio.create_task(reconciler.run(), name=f"carbs-study-{key[0]}-{key[1]}")
         context.reconcilers[key] = (reconciler, task)

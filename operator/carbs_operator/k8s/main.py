@@ -15,6 +15,7 @@ from kubernetes import client as k8s
 from carbs_operator.k8s.api import KubeApi
 from carbs_operator.k8s.handlers import OperatorContext, default_api_client, register
 from carbs_operator.k8s.peering import PeeringError, decide_peering
+from carbs_operator.k8s.workload_api import DEFAULT_TRIAL_KINDS
 from carbs_operator.metrics import StudyMetrics
 
 log = logging.getLogger("carbs_operator")
@@ -36,6 +37,7 @@ async def operator(
     liveness_endpoint: str | None = None,
     resync_seconds: float = 10.0,
     device: str = "cpu",
+    trial_kinds: frozenset[str] = DEFAULT_TRIAL_KINDS,
 ) -> None:
     """Run until `stop_flag` is set (or the task is cancelled).
 
@@ -51,7 +53,8 @@ async def operator(
         priority = secrets.randbelow(1_000_000) + 1
     registry = kopf.OperatorRegistry()
     context = OperatorContext(
-        KubeApi(api_client), metrics=metrics, device=device, resync_seconds=resync_seconds
+        KubeApi(api_client), metrics=metrics, device=device, resync_seconds=resync_seconds,
+        trial_kinds=trial_kinds,
     )
     register(registry, context, login=login)
     await kopf.operator(
@@ -80,6 +83,7 @@ def run_operator(
     metrics_host: str = "0.0.0.0",  # noqa: S104 - scraped from outside the pod
     liveness_endpoint: str | None = None,
     device: str = "cpu",
+    trial_kinds: frozenset[str] = DEFAULT_TRIAL_KINDS,
     log_format: str = "plain",
     verbose: bool = False,
     quiet: bool = False,
@@ -98,7 +102,7 @@ def run_operator(
             api_client=default_api_client(), namespaces=namespaces, clusterwide=clusterwide,
             standalone=standalone, peering_name=peering_name, priority=priority,
             metrics=metrics, liveness_endpoint=liveness_endpoint,
-            device=device,
+            device=device, trial_kinds=trial_kinds,
         ))
     except PeeringError as error:
         log.error("%s", error)

@@ -28,8 +28,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from carbs_operator.collectors import MAX_OUTPUT_BYTES, Collected, collect, uses_output
-from carbs_operator.k8s.api import JOBS, STUDIES, TRIALS, KubeApi
+from carbs_operator.k8s.api import STUDIES, TRIALS, KubeApi
 from carbs_operator.k8s.signature import (
     SIGNATURE_ANNOTATION,
     changed_message,
@@ -38,14 +37,21 @@ from carbs_operator.k8s.signature import (
     signature_parts,
 )
 from carbs_operator.k8s.trials import (
-    JobState,
-    job_state,
     owner_reference,
     status_for,
     timestamp,
     trial_index,
     trial_manifest,
     usable_record,
+)
+from carbs_operator.k8s.workload_api import (
+    DEFAULT_TRIAL_KINDS,
+    KIND_UNAVAILABLE,
+    collect_result,
+    kind_of,
+    kind_problem,
+    read_workload,
+    resource_of,
 )
 from carbs_operator.metrics import StudyMetrics
 from carbs_operator.models import (
@@ -59,10 +65,9 @@ from carbs_operator.models.status import WarmStartStatus
 from carbs_operator.replay import build_engine, scaling_laws
 from carbs_operator.status import invalid_status, study_status, trial_name
 from carbs_operator.study import Outcome, TrialRecord, conclude_trial, decide
-from carbs_operator.template import LABEL_STUDY, build_job, requested_gpus
+from carbs_operator.template import LABEL_STUDY, build_workload, requested_gpus
 from carbs_operator.validation import ManifestError, parse_study
 from carbs_operator.warmstart import seed_records, source_names
-from carbs_operator.workloads import primary_container_name, primary_pod
 from carbs_optimizer import SUGGESTION_ID_DICT_KEY
 
 log = logging.getLogger("carbs_operator")
@@ -87,8 +92,10 @@ class StudyReconciler:
         metrics: StudyMetrics | None = None,
         device: str = "cpu",
         resync_seconds: float = RESYNC_SECONDS,
+        trial_kinds: frozenset[str] = DEFAULT_TRIAL_KINDS,
     ) -> None:
         self.api = api
+        self.trial_kinds = trial_kinds
         self.engine_pool = engine_pool
         self.body = body
         self.namespace: str = body["metadata"]["namespace"]
@@ -148,6 +155,10 @@ class StudyReconciler:
             message = "; ".join(str(p) for p in error.problems)
             await self._mark_invalid(message, generation, INVALID_SPEC)
             return
+        unavailable = await kind_problem(self.api, study.spec, self.trial_kinds)
+        if unavailable is not None:
+            await self._mark_invalid(unavailable, generation, KIND_UNAVAILABLE)
+            return
         objects = await self.api.list_objects(TRIALS, self.namespace, f"{LABEL_STUDY}={self.name}")
         objects.sort(key=trial_index)
         changed = changed_parts(study.spec, objects)
@@ -171,7 +182,7 @@ class StudyReconciler:
         if decision.stop_reason is not None and decision.counts.in_flight:
             if study.spec.completion_policy.running_trials == RunningTrialsPolicy.DELETE:
                 reason = f"stopped: the study completed ({decision.stop_reason})"
-                records = [await self._stop_trial(r, reason) if r.in_flight else r
+                records = [await self._stop_trial(study, r, reason) if r.in_flight else r
                            for r in records]
         elif decision.start > 0:
             records += await self._start(study, records, decision.start)
@@ -191,21 +202,20 @@ class StudyReconciler:
         if not record.in_flight:
             return record
         name = obj["metadata"]["name"]
-        job = await self.api.get(JOBS, self.namespace, name)
-        if job is None:
+        job, pods, state = await read_workload(self.api, study.spec, self.namespace, name)
+        if job is None or state is None:
             if record.phase == TrialPhase.PENDING:
                 await self._create_job(study, obj, record)
                 return record
-            reason = "lost: its Job disappeared before the trial finished"
+            reason = "lost: its workload disappeared before the trial finished"
             return await self._finish(record, Outcome(TrialPhase.LOST, {}, None, None, reason))
-        pods = await self.api.pods(self.namespace, f"job-name={name}")
-        state = job_state(job, pods)
         if state.finished:
-            collected = await self._collect(study, pods, state)
+            collected = await collect_result(self.api, study.spec, self.namespace, pods, state)
             outcome = conclude_trial(
                 study.spec, workload_failure=state.failure or collected.failure,
                 result_text=collected.result_text,
                 runtime_seconds=state.runtime_seconds, gpus=requested_gpus(study.spec),
+                gpu_seconds=state.gpu_seconds,
             )
             return await self._finish(record, outcome, status_for(outcome, state))
         if state.started and record.phase == TrialPhase.PENDING:
@@ -217,22 +227,6 @@ class StudyReconciler:
             self.post_event(self.body, "Normal", "TrialStarted", f"trial {name} is running")
             return replace(record, phase=TrialPhase.RUNNING, started_at=started)
         return record
-
-    async def _collect(
-        self, study: CarbsStudy, pods: list[dict[str, Any]], state: JobState
-    ) -> Collected:
-        """The result under spec.metricsCollector; StdOut reads the primary pod's log (bounded)
-        once the workload ended well (a failed one already has its reason)."""
-        if not uses_output(study.spec) or state.failure is not None:
-            return Collected(state.result_text)
-        pod = primary_pod(pods)
-        if pod is None:
-            return Collected(None, "no output: the trial's pod is gone, so its log cannot be read")
-        text, problem = await self.api.pod_log(
-            self.namespace, str(pod["metadata"]["name"]), primary_container_name(study.spec),
-            MAX_OUTPUT_BYTES + 1,
-        )
-        return collect(study.spec, state.result_text, text, problem)
 
     async def _finish(
         self, record: TrialRecord, outcome: Outcome, status: dict[str, Any] | None = None
@@ -262,8 +256,11 @@ class StudyReconciler:
             failure_reason=outcome.failure_reason, finished_at=time.time(),
         )
 
-    async def _stop_trial(self, record: TrialRecord, reason: str) -> TrialRecord:
-        await self.api.delete(JOBS, self.namespace, trial_name(self.name, record.index))
+    async def _stop_trial(
+        self, study: CarbsStudy, record: TrialRecord, reason: str
+    ) -> TrialRecord:
+        resource = resource_of(kind_of(study.spec))
+        await self.api.delete(resource, self.namespace, trial_name(self.name, record.index))
         return await self._finish(record, Outcome(TrialPhase.LOST, {}, None, None, reason))
 
     async def _still_ours(self) -> bool:
@@ -287,9 +284,9 @@ class StudyReconciler:
         if self._stopped:
             return
         name = trial["metadata"]["name"]
-        job = build_job(self.name, self.namespace, name, record.index, study.spec,
-                        record.params, owner_reference(trial))
-        await self.api.create(JOBS, self.namespace, job)
+        job = build_workload(self.name, self.namespace, name, record.index, study.spec,
+                             record.params, owner_reference(trial))
+        await self.api.create(resource_of(kind_of(study.spec)), self.namespace, job)
 
     async def _start(
         self, study: CarbsStudy, records: list[TrialRecord], count: int

@@ -129,6 +129,7 @@ class JobState:
     runtime_seconds: float = 0.0
     started_at: float | None = None
     finished_at: float | None = None
+    gpu_seconds: float | None = None  # summed over every pod (kinds other than Job)
 
 
 def _terminated(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:

@@ -49,6 +49,7 @@ def run_command(
     from carbs_operator.local.progress import Progress
     from carbs_operator.local.runner import LocalRunner
     from carbs_operator.metrics import StudyMetrics, serve
+    from carbs_operator.template import local_run_note
 
     console = Console(soft_wrap=True)
     study = _load(path, console)
@@ -58,6 +59,9 @@ def run_command(
     seeds = local_seeds(study, state_dir, warm_start)
     if warm_start or study.spec.warm_start is not None:
         console.print(describe(seeds), markup=False)
+    note = local_run_note(study.spec)
+    if note is not None:
+        console.print(note, markup=False)
     registry = CollectorRegistry()
     metrics = StudyMetrics(registry)
     server = serve(registry, metrics_port) if metrics_port is not None else None

@@ -1,0 +1,93 @@
+"""The reconciler's reads and writes of a trial's workload, whatever its kind.
+
+The kind comes from the study's trial template (carbs_operator.workloads); these functions
+turn it into API calls: which resource to create, get and delete, how to find the pods,
+how to judge the state, and where the result is. A kind the operator may not create, or
+whose CRD the cluster does not serve, is a sentence for the study's Invalid condition.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection
+from typing import Any
+
+from carbs_operator import workloads
+from carbs_operator.collectors import MAX_OUTPUT_BYTES, Collected, collect, uses_output
+from carbs_operator.k8s.api import KubeApi, Resource
+from carbs_operator.k8s.trials import JobState, job_state
+from carbs_operator.k8s.workload_state import workload_state
+from carbs_operator.models import StudySpec
+from carbs_operator.template import primary_container_name, template_data
+from carbs_operator.workloads import WorkloadKind
+
+KIND_UNAVAILABLE = "WorkloadKindUnavailable"
+DEFAULT_TRIAL_KINDS = frozenset({"Job"})
+
+
+def kind_of(spec: StudySpec) -> WorkloadKind:
+    return workloads.kind_of(template_data(spec))
+
+
+def resource_of(kind: WorkloadKind) -> Resource:
+    return Resource(kind.group, kind.version, kind.plural)
+
+
+async def kind_problem(api: KubeApi, spec: StudySpec, allowed: Collection[str]) -> str | None:
+    """Why trials of this study's kind cannot be created here, or None."""
+    kind = kind_of(spec)
+    where = f"spec.trialTemplate.kind: {kind.kind} ({kind.api_version})"
+    if kind.kind not in allowed:
+        return (f"{where}: the operator may not create {kind.plural} (allowed: "
+                f"{', '.join(sorted(allowed))}); add {kind.kind} to the chart's trialKinds")
+    if not kind.is_job and not await api.served(resource_of(kind)):
+        return f"{where}: the cluster does not serve {kind.plural}; install its CRD"
+    return None
+
+
+def _conditions(spec: StudySpec, kind: WorkloadKind) -> tuple[str, str] | None:
+    """(success, failure) CEL to judge by, or None for a Job read natively."""
+    template = spec.trial_template
+    if kind.is_job and template.success_condition is None and \
+            template.failure_condition is None:
+        return None
+    return (template.success_condition or kind.success_condition,
+            template.failure_condition or kind.failure_condition)
+
+
+async def read_workload(
+    api: KubeApi, spec: StudySpec, namespace: str, name: str
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]], JobState | None]:
+    """(the workload, its pods, its state); (None, [], None) when it does not exist."""
+    kind = kind_of(spec)
+    obj = await api.get(resource_of(kind), namespace, name)
+    if obj is None:
+        return None, [], None
+    pods = await api.pods(namespace, f"{kind.pod_label}={name}")
+    conditions = _conditions(spec, kind)
+    if conditions is None:
+        return obj, pods, job_state(obj, pods)
+    labels = workloads.primary_pod_labels(kind, template_data(spec).get("spec", {}),
+                                          spec.trial_template.primary_pod_labels)
+    state = workload_state(obj, pods, success=conditions[0], failure=conditions[1],
+                           primary_labels=labels, container=primary_container_name(spec),
+                           now=time.time())
+    return obj, pods, state
+
+
+async def collect_result(api: KubeApi, spec: StudySpec, namespace: str,
+                         pods: list[dict[str, Any]], state: JobState) -> Collected:
+    """The result under spec.metricsCollector; StdOut reads the primary pod's log (bounded)
+    once the workload ended well (a failed one already has its reason)."""
+    if not uses_output(spec) or state.failure is not None:
+        return Collected(state.result_text)
+    kind = kind_of(spec)
+    labels = workloads.primary_pod_labels(kind, template_data(spec).get("spec", {}),
+                                          spec.trial_template.primary_pod_labels)
+    pod = workloads.primary_pod(pods, labels)
+    if pod is None:
+        return Collected(None, "no output: the trial's primary pod is gone, so its log "
+                         f"cannot be read (primaryPodLabels {labels})")
+    text, problem = await api.pod_log(namespace, str(pod["metadata"]["name"]),
+                                      primary_container_name(spec), MAX_OUTPUT_BYTES + 1)
+    return collect(spec, state.result_text, text, problem)
