@@ -181,6 +181,13 @@ def primary_pod_labels(kind: WorkloadKind, obj_spec: dict[str, Any],
     return dict(override) if override else kind.primary_labels(obj_spec)
 
 
+def is_suspended(obj: Mapping[str, Any]) -> bool:
+    """Whether the workload is held suspended (`spec.suspend`: how Kueue queues Jobs, JobSets
+    and TrainJobs until it admits them, and how it preempts them after)."""
+    spec = obj.get("spec")
+    return isinstance(spec, Mapping) and spec.get("suspend") is True
+
+
 def primary_pod(pods: Sequence[Mapping[str, Any]],
                 labels: Mapping[str, str] | None = None) -> Mapping[str, Any] | None:
     """Among the trial's pods that carry `labels`: the last one that succeeded, else the

@@ -36,7 +36,9 @@ For each Job labelled ``carbs.dev/study`` (any namespace, unless told otherwise)
 
 Deleting a Job stops its simulation (the next write answers 404); its Pods go by the emulator's
 garbage collection when deleted with propagationPolicy Background, and stay (orphaned, frozen)
-otherwise, as on a real cluster. Suspended Jobs (``spec.suspend``) wait. ``pause()`` freezes
+otherwise, as on a real cluster. Suspended Jobs (``spec.suspend``) wait until resumed (Kueue's
+admission); a Job suspended while it runs (Kueue's preemption) loses its Pods, gets the
+``Suspended`` condition and no ``startTime``, and runs anew once resumed. ``pause()`` freezes
 every simulated Pod between phases until ``resume()``. Its own requests are exempt from fault
 injection: the faults under test are the operator's.
 """
@@ -117,6 +119,7 @@ class SimulatedKubelet:
         self.label_selector = label_selector
         self.errors: list[Exception] = []
         self.started_jobs: list[str] = []  # "namespace/name", in the order they were picked up
+        self.preempted: set[str] = set()  # uids of Jobs suspended while they ran
         self._jobs: dict[str, asyncio.Task[None]] = {}
         self._resumed = asyncio.Event()
         self._resumed.set()
@@ -185,7 +188,19 @@ class SimulatedKubelet:
         finished = any(condition.get("type") in ("Complete", "Failed")
                        and condition.get("status") == "True"
                        for condition in status.get("conditions") or [])
-        if meta["uid"] in self._jobs or finished or spec.get("suspend") or \
+        running = self._jobs.get(meta["uid"])
+        if running is not None and spec.get("suspend") and not finished and \
+                meta["uid"] not in self.preempted:
+            # Suspended after it started (Kueue preempting it): the Job controller deletes
+            # its active pods and marks it Suspended; it runs anew once resumed.
+            running.cancel()
+            self.preempted.add(meta["uid"])
+            self._jobs[meta["uid"]] = asyncio.create_task(self._guarded_suspend(job))
+            return
+        if running is not None and not spec.get("suspend") and meta["uid"] in self.preempted:
+            self.preempted.discard(meta["uid"])
+            running = None  # resumed: run it again
+        if running is not None or finished or spec.get("suspend") or \
                 meta.get("deletionTimestamp"):
             return
         self.started_jobs.append(f"{meta['namespace']}/{meta['name']}")
@@ -200,6 +215,21 @@ class SimulatedKubelet:
                 self.errors.append(exc)
         except Exception as exc:
             self.errors.append(exc)
+
+    async def _guarded_suspend(self, job: Mapping[str, Any]) -> None:
+        meta = job["metadata"]
+        try:
+            pods = await self.cluster.list("v1", "pods", meta["namespace"],
+                                           label_selector=f"job-name={meta['name']}")
+            for pod in pods:
+                await self.cluster.delete("v1", "pods", meta["namespace"],
+                                          pod["metadata"]["name"])
+            await self._job_status(meta["namespace"], meta["name"], {
+                "active": 0, "startTime": None, "conditions": [
+                    _condition("Suspended", "JobSuspended", "Job suspended", utcnow())]})
+        except ApiError as exc:
+            if exc.status != 404:
+                self.errors.append(exc)
 
     async def _phase(self, seconds: float) -> None:
         await asyncio.sleep(seconds)

@@ -68,11 +68,14 @@ from carbs_operator.study import Outcome, TrialRecord, conclude_trial, decide
 from carbs_operator.template import LABEL_STUDY, build_workload, requested_gpus
 from carbs_operator.validation import ManifestError, parse_study
 from carbs_operator.warmstart import seed_records, source_names
+from carbs_operator.workloads import is_suspended
 from carbs_optimizer import SUGGESTION_ID_DICT_KEY
 
 log = logging.getLogger("carbs_operator")
 SEARCH_CHANGED = "SearchChanged"
 INVALID_SPEC = "InvalidSpec"
+PREEMPTED = ("lost: preempted (its workload was suspended again after it started, e.g. by "
+             "Kueue); a new trial takes its place")
 
 # Post an Event: (object, type Normal|Warning, reason, message).
 EventPoster = Callable[[dict[str, Any], str, str, str], None]
@@ -209,6 +212,12 @@ class StudyReconciler:
                 return record
             reason = "lost: its workload disappeared before the trial finished"
             return await self._finish(record, Outcome(TrialPhase.LOST, {}, None, None, reason))
+        if record.phase == TrialPhase.RUNNING and not state.finished and is_suspended(job):
+            # Preempted (Kueue suspended it again after it ran): not a failure of its
+            # parameters. As the local runner does with an interrupted trial: Lost, its
+            # workload deleted, and a new trial takes its place (README, "Kueue").
+            await self.api.delete(resource_of(kind_of(study.spec)), self.namespace, name)
+            return await self._finish(record, Outcome(TrialPhase.LOST, {}, None, None, PREEMPTED))
         if state.finished:
             collected = await collect_result(self.api, study.spec, self.namespace, pods, state)
             outcome = conclude_trial(
