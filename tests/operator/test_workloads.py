@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from carbs_operator.template import (
     render_command,
     render_env,
 )
+from carbs_operator.validation import load_yaml, validate_manifest
 from carbs_operator.workloads import KINDS, holds, kind_of
 from tests.operator.manifest_cases import JOBSET, PYTORCHJOB, TRAINJOB, base_study
 
@@ -155,3 +158,15 @@ def test_a_failed_workload_names_its_replica_or_its_reason(code: int, expected: 
         {"type": "Failed", "status": "True", "reason": "DeadlineExceeded",
          "message": "too slow"}]}}
     assert _state(obj, pods).failure == expected
+
+
+def test_the_readme_has_a_valid_complete_manifest_per_kind() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Trials of any size", 1)[1].split("\n## ", 1)[0]
+    kinds = []
+    for block in re.findall(r"```yaml\n(.*?)```", section, flags=re.DOTALL):
+        obj, problems = load_yaml(block)
+        assert problems == []
+        assert validate_manifest(obj) == [], block
+        kinds.append(obj["spec"]["trialTemplate"]["kind"])
+    assert kinds == ["Job", "JobSet", "TrainJob", "PyTorchJob"]
