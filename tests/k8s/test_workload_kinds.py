@@ -10,7 +10,7 @@ from typing import Any
 from tests.k8s.conftest import carbs_operator, get_study, objective, study, trials_of
 from tests.k8s.test_operator_flow import wait_phase
 from tests.support.emulator import Cluster
-from tests.support.kubelet import PhaseDelays
+from tests.support.kubelet import Output, PhaseDelays
 from tests.support.workload_sim import ReplicaFailure, SimulatedWorkloads, install_crds
 
 ARGS = ["--lr=${params.lr}", "--x=${params.x}", "--size=${params.size}"]
@@ -142,3 +142,25 @@ async def test_a_kind_the_operator_may_not_create_or_not_installed_is_invalid(
     assert "the cluster does not serve jobsets; install its CRD" in valid["message"]
     assert await trials_of(cluster, "forbidden") == []
     assert await trials_of(cluster, "missing") == []
+
+
+async def test_a_stdout_jobset_reads_rank_zero_s_log(cluster: Cluster) -> None:
+    await install_crds(cluster, "jobset")
+
+    def printed(params: dict[str, float]) -> Output:
+        result = objective(params)
+        return Output(f"epoch 1 loss={2 * result['loss']!r}\n"
+                      f"epoch 2 loss={result['loss']!r} cost={result['cost']!r}\n")
+
+    body = jobset_study("printed", budget={"maxTrials": 2},
+                        metricsCollector={"kind": "StdOut"})
+    await cluster.create(body)
+    async with SimulatedWorkloads(cluster, printed), \
+            carbs_operator(cluster, trial_kinds=ALL_KINDS):
+        await wait_phase(cluster, "Succeeded", name="printed")
+    for trial in await trials_of(cluster, "printed"):
+        assert trial["status"]["phase"] == "Succeeded", trial["status"].get("failureReason")
+        assert trial["status"]["objective"] == objective(trial["spec"]["params"])["loss"]
+        name = trial["metadata"]["name"]
+        rank1 = f"{name}-workers-0-1"
+        assert cluster.emulator.pod_logs.texts[("default", rank1, "trainer")] == ""

@@ -27,6 +27,7 @@ from carbs_operator.k8s.workload_api import DEFAULT_TRIAL_KINDS
 from carbs_operator.metrics import StudyMetrics
 from carbs_operator.models import GROUP, VERSION
 from carbs_operator.template import LABEL_STUDY
+from carbs_operator.workloads import KINDS
 
 log = logging.getLogger(__name__)
 REPORTING_COMPONENT = "carbs-operator"
@@ -134,6 +135,14 @@ def register(
     present = {LABEL_STUDY: kopf.PRESENT}
     kopf.on.event(GROUP, VERSION, "carbstrials", labels=present, registry=registry)(wake_study)
     kopf.on.event("batch", "v1", "jobs", labels=present, registry=registry)(wake_study)
+    # The other workload kinds the operator may create (a TrainJob's pods do not carry the
+    # study label, so its own events are the prompt ones). One whose CRD is missing is only
+    # logged by kopf as unresolved; its studies are Invalid until it is installed.
+    for kind in sorted(context.trial_kinds - {"Job"}):
+        row = KINDS.get(kind)
+        if row is not None:
+            kopf.on.event(row.group, row.version, row.plural, labels=present,
+                          registry=registry)(wake_study)
     kopf.on.event("", "v1", "pods", labels=present, registry=registry)(wake_study)
 
 
