@@ -1,7 +1,7 @@
 """Bad study manifests, generated: refused by the CRD schema and by `carbs validate` with the
-field named, and, on the emulator (which, like a cluster without the CRD's validation,
-stores whatever it is sent), marked Invalid by the operator without disturbing a valid
-study beside them.
+field named, and, on an emulator whose CRDs carry no schema (a cluster whose CRD predates
+the operator's validation: it stores whatever it is sent), marked Invalid by the operator
+without disturbing a valid study beside them.
 
 The generator (tests/reliability/bad_manifests.py) draws one defect per manifest: a wrong
 JSON type, a missing required field, min >= max, NaN or infinity, an integer beyond its
@@ -15,10 +15,12 @@ import io
 import logging
 import math
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 import yaml
 from hypothesis import HealthCheck, given, settings
 
@@ -30,7 +32,8 @@ from tests.operator.crd_harness import admission_errors
 from tests.operator.manifest_cases import CONTAINER
 from tests.reliability.bad_manifests import BadManifest, bad_manifests
 from tests.reliability.support import all_in_phase, check_k8s_study, study_object, trial_objects
-from tests.support.emulator import Cluster
+from tests.support.apiserver import CRD_DIR
+from tests.support.emulator import Cluster, start_cluster
 from tests.support.kubelet import SimulatedKubelet
 
 STUDY_CRD = study_crd()
@@ -95,10 +98,34 @@ INVALID_BODIES = [
 ]
 
 
+@pytest_asyncio.fixture
+async def unvalidated_cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+    """The project's CRDs with every schema replaced by "any object": the emulator (like
+    such a cluster) admits bodies the current CRD would refuse, so only the operator's own
+    checks stand between them and a trial."""
+    paths = []
+    for path in sorted(CRD_DIR.glob("*.yaml")):
+        crd = yaml.safe_load(path.read_text())
+        for version in crd["spec"]["versions"]:
+            version["schema"] = {"openAPIV3Schema": {
+                "type": "object", "x-kubernetes-preserve-unknown-fields": True}}
+        (tmp_path / path.name).write_text(yaml.safe_dump(crd))
+        paths.append(tmp_path / path.name)
+    async with start_cluster(crd_paths=tuple(paths)) as running:
+        yield running
+
+
 async def test_invalid_studies_end_invalid_and_a_valid_one_beside_them_completes(
+    unvalidated_cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    cluster = unvalidated_cluster
+    async with SimulatedKubelet(cluster, objective) as kubelet:
+        await _invalid_beside_valid(cluster, kubelet, caplog)
+
+
+async def _invalid_beside_valid(
     cluster: Cluster, kubelet: SimulatedKubelet, caplog: pytest.LogCaptureFixture
 ) -> None:
-    kubelet.objective = objective
     for body, _ in INVALID_BODIES:
         await cluster.create(body)
     await cluster.create(study("valid", budget={"maxTrials": 4, "maxFailedTrials": 1}))
