@@ -164,3 +164,18 @@ async def test_a_stdout_jobset_reads_rank_zero_s_log(cluster: Cluster) -> None:
         name = trial["metadata"]["name"]
         rank1 = f"{name}-workers-0-1"
         assert cluster.emulator.pod_logs.texts[("default", rank1, "trainer")] == ""
+
+
+async def test_primary_pod_labels_that_match_no_pod_fail_the_trial_saying_so(
+    cluster: Cluster
+) -> None:
+    await install_crds(cluster, "jobset")
+    body = jobset_study("nolabels", budget={"maxTrials": 1, "maxFailedTrials": 0})
+    body["spec"]["trialTemplate"]["primaryPodLabels"] = {"role": "leader"}
+    await cluster.create(body)
+    async with SimulatedWorkloads(cluster, objective), \
+            carbs_operator(cluster, trial_kinds=ALL_KINDS):
+        await wait_phase(cluster, "Failed", name="nolabels")
+    [trial] = await trials_of(cluster, "nolabels")
+    assert trial["status"]["failureReason"] == (
+        "no result: none of the trial's 2 pods matches primaryPodLabels {'role': 'leader'}")

@@ -79,12 +79,17 @@ async def collect_result(api: KubeApi, spec: StudySpec, namespace: str,
                          pods: list[dict[str, Any]], state: JobState) -> Collected:
     """The result under spec.metricsCollector; StdOut reads the primary pod's log (bounded)
     once the workload ended well (a failed one already has its reason)."""
-    if not uses_output(spec) or state.failure is not None:
+    if state.failure is not None:
         return Collected(state.result_text)
     kind = kind_of(spec)
     labels = workloads.primary_pod_labels(kind, template_data(spec).get("spec", {}),
                                           spec.trial_template.primary_pod_labels)
     pod = workloads.primary_pod(pods, labels)
+    if not uses_output(spec):
+        if state.result_text is None and pod is None and pods:
+            return Collected(None, f"no result: none of the trial's {len(pods)} pods matches "
+                             f"primaryPodLabels {labels}")
+        return Collected(state.result_text)
     if pod is None:
         return Collected(None, "no output: the trial's primary pod is gone, so its log "
                          f"cannot be read (primaryPodLabels {labels})")
