@@ -213,6 +213,7 @@ def _labels(pod: Mapping[str, Any]) -> dict[str, str]:
 
 # -- conditions (CEL) -------------------------------------------------------------------
 
+MAX_CACHED_PROGRAMS = 256
 _PROGRAMS: dict[str, Any] = {}
 
 
@@ -229,6 +230,9 @@ def _program(expression: str) -> Any:
     program = _PROGRAMS.get(expression)
     if program is None:
         import celpy  # the operator's dependency; the SDK never gets here
+
+        if len(_PROGRAMS) >= MAX_CACHED_PROGRAMS:  # expressions come from users: bounded
+            _PROGRAMS.clear()
 
         environment = celpy.Environment()
         program = environment.program(environment.compile(expression))
