@@ -8,9 +8,11 @@ from typing import Any
 
 from tests.k8s.conftest import carbs_operator, get_study, objective, study, trials_of
 from tests.k8s.test_operator_flow import wait_phase
+from tests.k8s.test_workload_kinds import ALL_KINDS, jobset_study, pod_gpu_seconds
 from tests.support.emulator import Cluster
 from tests.support.kubelet import PhaseDelays, SimulatedKubelet
 from tests.support.kueue import QUEUE_LABEL, SimulatedKueue
+from tests.support.workload_sim import SimulatedWorkloads, install_crds
 
 
 def queued_study(name: str, **spec: Any) -> dict[str, Any]:
@@ -79,3 +81,36 @@ async def test_a_preempted_trial_is_lost_and_replaced(
     assert [t["status"]["phase"] for t in trials[1:]] == ["Succeeded", "Succeeded"]
     assert done["status"]["trials"]["succeeded"] == 2  # Lost is not counted toward maxTrials
     assert await cluster.find("batch/v1", "jobs", "default", "preempt-0") is None
+
+
+async def test_queued_and_preempted_jobset_trials(cluster: Cluster) -> None:
+    """The same rules for a JobSet: its suspended wait costs no GPU-seconds; preempted while
+    it runs, it is Lost and replaced."""
+    await install_crds(cluster, "jobset")
+    body = jobset_study("qjs", cost={"source": "gpuSeconds"}, budget={"maxTrials": 2},
+                        parallelism=1)
+    template = body["spec"]["trialTemplate"]
+    template["metadata"]["labels"][QUEUE_LABEL] = "gpu-queue"
+    template["spec"]["suspend"] = True
+    await cluster.create(body)
+
+    async def first_running() -> bool:
+        trials = await trials_of(cluster, "qjs")
+        return bool(trials) and (trials[0].get("status") or {}).get("phase") == "Running"
+
+    delays = PhaseDelays(pending=0.05, running=1.5)
+    async with SimulatedWorkloads(cluster, objective, delays=delays), \
+            SimulatedKueue(cluster, quota=1, hold=2.0, group_version="jobset.x-k8s.io/v1alpha2",
+                           plural="jobsets") as kueue, \
+            carbs_operator(cluster, trial_kinds=ALL_KINDS):
+        await cluster.wait_for(first_running, 30.0, what="trial 0 running")
+        await kueue.preempt("qjs-0")
+        await wait_phase(cluster, "Succeeded", name="qjs")
+    trials = await trials_of(cluster, "qjs")
+    assert [t["status"]["phase"] for t in trials] == ["Lost", "Succeeded", "Succeeded"]
+    for trial in trials[1:]:
+        pods = await cluster.list("v1", "pods", "default", label_selector=(
+            f"jobset.sigs.k8s.io/jobset-name={trial['metadata']['name']}"))
+        # Two pods of 1 GPU, each running ~1.5 s after a 2 s wait in the queue.
+        assert trial["status"]["cost"] == sum(pod_gpu_seconds(p) for p in pods)
+        assert trial["status"]["cost"] <= 2 * 2.0

@@ -1,6 +1,8 @@
-"""A simulated Kueue for batch/v1 Jobs: a queue with a quota, admitting by un-suspending.
+"""A simulated Kueue: a queue with a quota, admitting workloads by un-suspending them.
 
-Kueue cannot run here. What the operator sees of it is what this does: a Job labelled
+Kueue cannot run here. What the operator sees of it is what this does: a workload (batch/v1
+Jobs by default; any kind with ``spec.suspend``, such as a JobSet, by ``group_version`` and
+``plural``) labelled
 ``kueue.x-k8s.io/queue-name`` is created suspended (Kueue's webhook would make it so; the
 trial template says ``suspend: true``), waits in the queue, and is admitted, oldest first,
 by setting ``spec.suspend: false`` once fewer than ``quota`` admitted Jobs are unfinished
@@ -22,7 +24,7 @@ QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 
 
 def _finished(job: dict[str, Any]) -> bool:
-    return any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+    return any(c.get("type") in ("Complete", "Completed", "Failed") and c.get("status") == "True"
                for c in (job.get("status") or {}).get("conditions") or [])
 
 
@@ -30,8 +32,11 @@ class SimulatedKueue:
     """See the module docstring; an async context manager polling every 0.05 s."""
 
     def __init__(self, cluster: Cluster, *, quota: int = 1, hold: float = 0.0,
-                 namespace: str = "default") -> None:
+                 namespace: str = "default", group_version: str = "batch/v1",
+                 plural: str = "jobs") -> None:
         self.cluster = cluster
+        self.group_version = group_version
+        self.plural = plural
         self.quota = quota
         self.hold = hold
         self.namespace = namespace
@@ -51,7 +56,7 @@ class SimulatedKueue:
                 await self._task
 
     async def preempt(self, name: str) -> None:
-        await self.cluster.patch("batch/v1", "jobs", self.namespace, name,
+        await self.cluster.patch(self.group_version, self.plural, self.namespace, name,
                                  {"spec": {"suspend": True}})
 
     async def _loop(self) -> None:
@@ -61,7 +66,7 @@ class SimulatedKueue:
             await asyncio.sleep(0.05)
 
     async def _admit(self) -> None:
-        jobs = await self.cluster.list("batch/v1", "jobs", self.namespace,
+        jobs = await self.cluster.list(self.group_version, self.plural, self.namespace,
                                        label_selector=QUEUE_LABEL)
         now = time.monotonic()
         for job in jobs:
@@ -74,7 +79,7 @@ class SimulatedKueue:
             name = job["metadata"]["name"]
             if len(admitted) >= self.quota or now - self.first_seen[name] < self.hold:
                 break
-            await self.cluster.patch("batch/v1", "jobs", self.namespace, name,
+            await self.cluster.patch(self.group_version, self.plural, self.namespace, name,
                                      {"spec": {"suspend": False}})
             self.admitted_at[name] = now
             admitted.append(job)
