@@ -57,12 +57,14 @@ def test_checks_the_crd_cannot_express(case: Case) -> None:
     assert admission_errors(obj, STUDY_CRD) == []
 
 
-def test_shipped_example_is_valid_for_both() -> None:
+@pytest.mark.parametrize("example", ["study.yaml", "study-jobset.yaml", "study-cluster.yaml"])
+def test_shipped_example_is_valid_for_both(example: str) -> None:
     from carbs_operator.validation import load_file
 
-    obj, problems = load_file("examples/digits-mlp/study.yaml")
+    path = f"examples/digits-mlp/{example}"
+    obj, problems = load_file(path)
     assert problems == []
-    assert validate_file("examples/digits-mlp/study.yaml") == []
+    assert validate_file(path) == []
     assert admission_errors(obj, STUDY_CRD) == []
 
 
