@@ -290,3 +290,44 @@ async def test_rbac_allows_every_request_the_operator_makes(scenario: str) -> No
             ("batch", "jobs", "delete"), ("carbs.dev", "carbsstudies/status", "patch"),
             ("carbs.dev", "carbstrials/status", "patch"), ("", "events", "create"),
             ("kopf.dev", peering, "patch")} <= used
+
+
+async def test_rbac_with_only_jobset_enabled_allows_a_stdout_jobset_study() -> None:
+    """trialKinds [JobSet]: the operator creates, watches and deletes JobSets, reads rank
+    0's log (pods/log), and never touches Jobs, which that chart does not grant."""
+    from tests.k8s.test_workload_kinds import jobset_study
+    from tests.support.emulator import start_cluster
+    from tests.support.kopf_harness import carbs_operator_thread
+    from tests.support.kubelet import Output
+    from tests.support.workload_sim import SimulatedWorkloads, install_crds
+
+    def printed(params: dict[str, float]) -> Output:
+        return Output(f"loss={float(params['x']) ** 2!r} cost=1\n")
+
+    grants = granted(render({"trialKinds": ["JobSet"]}))
+    async with start_cluster() as cluster:
+        await install_crds(cluster, "jobset")
+        stop = threading.Event()
+        thread = carbs_operator_thread(cluster, stop, clusterwide=True, standalone=True,
+                                       resync_seconds=0.2, trial_kinds=frozenset({"JobSet"}))
+        try:
+            async with SimulatedWorkloads(cluster, printed):
+                await cluster.create(jobset_study("rbac-js", budget={"maxTrials": 2},
+                                                  metricsCollector={"kind": "StdOut"}))
+
+                async def finished() -> bool:
+                    found = await cluster.find("carbs.dev/v1alpha1", "carbsstudies",
+                                               "default", "rbac-js")
+                    return bool((found or {}).get("status", {}).get("phase") == "Succeeded")
+
+                await cluster.wait_for(finished, timeout=30, what="the study to succeed")
+        finally:
+            stop.set()
+            await asyncio.to_thread(thread.join, 15)
+        observed = _observed(cluster.emulator)
+    refused = {(ns, rule) for ns, rule in observed if not _allowed(grants, ns, rule)}
+    assert {rule for _, rule in refused} <= OPTIONAL_CLUSTER_READS, sorted(refused, key=str)
+    used = {rule for _, rule in observed}
+    assert {("jobset.x-k8s.io", "jobsets", "create"), ("jobset.x-k8s.io", "jobsets", "watch"),
+            ("", "pods/log", "get")} <= used
+    assert not {rule for rule in used if rule[0] == "batch"}

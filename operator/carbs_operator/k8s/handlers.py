@@ -134,11 +134,11 @@ def register(
 
     present = {LABEL_STUDY: kopf.PRESENT}
     kopf.on.event(GROUP, VERSION, "carbstrials", labels=present, registry=registry)(wake_study)
-    kopf.on.event("batch", "v1", "jobs", labels=present, registry=registry)(wake_study)
-    # The other workload kinds the operator may create (a TrainJob's pods do not carry the
-    # study label, so its own events are the prompt ones). One whose CRD is missing is only
-    # logged by kopf as unresolved; its studies are Invalid until it is installed.
-    for kind in sorted(context.trial_kinds - {"Job"}):
+    # The workload kinds the operator may create, and only those (its RBAC has no others;
+    # a TrainJob's pods do not carry the study label, so its own events are the prompt
+    # ones). One whose CRD is missing is only logged by kopf as unresolved; its studies are
+    # Invalid until it is installed.
+    for kind in sorted(context.trial_kinds):
         row = KINDS.get(kind)
         if row is not None:
             kopf.on.event(row.group, row.version, row.plural, labels=present,
