@@ -10,6 +10,7 @@ bound, an unknown space, a too-long study or parameter name, a non-ASCII paramet
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import logging
@@ -147,3 +148,29 @@ async def _invalid_beside_valid(
     crashes = [r for r in caplog.records
                if r.name.startswith("carbs_operator") and r.levelno >= logging.ERROR]
     assert not crashes, [r.getMessage() for r in crashes]
+
+
+async def test_an_unreadable_trial_holds_its_place_and_no_trial_is_created_beside_it(
+    unvalidated_cluster: Cluster,
+) -> None:
+    """A CarbsTrial the operator cannot read (hand-edited; here its params are a string)
+    still counts toward maxTrials and parallelism. Left out, every reconcile pass created
+    one more trial beside it, without end."""
+    cluster = unvalidated_cluster
+    await cluster.create({
+        "apiVersion": "carbs.dev/v1alpha1", "kind": "CarbsTrial",
+        "metadata": {"name": "capped-0", "namespace": "default",
+                     "labels": {"carbs.dev/study": "capped"}},
+        "spec": {"index": 0, "study": "capped", "params": "not a mapping"},
+    })
+    await cluster.create(study("capped", budget={"maxTrials": 4}, parallelism=2))
+    async with SimulatedKubelet(cluster, objective), carbs_operator(cluster):
+        async def three_done() -> bool:
+            trials = await trial_objects(cluster, "capped")
+            done = [t for t in trials if (t.get("status") or {}).get("phase") == "Succeeded"]
+            return len(done) == 3
+
+        await cluster.wait_for(three_done, 60, what="three readable trials Succeeded")
+        await asyncio.sleep(3)  # several more reconcile passes
+        trials = await trial_objects(cluster, "capped")
+    assert [t["spec"]["index"] for t in trials] == [0, 1, 2, 3]

@@ -175,13 +175,19 @@ class StudyReconciler:
             self._log("accepted (%d trial(s) exist)", len(objects))
         self._next_index = max((trial_index(o) for o in objects), default=-1) + 1
         records = []
+        unreadable = 0
         for obj in objects:
             record = usable_record(obj)
             if record is None:
                 self._skip(obj)
+                unreadable += 1
                 continue
             records.append(await self._settle(study, obj, record))
         decision = decide(study.spec, records)
+        # An unreadable trial still holds its index, a parallelism slot and a share of
+        # maxTrials: left out of the count, every pass would create one more trial beside it
+        # (measured before this: over 1,000 CarbsTrials in two minutes).
+        decision = replace(decision, start=max(0, decision.start - unreadable))
         if decision.stop_reason is not None and decision.counts.in_flight:
             if study.spec.completion_policy.running_trials == RunningTrialsPolicy.DELETE:
                 reason = f"stopped: the study completed ({decision.stop_reason})"
