@@ -142,9 +142,12 @@ class RandomMethod:
 
 
 class TpeMethod:
-    """Optuna's TPESampler with its defaults (10 random start-up trials), minimising."""
+    """Optuna's TPESampler (or, with ``sampler="GPSampler"``, another of Optuna's samplers)
+    with its defaults (10 random start-up trials), minimising."""
 
-    def __init__(self, specs: Sequence[ParamSpec], seed: int) -> None:
+    def __init__(
+        self, specs: Sequence[ParamSpec], seed: int, sampler: str = "TPESampler"
+    ) -> None:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -152,7 +155,7 @@ class TpeMethod:
         self._specs = list(specs)
         self._distributions = optuna_distributions(specs)
         self._study = optuna.create_study(
-            direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed)
+            direction="minimize", sampler=getattr(optuna.samplers, sampler)(seed=seed)
         )
         self._trial: Any = None
 

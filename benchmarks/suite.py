@@ -39,7 +39,6 @@ from benchmarks.common import (
     markdown_table,
     median,
     nan_to_none,
-    optuna_distributions,
     quantile,
     write_json,
 )
@@ -66,29 +65,13 @@ METHODS = ("ours", "reference", "gp", "tpe", "random")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-class GpMethod(TpeMethod):
-    """Optuna's GPSampler with its defaults (10 start-up trials), minimising."""
-
-    def __init__(self, specs: Sequence[ParamSpec], seed: int) -> None:
-        import optuna
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self._optuna = optuna
-        self._specs = list(specs)
-        self._distributions = optuna_distributions(specs)
-        self._study = optuna.create_study(
-            direction="minimize", sampler=optuna.samplers.GPSampler(seed=seed)
-        )
-        self._trial: Any = None
-
-
 def build_method(name: str, specs: Sequence[ParamSpec], seed: int) -> Method:
     if name == "ours":
         return CarbsMethod(specs, seed, None)
     if name == "reference":
         return CarbsMethod(specs, seed, None, module="carbs")
     if name == "gp":
-        return GpMethod(specs, seed)
+        return TpeMethod(specs, seed, sampler="GPSampler")
     if name == "tpe":
         return TpeMethod(specs, seed)
     if name == "random":
