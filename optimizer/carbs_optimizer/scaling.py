@@ -99,12 +99,12 @@ def _fit_line(param: Param, x: np.ndarray, y: np.ndarray) -> ScalingLaw:
     # least-squares line. Theil-Sen ignores up to ~29% of such points.
     # Its cost is quadratic in the points (every pair), and a study of thousands of trials
     # can have a frontier of hundreds: fit an evenly spaced subset along the cost axis.
+    order = np.arange(points)
     if points > _THEIL_SEN_MAX_POINTS:
         keep = np.unique(np.linspace(0, points - 1, _THEIL_SEN_MAX_POINTS).round().astype(int))
         order = np.argsort(x, kind="stable")[keep]
+    with np.errstate(invalid="ignore"):  # its confidence interval (unused) at 2-3 points
         slope, intercept, _, _ = theilslopes(y[order], x[order])
-    else:
-        slope, intercept, _, _ = theilslopes(y, x)
     residual = float(np.sum((y - (slope * x + intercept)) ** 2))
     total = float(np.sum((y - y.mean()) ** 2))
     r2 = 1.0 - residual / total if total > 0 else 1.0
