@@ -400,6 +400,24 @@ def run_problem(
     return runs
 
 
+def regret_baseline(
+    problem: Problem, runs: Sequence[RunRecord], budget: float
+) -> tuple[Callable[[float], float], str, list[float]]:
+    """What regret is measured against: the best achievable loss at each cost (analytic
+    where the problem knows it, else the lower envelope of all runs), its kind, and the
+    compute levels."""
+    cheapest, dearest = problem.cost_range()
+    known: Callable[[float], float] | None = getattr(problem, "best_loss", None)
+    if known is not None:
+        return known, "analytic", compute_levels(budget, cheapest, dearest)
+    # The envelope is undefined under the cheapest successful trial of any run: start the
+    # levels there (no method is charged for compute nobody explored).
+    observed = [t.cost for run in runs for t in run.trials if not t.failed]
+    cheapest = max(cheapest, min(observed, default=cheapest))
+    return (envelope(runs), "empirical lower envelope over all methods and seeds",
+            compute_levels(budget, cheapest, dearest))
+
+
 def summarise(
     problem: Problem,
     runs: Sequence[RunRecord],
@@ -407,18 +425,7 @@ def summarise(
     budget: float,
 ) -> dict[str, Any]:
     """Per-method medians and IQRs of the metrics, plus each run's numbers."""
-    cheapest, dearest = problem.cost_range()
-    if isinstance(problem, ChinchillaProblem):
-        best_achievable: Callable[[float], float] = problem.best_loss
-        best_kind = "analytic"
-    else:
-        best_achievable = envelope(runs)
-        best_kind = "empirical lower envelope over all methods and seeds"
-        # The envelope is undefined under the cheapest successful trial of any run: start
-        # the levels there (no method is charged for compute nobody explored).
-        observed = [t.cost for run in runs for t in run.trials if not t.failed]
-        cheapest = max(cheapest, min(observed, default=cheapest))
-    levels = compute_levels(budget, cheapest, dearest)
+    best_achievable, best_kind, levels = regret_baseline(problem, runs, budget)
     per_run: list[dict[str, Any]] = []
     for run in runs:
         regret, per_level, empty = pareto_regret(

@@ -29,7 +29,7 @@ import math
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +49,9 @@ from benchmarks.quality import (
     RunRecord,
     TpeMethod,
     best_found_at,
-    compute_levels,
     direct_n_slope,
-    envelope,
     pareto_regret,
+    regret_baseline,
     run_dict,
     run_from_dict,
     run_method,
@@ -120,16 +119,7 @@ def cached(problem: str, method: str, seed: int) -> RunRecord | None:
 def summarise(entry: SuiteEntry, runs: Sequence[RunRecord]) -> dict[str, Any]:
     """Per-method medians and spreads of every metric, plus per-run numbers."""
     problem: Any = entry.problem
-    cheapest, dearest = problem.cost_range()
-    if hasattr(problem, "best_loss"):
-        best: Callable[[float], float] = problem.best_loss
-        kind = "analytic"
-    else:
-        best = envelope(runs)
-        kind = "empirical envelope"
-        observed = [t.cost for r in runs for t in r.trials if not t.failed]
-        cheapest = max(cheapest, min(observed, default=cheapest))
-    levels = compute_levels(entry.budget, cheapest, dearest)
+    best, kind, levels = regret_baseline(problem, runs, entry.budget)
     analytic_slope = getattr(problem, "n_opt_exponent", None)
     has_n = any(s.name == "n_params" for s in problem.specs)
     methods: dict[str, Any] = {}
