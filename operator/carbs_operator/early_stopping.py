@@ -10,15 +10,38 @@ CONTRACT (fixed by the lead; the implementation is the early-stopping helper's):
 - `Peer(curve, objective, cost)`: another trial of the study; `objective`/`cost` are its final
   result when it succeeded, None otherwise (still running, stopped, failed).
 - `decide(settings, direction, curve, predicted_cost, peers) -> StopDecision | None`.
+
+Everything is computed on "badness" (the objective, negated when maximizing), so each rule is
+written once. A trial is judged by its best value so far, never its latest: a noise spike up
+must not stop it, and a peer is read the same way at the point it is compared at. A trial is
+stopped only when the rule holds at each of its last `CONFIRM_POINTS` progress points (past
+the grace point): one unlucky report stops nothing. `decide()` keeps no state, so the
+confirmation is read from the curve, not remembered across polls.
+
+Frontier compares like with like: a peer is read at the same fraction of its own run as the
+trial is of its predicted cost, so a run whose loss falls late (cosine decay to the end) is
+held against other runs at the same stage, never against runs that had finished annealing
+at that cost. Without a cost on the trial's points or a predicted cost, Frontier never stops.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import bisect
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from carbs_operator.models import Direction
-from carbs_operator.models.early_stopping import EarlyStopping
+from carbs_operator.models.early_stopping import EarlyStopping, StoppingRule
+
+# The rule must hold at this many of the trial's latest progress points to stop it.
+CONFIRM_POINTS = 2
+# The quantile of the peers that the Frontier fit follows: a good run of the study, not the
+# single best one (which is often luck).
+FRONTIER_QUANTILE = 0.3
+# Peers used in one Frontier fit at most (evenly chosen): bounds the cost of a poll.
+MAX_FIT_POINTS = 256
+_IRLS_ITERATIONS = 40
 
 
 @dataclass(frozen=True)
@@ -45,7 +68,225 @@ class StopDecision:
     cost: float | None
 
 
+@dataclass(frozen=True)
+class _Point:
+    """A progress point in badness (lower is better), with the best badness so far."""
+
+    step: int
+    best: float
+    cost: float | None
+
+
+@dataclass(frozen=True)
+class _Finished:
+    """A succeeded peer: its curve as `_Point`s (by step) and its final badness/cost."""
+
+    points: list[_Point]
+    steps: list[int]
+    badness: float
+    cost: float | None
+
+
 def decide(settings: EarlyStopping, direction: Direction, curve: Sequence[CurvePoint],
-           predicted_cost: float | None, peers: Sequence[Peer]) -> StopDecision | None:
-    """Stop the trial now (a decision) or let it run (None)."""
-    raise NotImplementedError("early-stopping rules: being written (issue 12)")
+           predicted_cost: float | None, peers: Sequence[Peer], *,
+           metric: str = "objective") -> StopDecision | None:
+    """Stop the trial now (a decision) or let it run (None).
+
+    `metric` only names the objective in the reason sentence.
+    """
+    sign = 1.0 if direction == Direction.MINIMIZE else -1.0
+    points = _points(curve, sign)
+    if not points:
+        return None
+    finished = [f for f in (_finished(peer, sign) for peer in peers) if f is not None]
+    if len(finished) < settings.min_trials:
+        return None
+    spread = _spread([f.badness for f in finished])
+    predicted = predicted_cost if _positive(predicted_cost) else None
+    grace = _grace_check(settings.grace_fraction, predicted, finished)
+    recent = [p for p in points[-CONFIRM_POINTS:] if grace(p)]
+    if len(recent) < CONFIRM_POINTS:
+        return None
+    last_raw = _last_finite(curve)
+    if settings.rule == StoppingRule.MEDIAN:
+        verdicts = [_median_verdict(p, finished, settings.min_trials) for p in recent]
+    else:
+        if predicted is None:
+            return None
+        verdicts = [_frontier_verdict(p, predicted, finished) for p in recent]
+    margin = settings.margin * spread
+    confirmed = [(p, v) for p, v in zip(recent, verdicts, strict=True)
+                 if v is not None and p.best > v[0] + margin]
+    if len(confirmed) < len(recent):
+        return None
+    point, (reference, peers_used) = confirmed[-1]
+    reason = _reason(settings.rule, metric, sign, point, reference, margin, peers_used)
+    return StopDecision(reason=reason, step=last_raw.step, objective=last_raw.objective,
+                        cost=last_raw.cost if _finite(last_raw.cost) else None)
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and isinstance(value, int | float) and math.isfinite(value)
+
+
+def _positive(value: float | None) -> bool:
+    return _finite(value) and value is not None and value > 0
+
+
+def _last_finite(curve: Sequence[CurvePoint]) -> CurvePoint:
+    return max((p for p in curve if _finite(p.objective)), key=lambda p: p.step)
+
+
+def _points(curve: Sequence[CurvePoint], sign: float) -> list[_Point]:
+    """The finite points by step, each with the best badness up to it; garbage is dropped
+    (a non-finite objective, a negative step, a non-finite or negative cost made None)."""
+    valid = sorted((p for p in curve if _finite(p.objective) and p.step >= 0),
+                   key=lambda p: p.step)
+    best = math.inf
+    out: list[_Point] = []
+    for p in valid:
+        best = min(best, sign * p.objective)
+        cost = p.cost if _finite(p.cost) and p.cost is not None and p.cost >= 0 else None
+        out.append(_Point(p.step, best, cost))
+    return out
+
+
+def _finished(peer: Peer, sign: float) -> _Finished | None:
+    if not _finite(peer.objective) or peer.objective is None:
+        return None
+    points = _points(peer.curve, sign)
+    cost = peer.cost if _positive(peer.cost) else None
+    return _Finished(points, [p.step for p in points], sign * peer.objective, cost)
+
+
+def _quantile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    position = q * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _spread(values: Sequence[float]) -> float:
+    """The interquartile range of the finished trials' results: what makes the margin
+    unit-free (a fraction of how much the study's trials differ)."""
+    return _quantile(values, 0.75) - _quantile(values, 0.25)
+
+
+def _grace_check(fraction: float, predicted: float | None,
+                 finished: Sequence[_Finished]) -> Callable[[_Point], bool]:
+    """Whether a point is past the grace point: a fraction of the trial's own predicted
+    cost, or, without a cost, of the finished peers' typical (median) last step."""
+    final_steps = [f.steps[-1] for f in finished if f.steps]
+    typical_step = _quantile(final_steps, 0.5) if final_steps else None
+
+    def past(point: _Point) -> bool:
+        if predicted is not None and point.cost is not None:
+            return point.cost >= fraction * predicted
+        return typical_step is not None and point.step >= fraction * typical_step
+
+    return past
+
+
+def _at_step(peer: _Finished, step: int) -> _Point | None:
+    """The peer's point at the nearest step at or below `step`."""
+    i = bisect.bisect_right(peer.steps, step)
+    return peer.points[i - 1] if i else None
+
+
+def _median_verdict(point: _Point, finished: Sequence[_Finished],
+                    min_trials: int) -> tuple[float, int] | None:
+    """The median best-so-far of the finished peers that reached this step, and how many."""
+    values = []
+    for peer in finished:
+        if peer.steps and peer.steps[-1] >= point.step:
+            at = _at_step(peer, point.step)
+            if at is not None:
+                values.append(at.best)
+    if len(values) < min_trials:
+        return None
+    return _quantile(values, 0.5), len(values)
+
+
+def _at_fraction(peer: _Finished, fraction: float) -> tuple[float, float] | None:
+    """(log cost, best badness) of the peer at `fraction` of its own final cost: its last
+    progress point within that cost, or its final result once the fraction reaches 1."""
+    if peer.cost is None:
+        return None
+    if fraction >= 1.0:
+        best = min([peer.badness, *(p.best for p in peer.points[-1:])])
+        return math.log(peer.cost), best
+    limit = fraction * peer.cost
+    found: _Point | None = None
+    for p in peer.points:  # points are by step, so by cost too
+        if p.cost is None or p.cost <= 0:
+            continue
+        if p.cost > limit:
+            break
+        found = p
+    if found is None or found.cost is None:
+        return None
+    return math.log(found.cost), found.best
+
+
+def _frontier_verdict(point: _Point, predicted: float,
+                      finished: Sequence[_Finished]) -> tuple[float, int] | None:
+    """What the study reaches at the trial's cost so far, read at the same fraction of each
+    peer's own run, through a low-quantile linear fit of badness on log cost."""
+    if point.cost is None or point.cost <= 0:
+        return None
+    fraction = point.cost / predicted
+    fit_points = [xy for xy in (_at_fraction(f, fraction) for f in finished) if xy is not None]
+    if len(fit_points) < 2:
+        return None
+    if len(fit_points) > MAX_FIT_POINTS:
+        stride = len(fit_points) / MAX_FIT_POINTS
+        fit_points = [fit_points[int(i * stride)] for i in range(MAX_FIT_POINTS)]
+    intercept, slope = _quantile_line(fit_points, FRONTIER_QUANTILE)
+    xs = [x for x, _ in fit_points]
+    x = math.log(point.cost)
+    clamped = min(max(x, min(xs)), max(xs))
+    # Outside the peers' costs the line is only a guess: take the more lenient of the
+    # extrapolation and the edge, so a trial bigger or smaller than all peers is not stopped
+    # on a slope alone.
+    reference = max(intercept + slope * x, intercept + slope * clamped)
+    return reference, len(fit_points)
+
+
+def _quantile_line(points: Sequence[tuple[float, float]], q: float) -> tuple[float, float]:
+    """Linear quantile regression (intercept, slope) by iteratively reweighted least squares:
+    O(points) per iteration, no solver needed for two coefficients."""
+    xs = [x for x, _ in points]
+    scale_x = max(xs) - min(xs)
+    ys = [y for _, y in points]
+    if scale_x <= 0:
+        return _quantile(ys, q), 0.0
+    floor = 1e-6 * (max(ys) - min(ys) or 1.0)
+    weights = [1.0] * len(points)
+    intercept, slope = 0.0, 0.0
+    for _ in range(_IRLS_ITERATIONS):
+        sw = sum(weights)
+        mx = sum(w * x for w, x in zip(weights, xs, strict=True)) / sw
+        my = sum(w * y for w, y in zip(weights, ys, strict=True)) / sw
+        sxx = sum(w * (x - mx) ** 2 for w, x in zip(weights, xs, strict=True))
+        sxy = sum(w * (x - mx) * (y - my) for w, x, y in zip(weights, xs, ys, strict=True))
+        slope = sxy / sxx if sxx > 0 else 0.0
+        intercept = my - slope * mx
+        weights = []
+        for x, y in zip(xs, ys, strict=True):
+            residual = y - (intercept + slope * x)
+            side = q if residual >= 0 else 1.0 - q
+            weights.append(side / max(abs(residual), floor))
+    return intercept, slope
+
+
+def _reason(rule: StoppingRule, metric: str, sign: float, point: _Point, reference: float,
+            margin: float, peers_used: int) -> str:
+    value, there = sign * point.best, sign * reference
+    if rule == StoppingRule.MEDIAN:
+        return (f"Median: best {metric} {value:.4g} by step {point.step} is worse than the "
+                f"median {there:.4g} (margin {margin:.2g}) of {peers_used} finished trials "
+                "at that step")
+    return (f"Frontier: best {metric} {value:.4g} at cost {point.cost:.3g} is worse than "
+            f"the study's {there:.4g} (margin {margin:.2g}) there, fitted on {peers_used} "
+            "finished trials at the same fraction of their runs")

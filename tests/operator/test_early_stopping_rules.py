@@ -1,0 +1,191 @@
+"""The early-stopping rules on hand-built learning curves.
+
+Peers follow a simple law of loss against compute: a run of total cost C ends at
+`2 + 5 C^-0.2`; with a constant learning rate it passes through the loss a run ending at its
+cost so far would have had, with a cosine schedule it sits higher until it anneals at its end.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from carbs_operator.early_stopping import CurvePoint, Peer, StopDecision, decide
+from carbs_operator.models import Direction
+from carbs_operator.models.early_stopping import EarlyStopping, StoppingRule
+
+POINTS = 20
+FRONTIER = EarlyStopping(rule=StoppingRule.FRONTIER, min_trials=5, grace_fraction=0.25,
+                         margin=0.1)
+MEDIAN = EarlyStopping(rule=StoppingRule.MEDIAN, min_trials=5, grace_fraction=0.25,
+                       margin=0.1)
+
+
+def law(cost: float) -> float:
+    return 2.0 + 5.0 * cost ** -0.2
+
+
+def run_curve(total: float, *, offset: float = 0.0, cosine: bool = False,
+              until: float = 1.0, noise: float = 0.0, seed: int = 0) -> list[CurvePoint]:
+    """A run of total cost `total` reported at POINTS evenly spaced steps, up to `until`."""
+    points = []
+    for i in range(1, POINTS + 1):
+        fraction = i / POINTS
+        if fraction > until + 1e-9:
+            break
+        cost = fraction * total
+        loss = law(cost) + offset
+        if cosine:  # un-annealed until late: half a unit higher, falling to the law at the end
+            loss += 0.5 * (1 + math.cos(math.pi * fraction)) / 2 * 1.0
+        loss += noise * math.sin(seed * 7.1 + i * 2.3)  # deterministic "noise"
+        points.append(CurvePoint(step=i * 100, objective=loss, cost=cost))
+    return points
+
+
+def peers(n: int = 8, *, cosine: bool = False, sign: float = 1.0) -> list[Peer]:
+    out = []
+    for k in range(n):
+        total = 100.0 * 2 ** k
+        curve = [CurvePoint(p.step, sign * p.objective, p.cost)
+                 for p in run_curve(total, cosine=cosine)]
+        out.append(Peer(curve=curve, objective=curve[-1].objective, cost=total))
+    return out
+
+
+def test_frontier_stops_a_plainly_bad_run_with_a_reason_naming_the_numbers() -> None:
+    curve = run_curve(3000.0, offset=0.8, until=0.5)
+    decision = decide(FRONTIER, Direction.MINIMIZE, curve, 3000.0, peers(), metric="val_loss")
+    assert isinstance(decision, StopDecision)
+    assert decision.reason.startswith("Frontier: best val_loss")
+    assert f"{curve[-1].objective:.4g}" in decision.reason
+    assert (decision.step, decision.objective, decision.cost) == (
+        curve[-1].step, curve[-1].objective, curve[-1].cost)
+
+
+def test_median_stops_a_plainly_bad_run() -> None:
+    curve = run_curve(3000.0, offset=0.8, until=0.5)
+    decision = decide(MEDIAN, Direction.MINIMIZE, curve, 3000.0, peers())
+    assert decision is not None
+    assert decision.reason.startswith("Median: best objective")
+
+
+@pytest.mark.parametrize("settings", [FRONTIER, MEDIAN])
+def test_a_noisy_good_run_is_kept(settings: EarlyStopping) -> None:
+    for seed in range(10):
+        for until in (0.3, 0.5, 0.8, 1.0):
+            curve = run_curve(3000.0, offset=-0.02, noise=0.3, seed=seed, until=until)
+            assert decide(settings, Direction.MINIMIZE, curve, 3000.0, peers()) is None
+
+
+def test_frontier_keeps_a_good_cosine_run_whose_loss_falls_late() -> None:
+    study = peers(cosine=True)
+    for until in (0.3, 0.5, 0.7, 0.9, 1.0):
+        curve = run_curve(20_000.0, cosine=True, until=until)  # bigger than every peer
+        assert decide(FRONTIER, Direction.MINIMIZE, curve, 20_000.0, study) is None
+        curve = run_curve(1500.0, cosine=True, until=until, offset=-0.01)  # inside their range
+        assert decide(FRONTIER, Direction.MINIMIZE, curve, 1500.0, study) is None
+
+
+def test_frontier_still_stops_a_bad_cosine_run() -> None:
+    curve = run_curve(1500.0, cosine=True, until=0.5, offset=0.8)
+    assert decide(FRONTIER, Direction.MINIMIZE, curve, 1500.0, peers(cosine=True)) is not None
+
+
+@pytest.mark.parametrize("settings", [FRONTIER, MEDIAN])
+def test_no_stop_before_min_trials_have_finished(settings: EarlyStopping) -> None:
+    curve = run_curve(3000.0, offset=0.8, until=0.5)
+    study = peers(8)
+    unfinished = [Peer(curve=p.curve) for p in study[4:]]  # running or stopped: no result
+    assert decide(settings, Direction.MINIMIZE, curve, 3000.0, study[:4] + unfinished) is None
+    assert decide(settings, Direction.MINIMIZE, curve, 3000.0, study[:5] + unfinished)
+
+
+@pytest.mark.parametrize("settings", [FRONTIER, MEDIAN])
+def test_no_stop_before_the_grace_fraction_of_the_predicted_cost(
+        settings: EarlyStopping) -> None:
+    early = run_curve(3000.0, offset=0.8, until=0.2)
+    assert decide(settings, Direction.MINIMIZE, early, 3000.0, peers()) is None
+    assert decide(settings, Direction.MINIMIZE, early, 500.0, peers()) is not None
+    late_grace = settings.model_copy(update={"grace_fraction": 0.9})
+    assert decide(late_grace, Direction.MINIMIZE, run_curve(3000.0, offset=0.8, until=0.8),
+                  3000.0, peers()) is None
+
+
+def test_median_without_cost_uses_the_peers_typical_last_step_for_grace() -> None:
+    bare = [CurvePoint(p.step, p.objective) for p in run_curve(3000.0, offset=0.8)]
+    study = [Peer([CurvePoint(p.step, p.objective) for p in peer.curve], peer.objective)
+             for peer in peers()]
+    assert decide(MEDIAN, Direction.MINIMIZE, bare[:4], None, study) is None  # step 400 < 500
+    assert decide(MEDIAN, Direction.MINIMIZE, bare[:8], None, study) is not None
+
+
+def same_size_peers(offsets: list[float]) -> list[Peer]:
+    curves = [run_curve(3000.0, offset=o) for o in offsets]
+    return [Peer(curve=c, objective=c[-1].objective, cost=3000.0) for c in curves]
+
+
+@pytest.mark.parametrize("settings", [FRONTIER, MEDIAN])
+def test_the_margin_is_a_fraction_of_the_studys_spread(settings: EarlyStopping) -> None:
+    study = same_size_peers([0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
+    # Results spread 0.4 between their quartiles; the median peer runs at +0.4; the Frontier
+    # fit follows the 30% quantile (+0.24). A trial at +0.5 is worse than both by < 0.4.
+    curve = run_curve(3000.0, offset=0.5, until=0.6)
+    tight = settings.model_copy(update={"margin": 0.0})
+    loose = settings.model_copy(update={"margin": 1.0})
+    assert decide(tight, Direction.MINIMIZE, curve, 3000.0, study) is not None
+    assert decide(loose, Direction.MINIMIZE, curve, 3000.0, study) is None
+
+
+@pytest.mark.parametrize("settings", [FRONTIER, MEDIAN])
+@pytest.mark.parametrize("offset", [0.8, -0.02])
+def test_maximize_mirrors_minimize(settings: EarlyStopping, offset: float) -> None:
+    curve = run_curve(3000.0, offset=offset, until=0.6)
+    mirrored = [CurvePoint(p.step, -p.objective, p.cost) for p in curve]
+    low = decide(settings, Direction.MINIMIZE, curve, 3000.0, peers())
+    high = decide(settings, Direction.MAXIMIZE, mirrored, 3000.0, peers(sign=-1.0))
+    assert (low is None) == (high is None) == (offset < 0)
+    if low is not None and high is not None:
+        assert high.objective == -low.objective
+
+
+def test_frontier_never_stops_without_a_cost() -> None:
+    curve = run_curve(3000.0, offset=0.8, until=0.6)
+    assert decide(FRONTIER, Direction.MINIMIZE, curve, None, peers()) is None
+    bare = [CurvePoint(p.step, p.objective) for p in curve]
+    assert decide(FRONTIER, Direction.MINIMIZE, bare, 3000.0, peers()) is None
+
+
+def test_one_bad_report_is_not_enough() -> None:
+    curve = run_curve(3000.0, until=0.6)
+    spike = [*curve[:-1], CurvePoint(curve[-1].step, curve[-1].objective + 5.0, curve[-1].cost)]
+    for settings in (FRONTIER, MEDIAN):
+        assert decide(settings, Direction.MINIMIZE, spike, 3000.0, peers()) is None
+    worse = [CurvePoint(p.step, p.objective + 0.8, p.cost) for p in curve]
+    assert decide(FRONTIER, Direction.MINIMIZE, worse[:-1] + [worse[-1]], 3000.0, peers())
+    assert decide(FRONTIER, Direction.MINIMIZE, curve[:-1] + worse[-1:], 3000.0, peers()) is None
+
+
+def test_garbage_values_are_ignored() -> None:
+    nan, inf = math.nan, math.inf
+    curve = run_curve(3000.0, offset=0.8, until=0.6)
+    dirty = [*curve, CurvePoint(10_000, nan, 2000.0), CurvePoint(-5, 0.0, 1.0),
+             CurvePoint(10_001, -inf, inf)]
+    study = peers()
+    junk = [Peer([CurvePoint(1, nan, nan)], objective=nan, cost=inf),
+            Peer([], objective=inf, cost=1.0)]
+    clean = decide(FRONTIER, Direction.MINIMIZE, curve, 3000.0, study)
+    assert clean is not None
+    assert decide(FRONTIER, Direction.MINIMIZE, dirty, 3000.0, study + junk) == clean
+    assert decide(FRONTIER, Direction.MINIMIZE, dirty, nan, study) is None
+    assert decide(FRONTIER, Direction.MINIMIZE, [CurvePoint(1, nan)], 3000.0, study) is None
+    assert decide(FRONTIER, Direction.MINIMIZE, [], 3000.0, study) is None
+    # Four real results and four that are garbage: not enough to stop anything.
+    assert decide(FRONTIER, Direction.MINIMIZE, curve, 3000.0, study[:4] + junk * 2) is None
+
+
+def test_a_thousand_peers_are_cheap_enough_to_poll() -> None:
+    """Not a timing assertion (those live in benchmarks): the fit uses a bounded sample."""
+    many = peers(8) * 125
+    assert decide(FRONTIER, Direction.MINIMIZE, run_curve(3000.0, offset=0.8, until=0.6),
+                  3000.0, many) is not None
