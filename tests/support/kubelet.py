@@ -22,7 +22,11 @@ For each Job labelled ``carbs.dev/study`` (any namespace, unless told otherwise)
    - an Exception (returned or raised): exit code 1, reason Error, termination message = its
      message (Failed). A missing CARBS_PARAMS fails the Pod the same way;
    - an ``Output``: its text is the first container's log (``GET .../pods/NAME/log``), its
-     exit code the container's, and nothing is published.
+     exit code the container's, and nothing is published;
+   - a ``Streamed``: output printed while the container runs, chunk by chunk after each
+     chunk's delay (a training loop printing progress), then its own ``result`` as above.
+     Deleting the Pod (or its Job) mid-stream ends the container there, as the SIGTERM of a
+     graceful deletion would: the pod is recorded in ``interrupted``.
 
    With ``execute_in`` set, the objective is not used: the first container's command and args
    run for real (``python`` meaning this interpreter; no shell) in that directory, with the
@@ -51,7 +55,7 @@ import inspect
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -72,7 +76,16 @@ class Output:
     exit_code: int = 0
 
 
-Result = dict[str, float] | str | BaseException | Output | None
+@dataclass(frozen=True)
+class Streamed:
+    """Output the trial's first container prints while it runs: for each (seconds, text)
+    chunk, wait, then append the text to its log; then conclude with `result`."""
+
+    chunks: Sequence[tuple[float, str]]
+    result: Result = None
+
+
+Result = dict[str, float] | str | BaseException | Output | Streamed | None
 Objective = Callable[[dict[str, float]], Result | Awaitable[Result]]
 
 STUDY_LABEL = "carbs.dev/study"
@@ -119,6 +132,7 @@ class SimulatedKubelet:
         self.label_selector = label_selector
         self.errors: list[Exception] = []
         self.started_jobs: list[str] = []  # "namespace/name", in the order they were picked up
+        self.interrupted: list[str] = []  # "namespace/pod" deleted while streaming output
         self.preempted: set[str] = set()  # uids of Jobs suspended while they ran
         self._jobs: dict[str, asyncio.Task[None]] = {}
         self._resumed = asyncio.Event()
@@ -312,8 +326,11 @@ class SimulatedKubelet:
         for container in containers:  # a started container has a log, empty so far
             self.cluster.emulator.pod_logs.write(namespace, pod_name, container, "")
         result = await self._evaluate(pod_spec, deadline_at)
-        if isinstance(result, Output):
-            self.cluster.emulator.pod_logs.write(namespace, pod_name, containers[0], result.text)
+        if isinstance(result, Streamed):
+            result = await self._stream(namespace, pod_name, containers[0], result, deadline_at)
+        if isinstance(result, Output):  # after any streamed output
+            self.cluster.emulator.pod_logs.append(namespace, pod_name, containers[0],
+                                                  result.text)
             failed = result.exit_code != 0
             await self._terminate(namespace, pod_name, containers, started,
                                   "Failed" if failed else "Succeeded", result.exit_code,
@@ -358,6 +375,27 @@ class SimulatedKubelet:
                 return result
         except TimeoutError:
             return _Deadline()
+
+    async def _stream(self, namespace: str, pod_name: str, container: str, streamed: Streamed,
+                      deadline_at: float | None) -> Result | _Deadline:
+        """Print each chunk after its delay while the Pod exists; then the final result."""
+        loop = asyncio.get_running_loop()
+        budget = None if deadline_at is None else deadline_at - loop.time()
+        logs = self.cluster.emulator.pod_logs
+        try:
+            async with asyncio.timeout(budget):
+                for seconds, text in streamed.chunks:
+                    await self._phase(seconds)
+                    try:
+                        await self.cluster.get("v1", "pods", namespace, pod_name)
+                    except ApiError as exc:
+                        if exc.status == 404:
+                            self.interrupted.append(f"{namespace}/{pod_name}")
+                        raise
+                    logs.append(namespace, pod_name, container, text)
+        except TimeoutError:
+            return _Deadline()
+        return streamed.result
 
     async def _terminate(self, namespace: str, pod_name: str, containers: list[str],
                          started: str, phase: str, exit_code: int, reason: str,
