@@ -23,7 +23,7 @@ MEDIAN = EarlyStopping(rule=StoppingRule.MEDIAN, min_trials=5, grace_fraction=0.
 
 
 def law(cost: float) -> float:
-    return 2.0 + 5.0 * cost ** -0.2
+    return 2.0 + 5.0 * float(cost ** -0.2)
 
 
 def run_curve(total: float, *, offset: float = 0.0, cosine: bool = False,
@@ -162,8 +162,9 @@ def test_one_bad_report_is_not_enough() -> None:
     for settings in (FRONTIER, MEDIAN):
         assert decide(settings, Direction.MINIMIZE, spike, 3000.0, peers()) is None
     worse = [CurvePoint(p.step, p.objective + 0.8, p.cost) for p in curve]
-    assert decide(FRONTIER, Direction.MINIMIZE, worse[:-1] + [worse[-1]], 3000.0, peers())
-    assert decide(FRONTIER, Direction.MINIMIZE, curve[:-1] + worse[-1:], 3000.0, peers()) is None
+    assert decide(FRONTIER, Direction.MINIMIZE, worse, 3000.0, peers())
+    only_last = [*curve[:-1], worse[-1]]
+    assert decide(FRONTIER, Direction.MINIMIZE, only_last, 3000.0, peers()) is None
 
 
 def test_garbage_values_are_ignored() -> None:
