@@ -1,7 +1,8 @@
 """carbs-operator: cost-aware hyperparameter search with CARBS, on a laptop or Kubernetes.
 
-Training scripts import this package for `report()` only, so importing it must stay
-cheap: nothing is imported until an attribute is first used (no pydantic, no torch).
+Training scripts import this package for `report()` and `report_progress()` only, so
+importing it must stay cheap: nothing is imported until an attribute is first used (no
+pydantic, no torch).
 """
 
 from __future__ import annotations
@@ -9,16 +10,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from carbs_operator.sdk import report
+    from carbs_operator.sdk import report, report_progress
 
-__all__ = ["__version__", "report"]
+__all__ = ["__version__", "report", "report_progress"]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "report":
-        from carbs_operator.sdk import report
+    if name in ("report", "report_progress"):
+        from carbs_operator import sdk
 
-        return report
+        return getattr(sdk, name)
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version
 

@@ -18,6 +18,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from carbs_operator.learning_curves import MARKER as PROGRESS_MARKER
+
 if TYPE_CHECKING:
     from carbs_operator.models import StudySpec
 
@@ -92,8 +94,10 @@ def output_too_long(size: int) -> str | None:
 
 
 def _lines(text: str) -> Iterator[str]:
+    """The lines a result may come from: progress lines (report_progress) are not the
+    result, even where a user's pattern or the JSON format would match them."""
     for line in text.splitlines():
-        if len(line) <= MAX_LINE_CHARS:
+        if len(line) <= MAX_LINE_CHARS and PROGRESS_MARKER not in line:
             yield line.strip()
 
 

@@ -1,10 +1,15 @@
-"""`report()`: how a training script hands its result to whichever runtime started it.
+"""`report()` and `report_progress()`: how a training script hands its result, and its
+progress while it trains, to whichever runtime started it.
 
 The script does not know whether `carbs run` or the operator started it, so report()
 writes every channel that applies: the file named by CARBS_RESULT_FILE (local runs), and in
 a pod the container's termination message and the pod's `carbs.dev/result` annotation. The
 annotation is best effort (it needs RBAC the pod may lack); its failures only warn, because
 the termination message alone is enough for the operator.
+
+report_progress() prints one marked line to stdout (learning_curves.MARKER and a compact
+JSON object): both runtimes already read a trial's output, so progress needs no RBAC and no
+shared file, and a stopping rule can act on it while the trial runs.
 
 This module runs inside users' training processes: stdlib only, nothing heavy at import,
 urllib/ssl imported only when a pod actually patches itself.
@@ -16,12 +21,14 @@ import json
 import logging
 import math
 import os
+import sys
 import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from carbs_operator.learning_curves import MARKER, MAX_LINE_BYTES
 from carbs_operator.results import MAX_RESULT_BYTES
 
 RESULT_ANNOTATION = "carbs.dev/result"
@@ -66,6 +73,36 @@ def report(metrics: Mapping[str, Any] | None = None, /, **kw: Any) -> dict[str, 
         _write_termination_message(payload)
         _annotate_own_pod(payload)
     return snapshot
+
+
+def report_progress(step: int, /, **metrics: Any) -> str:
+    """Report progress during training, e.g. `report_progress(epoch, val_loss=0.4, flops=2e11)`.
+
+    `step` is the trainer's own counter (an epoch, an optimizer step), an integer >= 0.
+    Report the study's objective metric and, when the study's cost is a metric, the cost
+    spent so far: a study with spec.earlyStopping may then stop a trial that is plainly
+    worse than its peers at that cost (it gets SIGTERM, so a trainer may save before it
+    exits). Prints one `CARBS_PROGRESS {...}` line to stdout and returns it. It is not the
+    result: call report() at the end as before. Non-finite values are printed as they are
+    (the runtime skips that point); values that are not numbers raise TypeError.
+    """
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise TypeError(f"step must be an integer >= 0 (got {step!r})")
+    if "step" in metrics:
+        raise TypeError("'step' is the first argument, not a metric name")
+    values = {_check_name(name): _to_number(name, value) for name, value in metrics.items()}
+    bad = [name for name, value in values.items() if not math.isfinite(value)]
+    if bad:
+        log.warning("carbs: non-finite progress metrics %s; this point will be ignored", bad)
+    line = MARKER + json.dumps({"step": step, **values}, separators=(",", ":"))
+    if len(line.encode()) > MAX_LINE_BYTES:
+        raise ValueError(f"progress line is over {MAX_LINE_BYTES} bytes: report fewer metrics")
+    stdout = sys.stdout
+    if stdout is not None:
+        # One write of a whole line, so output from other threads cannot split it.
+        stdout.write(line + "\n")
+        stdout.flush()
+    return line
 
 
 def _check_name(name: Any) -> str:

@@ -86,6 +86,7 @@ def study_status(
         trials=TrialCounts(
             total=counts.total, pending=counts.pending, running=counts.running,
             succeeded=counts.succeeded, failed=counts.failed, lost=counts.lost,
+            early_stopped=counts.early_stopped,
         ),
         progress=f"{counts.finished}/{spec.budget.max_trials}",
         total_cost=max(0.0, decision.total_cost),

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from carbs_operator.early_stopping import CurvePoint, StopDecision
 from carbs_operator.models import CostSource, Direction, StudySpec, SuggestionKind, TrialPhase
 
 
@@ -20,7 +21,11 @@ class TrialRecord:
     """One trial as either runtime stores it (a SQLite row or a CarbsTrial object).
 
     Times are POSIX seconds. `cost` is set for succeeded trials and, where it was
-    measured, for failed ones; it counts toward `maxTotalCost` either way.
+    measured, for failed ones; it counts toward `maxTotalCost` either way. An EarlyStopped
+    trial's `cost` is its cost so far when it was stopped and `objective` its objective
+    there; `early_stop` says why and where. `curve` is its bounded learning curve
+    (learning_curves.MAX_CURVE_POINTS, thinned), `predicted_cost` the engine's prediction
+    when it suggested the trial (None for random and resampled points).
     """
 
     index: int
@@ -35,6 +40,10 @@ class TrialRecord:
     created_at: float | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    predicted_cost: float | None = None
+    curve: tuple[CurvePoint, ...] = ()
+    early_stop: StopDecision | None = None
+    progress_warning: str | None = None
 
     @property
     def in_flight(self) -> bool:
@@ -58,6 +67,7 @@ class TrialCounts:
     succeeded: int = 0
     failed: int = 0
     lost: int = 0
+    early_stopped: int = 0
 
     @property
     def in_flight(self) -> int:
@@ -65,7 +75,10 @@ class TrialCounts:
 
     @property
     def finished(self) -> int:
-        return self.succeeded + self.failed
+        """Trials that used up their share of maxTrials: an early-stopped trial spent its
+        compute and was decided, so it counts; only `failed` counts against
+        maxFailedTrials."""
+        return self.succeeded + self.failed + self.early_stopped
 
     @property
     def counted(self) -> int:
@@ -97,6 +110,7 @@ def count_trials(trials: Sequence[TrialRecord]) -> TrialCounts:
         succeeded=by_phase[TrialPhase.SUCCEEDED],
         failed=by_phase[TrialPhase.FAILED],
         lost=by_phase[TrialPhase.LOST],
+        early_stopped=by_phase[TrialPhase.EARLY_STOPPED],
     )
 
 
@@ -155,6 +169,8 @@ def decide(spec: StudySpec, trials: Sequence[TrialRecord]) -> Decision:
         message = f"{counts.finished} trials finished (maxTrials {budget.max_trials})"
     else:
         message = f"{counts.finished}/{budget.max_trials} trials finished"
+    if counts.early_stopped:
+        message += f" ({counts.early_stopped} stopped early)"
     start = 0
     if stop is None and not spec.suspend:
         room = spec.parallelism - counts.in_flight
@@ -183,6 +199,22 @@ class Outcome:
     failure_reason: str | None
 
 
+def measured_cost(spec: StudySpec, runtime_seconds: float, gpus: int,
+                  gpu_seconds: float | None = None) -> float | None:
+    """The cost a study with a measured cost source gives a workload that ran this long;
+    None when cost is a reported metric, or nothing was measured. A finished trial's cost
+    and a running trial's cost so far are both this, so they compare."""
+    if spec.cost.metric is not None:
+        return None
+    measured: float | None = None
+    factor = gpus if spec.cost.source == CostSource.GPU_SECONDS else 1
+    if math.isfinite(runtime_seconds) and runtime_seconds > 0 and factor > 0:
+        measured = runtime_seconds * factor
+    if gpu_seconds is not None and spec.cost.source == CostSource.GPU_SECONDS:
+        measured = gpu_seconds if gpu_seconds > 0 else None
+    return measured
+
+
 def conclude_trial(
     spec: StudySpec,
     *,
@@ -201,13 +233,7 @@ def conclude_trial(
     """
     from carbs_operator.results import ResultError, extract_objective_and_cost, parse_result
 
-    measured: float | None = None
-    if spec.cost.metric is None:
-        factor = gpus if spec.cost.source == CostSource.GPU_SECONDS else 1
-        if math.isfinite(runtime_seconds) and runtime_seconds > 0 and factor > 0:
-            measured = runtime_seconds * factor
-        if gpu_seconds is not None and spec.cost.source == CostSource.GPU_SECONDS:
-            measured = gpu_seconds if gpu_seconds > 0 else None
+    measured = measured_cost(spec, runtime_seconds, gpus, gpu_seconds)
     if workload_failure is not None:
         return Outcome(TrialPhase.FAILED, {}, None, measured, workload_failure)
     if result_text is None or not result_text.strip():

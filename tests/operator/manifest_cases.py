@@ -243,9 +243,17 @@ GOOD = [
         "metricsFormat": [r"(\w+):\s*([-+]?\d*\.?\d+)", r"(?P<name>acc) (?P<value>\S+)"],
         "metricStrategies": [{"name": "val_loss", "value": "min"},
                              {"name": "acc", "value": "max"}]}}),
+    Case("early-stopping-defaults", {"spec.earlyStopping": {}}),
+    Case("early-stopping-median", {"spec.earlyStopping": {
+        "rule": "Median", "minTrials": 3, "graceFraction": 0.0, "margin": 0}}),
 ]
 
+ES = "spec.earlyStopping"
 BAD_FOR_BOTH = [
+    Case("early-stopping-rule", {ES: {"rule": "Hyperband"}}, f"{ES}.rule"),
+    Case("early-stopping-min-trials", {ES: {"minTrials": 0}}, f"{ES}.minTrials"),
+    Case("early-stopping-grace", {ES: {"graceFraction": 1.5}}, f"{ES}.graceFraction"),
+    Case("early-stopping-typo", {ES: {"minTrial": 3}}, f"{ES}.minTrial"),
     Case("min-not-below-max", {f"{P0}.min": 2.0}, f"{P0}.min"),
     Case("min-equals-max", {f"{P3}.min": 1}, f"{P3}.min"),
     Case("center-above-max", {f"{P0}.searchCenter": 2.0}, f"{P0}.searchCenter"),
@@ -407,6 +415,15 @@ GOOD_TRIALS = [
     Case("trial", {}, build=trial),
     Case("trial-no-status", {"status": DELETE}, build=trial),
     Case("categorical-param", {"spec.params.optimizer": "adam"}, build=trial),
+    Case("early-stopped", {"status": {
+        "phase": "EarlyStopped", "objective": 0.9, "cost": 2e8,
+        "learningCurve": [{"step": 0, "objective": 1.5, "cost": 1e8},
+                          {"step": 1, "objective": 0.9, "cost": 2e8},
+                          {"step": 2, "objective": 0.8}],
+        "lastProgressTime": "2026-01-01T00:00:00Z",
+        "progressWarning": "2 malformed progress lines skipped",
+        "earlyStop": {"reason": "worse than the frontier", "step": 1, "objective": 0.9,
+                      "cost": 2e8, "time": "2026-01-01T00:00:01Z"}}}, build=trial),
 ]
 BAD_TRIALS = [
     Case("negative-index", {"spec.index": -1}, "spec.index", build=trial),
@@ -417,6 +434,12 @@ BAD_TRIALS = [
     Case("nan-metric", {"status.metrics.val_loss": float("nan")}, "status.metrics.val_loss",
          build=trial),
     Case("trial-name-too-long", {"metadata.name": "t" * 64}, "metadata.name", build=trial),
+    Case("curve-too-long", {"status.learningCurve": [
+        {"step": i, "objective": 1.0} for i in range(65)]}, "status.learningCurve", build=trial),
+    Case("curve-negative-step", {"status.learningCurve": [{"step": -1, "objective": 1.0}]},
+         "status.learningCurve[0].step", build=trial),
+    Case("early-stop-without-reason", {"status.earlyStop": {"step": 1, "objective": 1.0}},
+         "status.earlyStop.reason", build=trial),
     Case("too-many-params", {"spec.params": {f"p{i}": 1.0 for i in range(65)}}, "spec.params",
          build=trial),
 ]

@@ -10,8 +10,9 @@ error type SPEC_PROBLEM; validation.py turns them into one problem per field pat
 Descriptions are user documentation: they become `kubectl explain` text.
 
 Modules: base (constants, limits, base models, number types, helpers), spec (the study
-spec), job_template (the trial's Job template), status (the study's status) and resources
-(CarbsStudy, CarbsTrial and the trial's spec and status). Import from this package.
+spec), early_stopping (spec.earlyStopping), job_template (the trial's Job template), status
+(the study's status) and resources (CarbsStudy, CarbsTrial and the trial's spec and
+status). Import from this package.
 """
 
 from carbs_operator.models.base import (
@@ -40,6 +41,7 @@ from carbs_operator.models.base import (
     fmt,
     raise_problems,
 )
+from carbs_operator.models.early_stopping import EarlyStopping, StoppingRule
 from carbs_operator.models.job_template import (
     Container,
     EnvVar,
@@ -51,6 +53,8 @@ from carbs_operator.models.job_template import (
 from carbs_operator.models.resources import (
     CarbsStudy,
     CarbsTrial,
+    EarlyStop,
+    LearningCurvePoint,
     ObjectMeta,
     Suggestion,
     SuggestionKind,
@@ -112,11 +116,14 @@ __all__ = [
     "Cost",
     "CostSource",
     "Direction",
+    "EarlyStop",
+    "EarlyStopping",
     "EnvVar",
     "Float",
     "FrontierPoint",
     "Int",
     "JobSpec",
+    "LearningCurvePoint",
     "LooseModel",
     "Model",
     "ObjectMeta",
@@ -131,6 +138,7 @@ __all__ = [
     "ScaleUp",
     "ScalingLaw",
     "StatusModel",
+    "StoppingRule",
     "StudyPhase",
     "StudySpec",
     "StudyStatus",

@@ -76,8 +76,9 @@ def cel(*items: tuple[str, str, str]) -> dict[str, Any]:
 
 IMMUTABLE_HINT = (
     "the finished trials were measured under it. Budget, parallelism, suspend, "
-    "maxSuggestionCost, completionPolicy and trialTemplate may change; for another search, "
-    "create a new study (spec.warmStart.fromStudies can seed it with this one's trials)"
+    "maxSuggestionCost, completionPolicy, earlyStopping and trialTemplate may change; for "
+    "another search, create a new study (spec.warmStart.fromStudies can seed it with this "
+    "one's trials)"
 )
 
 

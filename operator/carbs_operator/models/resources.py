@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
+from carbs_operator.learning_curves import MAX_CURVE_POINTS
 from carbs_operator.models.base import (
     API_VERSION,
     DNS_SUBDOMAIN_PATTERN,
@@ -81,13 +82,15 @@ class SuggestionKind(StrEnum):
 
 
 class TrialPhase(StrEnum):
-    """Lost: the workload vanished (Job deleted, node gone) without leaving a result."""
+    """Lost: the workload vanished (Job deleted, node gone) without leaving a result.
+    EarlyStopped: spec.earlyStopping ended it while it ran; finished, never a failure."""
 
     PENDING = "Pending"
     RUNNING = "Running"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     LOST = "Lost"
+    EARLY_STOPPED = "EarlyStopped"
 
     @property
     def is_finished(self) -> bool:
@@ -121,11 +124,32 @@ class TrialSpec(Model):
     suggestion: Suggestion | None = Field(None, description="Engine metadata of the suggestion.")
 
 
+class LearningCurvePoint(StatusModel):
+    """One progress point of a trial, as report_progress() printed it."""
+
+    step: Int = Field(ge=0, description="The trainer's step (an epoch, an optimizer step).")
+    objective: Float = Field(description="The objective metric at that step.")
+    cost: Float | None = Field(
+        None, ge=0, description="Cost spent so far: the cost metric printed on the same line, "
+        "or the measured runtime/GPU seconds when it was read. Absent when unknown.",
+    )
+
+
+class EarlyStop(StatusModel):
+    """Why spec.earlyStopping stopped the trial, and the point it was stopped at."""
+
+    reason: str = Field(min_length=1, max_length=1024, description="The rule's reason.")
+    step: Int = Field(ge=0, description="Step of the last progress point before the stop.")
+    objective: Float = Field(description="The objective at that point.")
+    cost: Float | None = Field(None, ge=0, description="Cost spent so far at that point.")
+    time: datetime | None = Field(None, description="When the stop was decided.")
+
+
 class TrialStatus(StatusModel):
     """Observed state of one trial."""
 
     phase: TrialPhase | None = Field(
-        None, description="Pending, Running, Succeeded, Failed or Lost."
+        None, description="Pending, Running, Succeeded, Failed, Lost or EarlyStopped."
     )
     metrics: dict[str, Float] | None = Field(None, description="The result the trial reported.")
     objective: Float | None = Field(None, description="Objective taken from the metrics.")
@@ -135,6 +159,22 @@ class TrialStatus(StatusModel):
     completion_time: datetime | None = Field(None, description="When the workload finished.")
     failure_reason: str | None = Field(None, description="Why the trial failed or was lost.")
     job_name: str | None = Field(None, description="Job running the trial (on a cluster).")
+    learning_curve: list[LearningCurvePoint] | None = Field(
+        None, max_length=MAX_CURVE_POINTS,
+        description="Progress points the trial reported (carbs_operator.report_progress), "
+        f"oldest first; at most {MAX_CURVE_POINTS}, thinned evenly (first and last kept).",
+    )
+    last_progress_time: datetime | None = Field(
+        None, description="When the last progress point was read.")
+    progress_warning: str | None = Field(
+        None, max_length=1024,
+        description="Why some progress output was ignored: malformed lines, output over "
+        "the read limit, or progress that stopped arriving.",
+    )
+    early_stop: EarlyStop | None = Field(
+        None, description="Set when spec.earlyStopping stopped the trial (phase "
+        "EarlyStopped): the reason and the progress point it was stopped at.",
+    )
 
 
 class CarbsTrial(Model):

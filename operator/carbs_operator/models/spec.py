@@ -22,6 +22,7 @@ from carbs_operator.models.base import (
     raise_problems,
 )
 from carbs_operator.models.collector import MetricsCollector
+from carbs_operator.models.early_stopping import EarlyStopping
 from carbs_operator.models.job_template import TrialTemplate
 from carbs_operator.models.parameter import Parameter, ParameterSpace
 from carbs_operator.template import template_problems
@@ -210,6 +211,14 @@ class StudySpec(Model):
         description="Where each trial's result is read from: Report (default; what "
         "carbs_operator.report() published) or StdOut (the primary container's output, "
         "format Text or JSON).",
+    )
+    early_stopping: EarlyStopping | None = Field(
+        None,
+        description="Stop running trials that are plainly worse than the study at the same "
+        "cost (rule Frontier) or step (rule Median), read from the progress lines "
+        "carbs_operator.report_progress() prints. A stopped trial's phase is EarlyStopped: "
+        "it counts toward maxTrials and its cost so far toward maxTotalCost, never as a "
+        "failure. Absent: no trial is stopped. May change while the study runs.",
     )
     warm_start: WarmStart | None = Field(
         None, json_schema_extra=immutable("warmStart"),

@@ -66,6 +66,8 @@ class TrialCounts(StatusModel):
     succeeded: Int = Field(0, ge=0, description="Finished with a valid result.")
     failed: Int = Field(0, ge=0, description="Finished without a valid result.")
     lost: Int = Field(0, ge=0, description="Workload vanished without a result.")
+    early_stopped: Int = Field(
+        0, ge=0, description="Stopped by spec.earlyStopping (finished, not failed).")
 
 
 class BestTrial(StatusModel):
