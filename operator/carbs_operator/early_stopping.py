@@ -41,6 +41,10 @@ CONFIRM_POINTS = 2
 FRONTIER_QUANTILE = 0.3
 # Peers used in one Frontier fit at most (evenly chosen): bounds the cost of a poll.
 MAX_FIT_POINTS = 256
+# The Frontier fit's kernel width in log cost (natural log: 1.5 is a factor of 4.5) and the
+# kernel mass (peers near the trial's cost) it needs to say anything.
+FRONTIER_BANDWIDTH = 1.5
+FRONTIER_SUPPORT = 2.0
 _IRLS_ITERATIONS = 40
 
 
@@ -232,52 +236,56 @@ def _at_fraction(peer: _Finished, fraction: float) -> tuple[float, float] | None
 def _frontier_verdict(point: _Point, predicted: float,
                       finished: Sequence[_Finished]) -> tuple[float, int] | None:
     """What the study reaches at the trial's cost so far, read at the same fraction of each
-    peer's own run, through a low-quantile linear fit of badness on log cost."""
+    peer's own run, through a low-quantile fit of badness on log cost local to that cost.
+
+    Local (a kernel of FRONTIER_BANDWIDTH in log cost) because badness against log cost is
+    convex: one straight line over the whole study lies below it at both ends, and would
+    stop exactly the cheapest and the dearest trials, those that extend the frontier. No
+    verdict without peers near that cost, or with none at or below it: a trial cheaper than
+    every peer is alone at its cost. A trial dearer than every peer is held to what the
+    dearest peers reach (it spent more, so being worse than them is plainly bad).
+    """
     if point.cost is None or point.cost <= 0:
         return None
     fraction = point.cost / predicted
     fit_points = [xy for xy in (_at_fraction(f, fraction) for f in finished) if xy is not None]
-    if len(fit_points) < 2:
-        return None
     if len(fit_points) > MAX_FIT_POINTS:
         stride = len(fit_points) / MAX_FIT_POINTS
         fit_points = [fit_points[int(i * stride)] for i in range(MAX_FIT_POINTS)]
-    intercept, slope = _quantile_line(fit_points, FRONTIER_QUANTILE)
     xs = [x for x, _ in fit_points]
     x = math.log(point.cost)
-    clamped = min(max(x, min(xs)), max(xs))
-    # Outside the peers' costs the line is only a guess: take the more lenient of the
-    # extrapolation and the edge, so a trial bigger or smaller than all peers is not stopped
-    # on a slope alone.
-    reference = max(intercept + slope * x, intercept + slope * clamped)
+    if not xs or min(xs) > x:
+        return None
+    x = min(x, max(xs))
+    kernel = [math.exp(-0.5 * ((xi - x) / FRONTIER_BANDWIDTH) ** 2) for xi in xs]
+    if sum(kernel) < FRONTIER_SUPPORT:
+        return None
+    reference = _local_quantile([xi - x for xi in xs], [y for _, y in fit_points], kernel,
+                                FRONTIER_QUANTILE)
     return reference, len(fit_points)
 
 
-def _quantile_line(points: Sequence[tuple[float, float]], q: float) -> tuple[float, float]:
-    """Linear quantile regression (intercept, slope) by iteratively reweighted least squares:
-    O(points) per iteration, no solver needed for two coefficients."""
-    xs = [x for x, _ in points]
-    scale_x = max(xs) - min(xs)
-    ys = [y for _, y in points]
-    if scale_x <= 0:
-        return _quantile(ys, q), 0.0
+def _local_quantile(xs: Sequence[float], ys: Sequence[float], kernel: Sequence[float],
+                    q: float) -> float:
+    """Kernel-weighted linear quantile regression's value at x = 0, by iteratively
+    reweighted least squares: O(points) per iteration, no solver for two coefficients."""
     floor = 1e-6 * (max(ys) - min(ys) or 1.0)
-    weights = [1.0] * len(points)
-    intercept, slope = 0.0, 0.0
+    weights = list(kernel)
+    value = 0.0
     for _ in range(_IRLS_ITERATIONS):
         sw = sum(weights)
         mx = sum(w * x for w, x in zip(weights, xs, strict=True)) / sw
         my = sum(w * y for w, y in zip(weights, ys, strict=True)) / sw
         sxx = sum(w * (x - mx) ** 2 for w, x in zip(weights, xs, strict=True))
         sxy = sum(w * (x - mx) * (y - my) for w, x, y in zip(weights, xs, ys, strict=True))
-        slope = sxy / sxx if sxx > 0 else 0.0
-        intercept = my - slope * mx
+        slope = sxy / sxx if sxx > 1e-12 * sw else 0.0
+        value = my - slope * mx
         weights = []
-        for x, y in zip(xs, ys, strict=True):
-            residual = y - (intercept + slope * x)
+        for k, x, y in zip(kernel, xs, ys, strict=True):
+            residual = y - (value + slope * x)
             side = q if residual >= 0 else 1.0 - q
-            weights.append(side / max(abs(residual), floor))
-    return intercept, slope
+            weights.append(k * side / max(abs(residual), floor))
+    return value
 
 
 def _reason(rule: StoppingRule, metric: str, sign: float, point: _Point, reference: float,

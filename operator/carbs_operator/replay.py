@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from enum import StrEnum
 
 from carbs_operator.models import Parameter, ParameterSpace, StudySpec, SuggestionKind, TrialPhase
 from carbs_operator.study import TrialRecord, direction_sign
@@ -106,7 +107,27 @@ def build_engine(
     return engine
 
 
-def observe_trial(engine: CARBS, trial: TrialRecord) -> None:
+class StoppedFeedback(StrEnum):
+    """What the engine is told about an EarlyStopped trial (the candidates measured in
+    benchmarks/early_stopping.py; EARLY_STOPPED_FEEDBACK is the one kept).
+
+    FAILURE: a failed trial, so the success model learns to avoid its region.
+    BOUND: a success at the cost its parameters were predicted to cost, with the objective
+    it had when it was stopped: a pessimistic bound (it would only have improved), never a
+    claim that this value was reached at the spent cost. A failure when no cost was predicted.
+    NOTHING: its suggestion is forgotten, as for a lost trial.
+    """
+
+    FAILURE = "failure"
+    BOUND = "bound"
+    NOTHING = "nothing"
+
+
+EARLY_STOPPED_FEEDBACK = StoppedFeedback.FAILURE
+
+
+def observe_trial(engine: CARBS, trial: TrialRecord,
+                  stopped_feedback: StoppedFeedback = EARLY_STOPPED_FEEDBACK) -> None:
     """Tell the engine about one trial in whatever phase it is."""
     point = suggestion_input(trial)
     if trial.in_flight:
@@ -114,11 +135,28 @@ def observe_trial(engine: CARBS, trial: TrialRecord) -> None:
             engine.add_outstanding_suggestion(point)
     elif trial.phase == TrialPhase.LOST:
         engine.forget_suggestion(point)
+    elif trial.phase == TrialPhase.EARLY_STOPPED:
+        _observe_stopped(engine, trial, point, stopped_feedback)
     elif _is_success(trial):
         objective, cost = float(trial.objective or 0.0), float(trial.cost or 0.0)
         engine.record_observation(ObservationInParam(point, objective, cost))
     else:
         engine.record_observation(ObservationInParam(point, math.nan, 1.0, is_failure=True))
+
+
+def _observe_stopped(engine: CARBS, trial: TrialRecord, point: dict[str, float | str],
+                     feedback: StoppedFeedback) -> None:
+    """An EarlyStopped trial was not measured at its parameters' cost: never a success at
+    the cost it had spent."""
+    if feedback == StoppedFeedback.NOTHING:
+        engine.forget_suggestion(point)
+        return
+    objective, full_cost = trial.objective, trial.predicted_cost
+    if (feedback == StoppedFeedback.BOUND and objective is not None and math.isfinite(objective)
+            and full_cost is not None and math.isfinite(full_cost) and full_cost > 0):
+        engine.record_observation(ObservationInParam(point, float(objective), float(full_cost)))
+        return
+    engine.record_observation(ObservationInParam(point, math.nan, 1.0, is_failure=True))
 
 
 def _is_success(trial: TrialRecord) -> bool:

@@ -1,0 +1,321 @@
+"""Early stopping: how much compute each rule saves, and what it costs in frontier regret.
+
+Each run is one sequential study of ``--trials`` trials with our engine (default settings,
+the suite's mid-range center). A trial streams its progress points
+(``benchmarks.curve_problems``); after each one but the last, ``early_stopping.decide()``
+sees its curve, the engine's predicted cost of the trial and every earlier trial as a peer,
+exactly as a runtime would. A stopped trial is charged the compute it used and told to the
+engine through ``replay.observe_trial`` as an EarlyStopped trial record (so the engine
+learns what the runtimes' engines learn), with the feedback the config names. Every run of
+a problem at a seed draws the same trial noise, so configs differ only by their decisions.
+
+Metrics per run: compute spent (the sum over trials of what each used) and Pareto regret
+(``benchmarks.quality``'s, over the trials that finished: a stopped trial left no result).
+The table gives medians over seeds and each rule's ratio to no stopping.
+
+Run from the repository root (runs are cached under results/early_stopping/runs)::
+
+    nice -n 10 .venv/bin/python -m benchmarks.early_stopping            # all problems
+    nice -n 10 .venv/bin/python -m benchmarks.early_stopping --render   # table only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import RESULTS_DIR, markdown_table, median, nan_to_none, write_json
+from benchmarks.curve_problems import (
+    ChinchillaCurve,
+    CurveProblem,
+    curve_problems,
+    problem_by_name,
+)
+from benchmarks.quality import CarbsMethod, pareto_regret, regret_baseline, trial_seed
+from benchmarks.quality import RunRecord as RegretRun
+from benchmarks.quality import TrialRecord as RegretTrial
+from carbs_operator import trial_progress
+from carbs_operator.early_stopping import CurvePoint, Peer, StopDecision, decide
+from carbs_operator.models import Direction, TrialPhase
+from carbs_operator.models.early_stopping import EarlyStopping, StoppingRule
+from carbs_operator.replay import EARLY_STOPPED_FEEDBACK, StoppedFeedback, observe_trial
+from carbs_operator.study import TrialRecord
+from carbs_optimizer import SUGGESTION_ID_DICT_KEY
+
+OUT_DIR = RESULTS_DIR / "early_stopping"
+RUNS_DIR = OUT_DIR / "runs"
+SUMMARY_PATH = RESULTS_DIR / "early_stopping.json"
+DEFAULT_TRIALS = 40
+#: A config is "<rule>/<feedback>"; "none" runs every trial to its end.
+CONFIGS = ("none", "median/failure", "frontier/failure", "frontier/bound", "frontier/nothing",
+           "median/bound", "median/nothing")
+
+
+@dataclass
+class SimTrial:
+    """One trial of a simulated study, as the benchmark keeps it."""
+
+    index: int
+    params: dict[str, float]
+    curve: list[tuple[int, float, float]]  # (step, observed loss, cost so far)
+    loss: float  # observed result, NaN unless it finished
+    true_loss: float
+    spent: float
+    full_cost: float | None  # what it would have cost run to its end (None if unknown)
+    predicted_cost: float | None
+    phase: str  # Succeeded, Failed or EarlyStopped
+    reason: str | None = None
+    ask_seconds: float = 0.0
+    #: A stopped trial of a simulator: the true loss and cost it would have ended at.
+    unstopped_true_loss: float | None = None
+    unstopped_cost: float | None = None
+
+
+@dataclass
+class StudyRun:
+    problem: str
+    config: str
+    seed: int
+    trials: list[SimTrial] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+    @property
+    def spent(self) -> float:
+        return sum(t.spent for t in self.trials)
+
+
+def settings_for(config: str) -> tuple[EarlyStopping | None, StoppedFeedback]:
+    """The study's earlyStopping (the model's defaults but the rule) and the feedback."""
+    if config == "none":
+        return None, EARLY_STOPPED_FEEDBACK
+    rule, feedback = config.split("/")
+    return (EarlyStopping(rule=StoppingRule(rule.capitalize())), StoppedFeedback(feedback))
+
+
+def run_study(problem: CurveProblem, config: str, seed: int, n_trials: int) -> StudyRun:
+    """One sequential study; see the module docstring."""
+    settings, feedback = settings_for(config)
+    method = CarbsMethod(problem.specs, seed, None)
+    engine = method.engine
+    run = StudyRun(problem.name, config, seed)
+    records: list[TrialRecord] = []
+    start = time.perf_counter()
+    for index in range(n_trials):
+        ask_start = time.perf_counter()
+        output = engine.suggest()
+        ask_seconds = time.perf_counter() - ask_start
+        pending = dict(output.suggestion)
+        params = {s.name: s.clip_round(float(pending[s.name])) for s in problem.specs}
+        estimate = output.log.get("cost_estimate")
+        predicted = float(estimate) if isinstance(estimate, int | float) else None
+        peers = trial_progress.peers(records, exclude=index)
+        trial = _run_trial(problem, params, trial_seed(seed, index), settings, predicted, peers)
+        trial.index, trial.ask_seconds = index, ask_seconds
+        run.trials.append(trial)
+        suggestion_id = str(pending.pop(SUGGESTION_ID_DICT_KEY))
+        # As a runtime stores it (study.TrialRecord): an EarlyStopped trial's objective and
+        # cost are those at the point where it was stopped.
+        objective = {"Succeeded": trial.loss, "Failed": None,
+                     "EarlyStopped": trial.curve[-1][1] if trial.curve else None}[trial.phase]
+        record = TrialRecord(
+            index=index, params=pending, phase=TrialPhase(trial.phase),
+            suggestion_id=suggestion_id, objective=objective, cost=trial.spent,
+            predicted_cost=predicted,
+            curve=tuple(CurvePoint(step, loss, cost) for step, loss, cost in trial.curve),
+        )
+        records.append(record)
+        observe_trial(engine, record, feedback)
+    run.wall_seconds = time.perf_counter() - start
+    return run
+
+
+def _run_trial(problem: CurveProblem, params: dict[str, float], seed: int,
+               settings: EarlyStopping | None, predicted: float | None,
+               peers: Sequence[Peer]) -> SimTrial:
+    """Stream one trial, asking the rule after each point but its result."""
+    curve: list[CurvePoint] = []
+    last = None
+    decision: StopDecision | None = None
+    stream = problem.run(params, seed)
+    for progress in stream:
+        last = progress
+        if progress.failed:
+            break
+        curve.append(CurvePoint(progress.step, progress.loss, progress.cost))
+        if settings is not None and not progress.last:
+            decision = decide(settings, Direction.MINIMIZE, curve, predicted, peers)
+            if decision is not None:
+                break
+    if last is None:
+        raise RuntimeError(f"{problem.name} reported nothing for {params}")
+    kept = [(p.step, p.objective, float(p.cost or 0.0)) for p in curve]
+    if last.failed:
+        return SimTrial(0, params, kept, math.nan, math.nan, last.cost, None, predicted,
+                        "Failed")
+    if decision is not None:
+        stopped = SimTrial(0, params, kept, math.nan, math.nan, last.cost, None, predicted,
+                           "EarlyStopped", decision.reason)
+        if isinstance(problem, ChinchillaCurve):  # free to finish: what stopping gave up
+            end = list(stream)[-1]
+            stopped.unstopped_true_loss, stopped.unstopped_cost = end.true_loss, end.cost
+        return stopped
+    return SimTrial(0, params, kept, last.loss, last.true_loss, last.cost, last.cost,
+                    predicted, "Succeeded")
+
+
+# --------------------------------------------------------------------------------------------
+# Cache
+# --------------------------------------------------------------------------------------------
+
+
+def run_path(problem: str, config: str, seed: int) -> Path:
+    return RUNS_DIR / problem / f"{config.replace('/', '-')}-seed{seed}.json"
+
+
+def save(run: StudyRun) -> None:
+    path = run_path(run.problem, run.config, run.seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(nan_to_none(asdict(run))) + "\n")
+
+
+def load(problem: str, config: str, seed: int) -> StudyRun | None:
+    path = run_path(problem, config, seed)
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    trials = []
+    for t in data.pop("trials"):
+        t = {k: (math.nan if v is None and k in ("loss", "true_loss") else v)
+             for k, v in t.items()}
+        t["curve"] = [tuple(p) for p in t["curve"]]
+        trials.append(SimTrial(**t))
+    return StudyRun(trials=trials, **data)
+
+
+# --------------------------------------------------------------------------------------------
+# Summary
+# --------------------------------------------------------------------------------------------
+
+
+def regret_view(run: StudyRun) -> RegretRun:
+    """The run as the regret machinery reads it: a stopped trial left no result."""
+    record = RegretRun(problem=run.problem, method=run.config, seed=run.seed, budget=math.inf)
+    record.trials = [
+        RegretTrial(index=t.index, params=t.params, loss=t.loss, true_loss=t.true_loss,
+                    cost=t.spent, failed=t.phase != "Succeeded", ask_seconds=t.ask_seconds)
+        for t in run.trials
+    ]
+    return record
+
+
+def _stopped_on_frontier(run: StudyRun) -> int:
+    """Stopped trials that, run to their end, would have beaten every finished trial of the
+    run that cost no more (a simulator tells us; the rules' true mistakes)."""
+    done = [(t.spent, t.true_loss) for t in run.trials if t.phase == "Succeeded"]
+    count = 0
+    for t in run.trials:
+        if t.unstopped_true_loss is None or t.unstopped_cost is None:
+            continue
+        cheaper = [loss for cost, loss in done if cost <= t.unstopped_cost]
+        count += t.unstopped_true_loss < min(cheaper, default=math.inf)
+    return count
+
+
+def summarise(problem: CurveProblem, runs: Sequence[StudyRun]) -> dict[str, Any]:
+    views = [regret_view(r) for r in runs]
+    best, kind, levels = regret_baseline(problem, views, problem.budget)  # type: ignore[arg-type]
+    per_config: dict[str, Any] = {}
+    for config in CONFIGS:
+        mine = [(r, v) for r, v in zip(runs, views, strict=True) if r.config == config]
+        if not mine:
+            continue
+        items = []
+        for run, view in mine:
+            regret, _, empty = pareto_regret(view.trials, levels, best, problem.uninformed_loss)
+            items.append({
+                "seed": run.seed, "trials": len(run.trials), "spent": run.spent,
+                "regret": regret, "empty_levels": empty,
+                "stopped": sum(t.phase == "EarlyStopped" for t in run.trials),
+                "stopped_on_frontier": _stopped_on_frontier(run),
+                "final_best": min((t.true_loss for t in run.trials if t.phase == "Succeeded"),
+                                  default=math.nan),
+                "failed": sum(t.phase == "Failed" for t in run.trials),
+                "wall_seconds": run.wall_seconds,
+            })
+        per_config[config] = {
+            "seeds": len(items), "runs": items,
+            **{f"median_{k}": median([float(i[k]) for i in items])
+               for k in ("spent", "regret", "stopped", "stopped_on_frontier", "final_best")},
+        }
+    none = per_config.get("none")
+    if none is not None:
+        by_seed = {i["seed"]: i for i in none["runs"]}
+        for stats in per_config.values():
+            stats["compute_saved"] = 1.0 - stats["median_spent"] / none["median_spent"]
+            stats["regret_ratio"] = stats["median_regret"] / none["median_regret"]
+            paired = [i["spent"] / by_seed[i["seed"]]["spent"] for i in stats["runs"]
+                      if i["seed"] in by_seed]
+            stats["median_paired_spent_ratio"] = median(paired)
+    return {"problem": problem.name, "regret_baseline": kind, "levels": levels,
+            "configs": per_config}
+
+
+def render(summaries: Sequence[dict[str, Any]]) -> str:
+    header = ["problem", "config", "seeds", "compute spent (median)", "saved vs none",
+              "regret (median)", "regret ratio", "stopped trials (median)"]
+    rows = []
+    for s in summaries:
+        for config, st in s["configs"].items():
+            rows.append([
+                s["problem"], config, str(st["seeds"]), f"{st['median_spent']:.3g}",
+                f"{st.get('compute_saved', math.nan):+.0%}" if config != "none" else "—",
+                f"{st['median_regret']:.4f}",
+                f"{st.get('regret_ratio', math.nan):.2f}" if config != "none" else "—",
+                f"{st['median_stopped']:.0f}",
+            ])
+    return markdown_table(header, rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Early-stopping benchmark.")
+    names = [p.name for p in curve_problems()]
+    parser.add_argument("--problems", nargs="+", default=names, choices=names)
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS[:3]), choices=CONFIGS)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--trials", type=int, default=DEFAULT_TRIALS)
+    parser.add_argument("--fresh", action="store_true", help="re-run cached runs")
+    parser.add_argument("--render", action="store_true", help="summarise the cache only")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    if not args.render:
+        for name in args.problems:
+            problem = problem_by_name(name)
+            for seed in range(args.seeds):
+                for config in args.configs:
+                    if not args.fresh and run_path(name, config, seed).exists():
+                        continue
+                    run = run_study(problem, config, seed, args.trials)
+                    save(run)
+                    print(f"  {name} {config} seed={seed} spent={run.spent:.3g} "
+                          f"stopped={sum(t.phase == 'EarlyStopped' for t in run.trials)} "
+                          f"wall={run.wall_seconds:.0f}s", file=sys.stderr, flush=True)
+    summaries = []
+    for name in args.problems:
+        runs = [r for c in CONFIGS for s in range(10) if (r := load(name, c, s)) is not None]
+        if runs:
+            summaries.append(summarise(problem_by_name(name), runs))
+    write_json(SUMMARY_PATH, {"trials_per_run": args.trials, "summaries": summaries})
+    print(render(summaries))
+
+
+if __name__ == "__main__":
+    main()
