@@ -177,6 +177,13 @@ def stored_study(problem: ChinchillaProblem, row: dict[str, Any]) -> tuple[Any, 
     return study.spec, records
 
 
+def inside(value: float, low: float, high: float) -> bool:
+    """`value` within [low, high], up to float rounding: where every resample puts model size
+    on its bound, the tokens' interval is one point, C / (6 · N_max), computed two ways."""
+    slack = 1e-9 * max(abs(low), abs(high))
+    return low - slack <= value <= high + slack
+
+
 def predict_row(problem: ChinchillaProblem, row: dict[str, Any]) -> dict[str, Any]:
     """Predictions and baseline at each factor from a run's stored trials."""
     from carbs_operator.predict import PredictionRefusedError, predict_scale_up
@@ -210,12 +217,19 @@ def predict_row(problem: ChinchillaProblem, row: dict[str, Any]) -> dict[str, An
         entry["predicted"]["objective_interval"] = list(prediction.objective_interval)
         entry["predicted"]["intervals"] = {k: list(v) for k, v in prediction.intervals.items()}
         entry["predicted"]["inside"] = {
-            k: float(lo) <= target[k] <= float(hi)
+            k: inside(target[k], float(lo), float(hi))
             for k, (lo, hi) in prediction.intervals.items() if k in PREDICTED}
         entry["predicted"]["law"] = {
             "floor": prediction.law.floor, "amplitude": prediction.law.amplitude,
             "exponent": prediction.law.exponent, "reference_cost": prediction.law.reference_cost}
         entry["predicted"]["frontier_points"] = prediction.frontier_points
+        if prediction.allocation is not None:
+            fitted = prediction.allocation.law
+            entry["predicted"]["allocation"] = {
+                "drivers": [prediction.allocation.params[j].name
+                            for j in prediction.allocation.drivers],
+                "exponents": [float(v) for v in fitted.exponents],
+                "floor": fitted.floor, "noise": fitted.noise}
         row["factors"][str(int(factor))] = entry
     return row
 
@@ -332,10 +346,9 @@ def plot(rows: Sequence[dict[str, Any]]) -> None:
                                yerr=[[prediction.objective - lo], [hi - prediction.objective]],
                                fmt="o", color="tab:red", capsize=4)
             if factor == FACTORS[-1]:
-                n_law = next(x for x in prediction.parameter_laws if x.parameter == "n_params")
                 line = [c for c in grid if c >= min(front_costs)]
-                size_axes.plot(line, [n_law.predict(c) or math.nan for c in line],
-                               color="tab:red", linewidth=1.2, label="fitted law of N")
+                size_axes.plot(line, [size_path(prediction, c) for c in line],
+                               color="tab:red", linewidth=1.2, label="predicted N(C)")
             n_lo, n_hi = (float(v) for v in prediction.intervals["n_params"])
             n_value = float(prediction.params["n_params"])
             size_axes.errorbar([factor * C0], [n_value], yerr=[[n_value - n_lo], [n_hi - n_value]],
@@ -354,6 +367,16 @@ def plot(rows: Sequence[dict[str, Any]]) -> None:
         size_axes.legend(fontsize="x-small", loc="upper left")
     PLOT.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(PLOT, format="png")
+
+
+def size_path(prediction: Any, compute: float) -> float:
+    """The predicted model size at `compute`: the joint law's allocation, or the frontier's
+    law of N where the prediction fell back to it."""
+    if prediction.allocation is not None:
+        allocation = prediction.allocation
+        return float(allocation.values(allocation.law, compute)["n_params"])
+    law = next(x for x in prediction.parameter_laws if x.parameter == "n_params")
+    return float(law.predict(compute) or math.nan)
 
 
 def _commit() -> str:

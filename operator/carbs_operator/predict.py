@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from carbs_operator.allocation import Allocation, fit_allocation
 from carbs_operator.cost_model import fit_cost_model
 from carbs_operator.frontier import pareto_frontier
 from carbs_operator.models import Parameter, StudySpec, TrialPhase
@@ -84,6 +85,10 @@ class ScaleUpPrediction:
     frontier_points: int
     resamples: int
     beyond: dict[str, float] = field(default_factory=dict)
+    # The joint law the numeric parameters came from (None: the frontier's own laws), and
+    # how many resamples (of the trials, or of the frontier) their intervals came from.
+    allocation: Allocation | None = None
+    parameter_resamples: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """The issue's shape, exactly: cost, params, intervals, objective,
@@ -130,34 +135,36 @@ def predict_scale_up(
 
     numeric = [p for p in spec.parameters if p.space.value not in BAND_SPACES]
     params = _numeric_params(spec, numeric)
-    groups = [_group(params, point) for point in frontier]
-    laws = tuple(fit_scaling_laws(params, groups))
+    laws = tuple(fit_scaling_laws(params, [_group(params, point) for point in frontier]))
 
     rng = np.random.default_rng(seed)
     draws = [[int(i) for i in rng.integers(0, len(frontier), len(frontier))]
              for _ in range(resamples)]
     refits = bootstrap_law_fits(costs, objectives, law, draws)
     objective_draws = [fit(cost) for fit in refits]
-    param_draws: dict[str, list[float]] = {p.name: [] for p in numeric}
-    for draw in draws:
-        points = [frontier[i] for i in draw]
-        for fitted in fit_scaling_laws(params, [groups[i] for i in draw]):
-            value = follow_law(fitted, points, cost)
-            if value is not None and math.isfinite(value):
-                param_draws[fitted.parameter].append(value)
+
+    allocation = _allocation(spec, numeric, params, usable, frontier, laws, sign)
+    if allocation is not None:
+        trial_draws = [[int(i) for i in rng.integers(0, allocation.trials, allocation.trials)]
+                       for _ in range(resamples)]
+        raws = allocation.values(allocation.law, cost)
+        unbounded = allocation.values(allocation.law, cost, bounded=False)
+        param_draws: dict[str, list[float]] = {p.name: [] for p in numeric}
+        law_refits = allocation.refits(trial_draws)
+        for refit in law_refits:
+            for name, value in allocation.values(refit, cost).items():
+                param_draws[name].append(value)
+        parameter_resamples = len(law_refits)
+        shifts: dict[str, Callable[[float], float]] = {p.name: _same for p in params}
+    else:
+        raws, param_draws = _frontier_values(params, laws, frontier, draws, cost)
+        unbounded = raws
+        shifts = _cost_shifts(params, usable, raws, cost)
+        parameter_resamples = len(draws)
 
     values: dict[str, ParamValue] = {}
     intervals: dict[str, tuple[ParamValue, ParamValue]] = {}
     beyond: dict[str, float] = {}
-    by_name = {fitted.parameter: fitted for fitted in laws}
-    raws: dict[str, float] = {}
-    for parameter in numeric:
-        raw = follow_law(by_name[parameter.name], frontier, cost)
-        if raw is None:
-            raise PredictionRefusedError(
-                f"the scaling law of {parameter.name} gives no finite value at cost {cost:.4g}")
-        raws[parameter.name] = raw
-    shifts = _cost_shifts(params, usable, raws, cost)
     for parameter in spec.parameters:
         if parameter.space.value in BAND_SPACES:
             values[parameter.name], intervals[parameter.name] = band_choice(
@@ -167,8 +174,9 @@ def predict_scale_up(
         shift = shifts[parameter.name]
         raw = shift(raws[parameter.name])
         value = legal_value(parameter, raw)
-        if value != legal_value(parameter, raw, clip=False):
-            beyond[parameter.name] = raw
+        outside = shift(unbounded[parameter.name])
+        if legal_value(parameter, outside) != legal_value(parameter, outside, clip=False):
+            beyond[parameter.name] = outside
         lo, hi = _interval(param_draws[parameter.name], raws[parameter.name], level)
         values[parameter.name] = value
         intervals[parameter.name] = (legal_value(parameter, shift(lo)),
@@ -184,8 +192,80 @@ def predict_scale_up(
         cost=cost, params=values, intervals=intervals, objective=predicted,
         objective_interval=(low, high), extrapolation=cost / largest, law=law,
         parameter_laws=laws, frontier_points=len(frontier), resamples=len(refits),
-        beyond=beyond,
+        beyond=beyond, allocation=allocation, parameter_resamples=parameter_resamples,
     )
+
+
+def _same(value: float) -> float:
+    return value
+
+
+def _frontier_values(
+    params: Sequence[Param], laws: Sequence[ScalingLaw], frontier: Sequence[TrialRecord],
+    draws: Sequence[Sequence[int]], cost: float,
+) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """The fallback: each parameter on its own frontier law (follow_law), with the laws
+    refitted on each bootstrap resample of the frontier for the intervals."""
+    raws: dict[str, float] = {}
+    for fitted in laws:
+        raw = follow_law(fitted, frontier, cost)
+        if raw is None:
+            raise PredictionRefusedError(
+                f"the scaling law of {fitted.parameter} gives no finite value at cost "
+                f"{cost:.4g}")
+        raws[fitted.parameter] = raw
+    groups = [_group(params, point) for point in frontier]
+    param_draws: dict[str, list[float]] = {p.name: [] for p in params}
+    for draw in draws:
+        points = [frontier[i] for i in draw]
+        for fitted in fit_scaling_laws(params, [groups[i] for i in draw]):
+            value = follow_law(fitted, points, cost)
+            if value is not None and math.isfinite(value):
+                param_draws[fitted.parameter].append(value)
+    return raws, param_draws
+
+
+def _allocation(
+    spec: StudySpec, numeric: Sequence[Parameter], params: Sequence[Param],
+    trials: Sequence[TrialRecord], frontier: Sequence[TrialRecord],
+    laws: Sequence[ScalingLaw], sign: int,
+) -> Allocation | None:
+    """The joint law over all trials (allocation.py), with the frontier laws as its prior;
+    None where it cannot be fitted (the caller then follows the frontier laws)."""
+    if not params:
+        return None
+    ranked = sorted(frontier, key=lambda t: float(t.cost or 0.0))
+    band = ranked[-max(1, math.ceil(len(ranked) * BAND_FRACTION)):]
+    reference_cost = float(np.median([float(t.cost or 0.0) for t in band]))
+    prior: dict[str, tuple[float, float]] = {}
+    for param, fitted in zip(params, laws, strict=True):
+        here = follow_law(fitted, frontier, reference_cost)
+        there = follow_law(fitted, frontier, 10.0 * reference_cost)
+        if here is None or there is None:
+            here = there = float(np.median([float(t.params[param.name]) for t in band]))
+        try:
+            start = param.space.basic_from_param(here)
+            prior[param.name] = (start, param.space.basic_from_param(there) - start)
+        except (ValueError, OverflowError):
+            return None
+    reference = {p.name: float(np.median([p.space.basic_from_param(float(t.params[p.name]))
+                                          for t in band])) for p in params}
+    bounds = {parameter.name: _basic_bounds(param, parameter)
+              for param, parameter in zip(params, numeric, strict=True)}
+    return fit_allocation(params, trials, sign, fit_cost_model(params, trials), prior,
+                          bounds, reference)
+
+
+def _basic_bounds(param: Param, parameter: Parameter) -> tuple[float, float]:
+    """A parameter's bounds in basic coordinates, infinite where the space is open."""
+    space = engine_space(parameter)
+    out = []
+    for bound, fallback in ((space.min, -math.inf), (space.max, math.inf)):
+        try:
+            out.append(param.space.basic_from_param(bound) if math.isfinite(bound) else fallback)
+        except (ValueError, OverflowError):
+            out.append(fallback)
+    return out[0], out[1]
 
 
 def _cost_shifts(

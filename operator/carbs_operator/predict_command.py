@@ -118,16 +118,13 @@ def prediction_table(study: CarbsStudy, prediction: ScaleUpPrediction) -> Table:
         title_justify="left")
     for header in ("", "predicted", "interval", "note"):
         table.add_column(header, justify="left" if header in ("", "note") else "right")
-    laws = {law.parameter: law for law in prediction.parameter_laws}
+    notes = _notes(prediction)
     for parameter in spec.parameters:
         name = parameter.name
         lo, hi = prediction.intervals[name]
-        law = laws.get(name)
-        note = ""
+        note = notes.get(name, "")
         if name in prediction.beyond:
             note = f"law points to {fmt_number(prediction.beyond[name])}, outside the space"
-        elif law is not None and law.r2 is not None:
-            note = f"R² {law.r2:.2f} over {law.points} points"
         table.add_row(name, _text(prediction.params[name]), f"[{_text(lo)}, {_text(hi)}]", note)
     low, high = prediction.objective_interval
     fitted = prediction.law
@@ -136,9 +133,30 @@ def prediction_table(study: CarbsStudy, prediction: ScaleUpPrediction) -> Table:
         f"[{fmt_number(low)}, {fmt_number(high)}]",
         f"L(C) = {fitted.floor:.4g} {'+' if fitted.sign > 0 else '-'} {fitted.amplitude:.3g}"
         f"·(C/{fitted.reference_cost:.3g})^-{fitted.exponent:.3g}", style="bold")
-    table.caption = (f"{prediction.frontier_points} frontier points; intervals: 90% bootstrap "
-                     f"over {prediction.resamples} resamples of them")
+    allocation = prediction.allocation
+    source = (f"{allocation.trials} trials" if allocation is not None
+              else f"{prediction.frontier_points} frontier points")
+    table.caption = (
+        f"parameters from {source}, objective from {prediction.frontier_points} frontier "
+        f"points; intervals: 90% bootstrap over {prediction.parameter_resamples} and "
+        f"{prediction.resamples} resamples of them")
     return table
+
+
+def _notes(prediction: ScaleUpPrediction) -> dict[str, str]:
+    """Per numeric parameter, what its value came from: a cost driver's share of the
+    compute, a valley's center, or (the fallback) its own law over the frontier."""
+    allocation = prediction.allocation
+    if allocation is None:
+        return {law.parameter: f"frontier law, R² {law.r2:.2f} over {law.points} points"
+                for law in prediction.parameter_laws if law.r2 is not None}
+    notes = {}
+    for position, index in enumerate(allocation.drivers):
+        exponent = float(allocation.law.exponents[position])
+        notes[allocation.params[index].name] = f"cost driver, returns ∝ x^-{exponent:.3g}"
+    for index in allocation.others:
+        notes[allocation.params[index].name] = "valley center, joint law"
+    return notes
 
 
 def scaled_manifest(
