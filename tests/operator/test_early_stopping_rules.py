@@ -12,8 +12,17 @@ import math
 import pytest
 
 from carbs_operator.early_stopping import CurvePoint, Peer, StopDecision, decide
-from carbs_operator.models import Direction
+from carbs_operator.models import Direction, StudySpec, TrialPhase
 from carbs_operator.models.early_stopping import EarlyStopping, StoppingRule
+from carbs_operator.replay import (
+    EARLY_STOPPED_FEEDBACK,
+    StoppedFeedback,
+    build_engine,
+    observe_trial,
+)
+from carbs_operator.study import TrialRecord
+from carbs_optimizer import SUGGESTION_ID_DICT_KEY
+from tests.operator.manifest_cases import base_study
 
 POINTS = 20
 FRONTIER = EarlyStopping(rule=StoppingRule.FRONTIER, min_trials=5, grace_fraction=0.25,
@@ -190,3 +199,60 @@ def test_a_thousand_peers_are_cheap_enough_to_poll() -> None:
     many = peers(8) * 125
     assert decide(FRONTIER, Direction.MINIMIZE, run_curve(3000.0, offset=0.8, until=0.6),
                   3000.0, many) is not None
+
+
+def test_frontier_never_stops_a_trial_cheaper_than_every_peer() -> None:
+    """Alone at its cost, it extends the frontier whatever its loss (no peer to beat)."""
+    curve = run_curve(40.0, offset=0.8, until=0.6)  # the cheapest peer costs 100
+    assert decide(FRONTIER, Direction.MINIMIZE, curve, 40.0, peers()) is None
+
+
+def test_frontier_holds_a_trial_dearer_than_every_peer_to_the_dearest_peers() -> None:
+    study = peers(6)  # dearest peer: 3200
+    bad = run_curve(50_000.0, offset=0.8, until=0.3)  # worse than cheaper runs at that stage
+    assert decide(FRONTIER, Direction.MINIMIZE, bad, 50_000.0, study) is not None
+    good = run_curve(50_000.0, until=0.3)
+    assert decide(FRONTIER, Direction.MINIMIZE, good, 50_000.0, study) is None
+
+
+def test_frontier_needs_peers_near_the_trials_cost() -> None:
+    """Peers all far cheaper (a factor of 30 and more) leave the rule without support."""
+    cheap = [Peer(c, c[-1].objective, 10.0) for c in (run_curve(10.0, offset=o)
+                                                     for o in (0.0, 0.1, 0.2, 0.3, 0.4))]
+    assert decide(FRONTIER, Direction.MINIMIZE, run_curve(3000.0, offset=0.8, until=0.6),
+                  3000.0, cheap) is None
+
+
+def replay_spec() -> StudySpec:
+    return StudySpec.model_validate(base_study()["spec"])
+
+
+def stopped_record(index: int, predicted: float | None) -> TrialRecord:
+    return TrialRecord(
+        index=index, params={"lr": 1e-2, "width": 64, "dropout": 0.1, "momentum": 0.0},
+        phase=TrialPhase.EARLY_STOPPED, suggestion_id=f"s{index}", objective=0.9, cost=2.0,
+        predicted_cost=predicted, curve=(CurvePoint(1, 1.2, 1.0), CurvePoint(2, 0.9, 2.0)),
+    )
+
+
+def test_replay_tells_the_engine_an_early_stopped_trial_failed() -> None:
+    """The kept feedback (benchmarks/README.md): never a success at the cost it had spent."""
+    assert EARLY_STOPPED_FEEDBACK == StoppedFeedback.FAILURE
+    engine = build_engine(replay_spec(), [stopped_record(0, 8.0)], device="cpu")
+    assert len(engine.success_observations) == 0
+    assert len(engine.failure_observations) == 1
+    assert not engine.outstanding_suggestions
+
+
+def test_replay_of_the_measured_alternatives() -> None:
+    engine = build_engine(replay_spec(), [], device="cpu")
+    observe_trial(engine, stopped_record(0, 8.0), StoppedFeedback.BOUND)
+    (observation,) = engine.success_observations
+    assert (observation.output, observation.cost) == (0.9, 8.0)  # at its full predicted cost
+    observe_trial(engine, stopped_record(1, None), StoppedFeedback.BOUND)  # no prediction
+    assert len(engine.failure_observations) == 1
+    engine.add_outstanding_suggestion({**stopped_record(2, 8.0).params,
+                                       SUGGESTION_ID_DICT_KEY: "s2"})
+    observe_trial(engine, stopped_record(2, 8.0), StoppedFeedback.NOTHING)
+    assert not engine.outstanding_suggestions
+    assert (len(engine.success_observations), len(engine.failure_observations)) == (1, 1)
