@@ -187,8 +187,9 @@ ROWS: Final = (
                      f"{STUDY_LEGEND} {{{{phase}}}}"),), 8,
               custom={"stacking": {"mode": "normal", "group": "A"}, "fillOpacity": 30}),
         Panel("timeseries", "Trial failure ratio",
-              "Failed / (succeeded + failed) over the window; lost trials are replaced, so "
-              "they count in neither. Empty while no trial finished in the window.",
+              "Failed / (succeeded + failed) over the window; lost trials are replaced and "
+              "early-stopped ones did not fail, so they count in neither. Empty while no "
+              "trial finished in the window.",
               (Query(f"sum by ({BY_STUDY}) (increase({FAILED}[$window])) / "
                      f"(sum by ({BY_STUDY}) (increase({FINISHED}[$window])) > 0)",
                      STUDY_LEGEND),), 8,
@@ -203,6 +204,32 @@ ROWS: Final = (
               "grows past its threshold while trials are in flight.",
               (Query(f"time() - carbs_last_trial_finished_timestamp_seconds{{{STUDIES}}}",
                      STUDY_LEGEND),), 12, unit="s"),
+    )),
+    Row("Early stopping", (
+        _stat("Trials stopped early", "Trials spec.earlyStopping stopped (phase "
+              "EarlyStopped), over the selected studies: they count toward maxTrials, "
+              "never as failures.",
+              Query(f"sum(carbs_early_stopped_trials{{{STUDIES}}})", "stopped early"), 6),
+        _stat("Compute saved", "Compute early stopping saved, over the selected studies, in "
+              "their cost unit (an estimate: each stopped trial's predicted full cost, else "
+              "the study's median succeeded cost, less what it spent).",
+              Query(f"sum(carbs_early_stopping_saved_cost{{{STUDIES}}})", "saved"), 6),
+        Panel("timeseries", "Share of compute saved by early stopping",
+              "Saved / (spent + saved), per study: the compute the study would have spent "
+              "without early stopping that it did not. Empty while nothing was spent.",
+              (Query(f"carbs_early_stopping_saved_cost{{{STUDIES}}} / "
+                     f"((carbs_total_cost{{{STUDIES}}} + "
+                     f"carbs_early_stopping_saved_cost{{{STUDIES}}}) > 0)",
+                     STUDY_LEGEND),), 12, height=4,
+              unit="percentunit", defaults={"min": 0, "max": 1}),
+        Panel("timeseries", "Trials stopped early, over time",
+              "EarlyStopped trials of each study as it ran.",
+              (Query(f"carbs_early_stopped_trials{{{STUDIES}}}", STUDY_LEGEND),), 12),
+        Panel("timeseries", "Compute saved, over time",
+              "The saved-compute estimate of each study as it ran, in its cost unit, beside "
+              "what it spent (Cumulative cost).",
+              (Query(f"carbs_early_stopping_saved_cost{{{STUDIES}}}", f"{STUDY_LEGEND} saved"),
+               Query(f"carbs_total_cost{{{STUDIES}}}", f"{STUDY_LEGEND} spent")), 12),
     )),
     Row("Engine", (
         Panel("timeseries", "Suggest latency",

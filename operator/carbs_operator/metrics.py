@@ -12,12 +12,17 @@ the same family name is refused by prometheus_client's registry and is invalid i
 OpenMetrics exposition Prometheus asks for by default. Likewise the frontier gauge's label
 is `cost_quantile`: `quantile` is reserved for summaries, and `promtool check metrics`
 rejects it on a gauge.
+
+Early stopping is read from the trial records, not counted as it happens, so the gauges
+survive a restart of either runtime: how many trials were stopped, and the compute stopping
+saved, an estimate (see `saved_cost`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import statistics
 import threading
 from collections.abc import Sequence
 from typing import Final
@@ -30,7 +35,7 @@ from carbs_operator.models import StudySpec, TrialPhase
 from carbs_operator.predict import CURVE_MULTIPLES, CURVES, law_curve, scale_up_prediction
 from carbs_operator.study import TrialRecord, best_trial, count_trials, successes, total_cost
 
-OUTCOMES: Final = ("succeeded", "failed", "lost")
+OUTCOMES: Final = ("succeeded", "failed", "lost", "earlystopped")
 IN_FLIGHT_PHASES: Final = ("pending", "running")
 QUANTILES: Final = ("0", "0.25", "0.5", "0.75", "1")
 LABELS: Final = ("namespace", "study")
@@ -61,7 +66,8 @@ class StudyMetrics:
             tuple[str, str], tuple[tuple[object, ...], StudySpec, list[TrialRecord]]
         ] = {}
         self.trials_finished = Counter(
-            "carbs_trials", "Trials finished, by outcome (lost: workload vanished, retried).",
+            "carbs_trials", "Trials finished, by outcome (lost: workload vanished, retried; "
+            "earlystopped: ended by spec.earlyStopping).",
             [*LABELS, "outcome"], registry=registry,
         )
         self.trials_in_flight = Gauge(
@@ -95,6 +101,18 @@ class StudyMetrics:
             "cannot support a fit.",
             [*LABELS, "cost_multiple", "curve"], registry=registry,
         )
+        self.early_stopped = Gauge(
+            "carbs_early_stopped_trials",
+            "Trials spec.earlyStopping stopped (phase EarlyStopped).", LABELS, registry=registry,
+        )
+        self.saved_cost = Gauge(
+            "carbs_early_stopping_saved_cost",
+            "Compute early stopping saved, in the study's cost unit: over the stopped trials, "
+            "the cost each would have had run to its end minus its cost when stopped (never "
+            "below 0). An estimate: a trial's full cost is the engine's predicted cost of its "
+            "suggestion, else the median cost of the study's succeeded trials.",
+            LABELS, registry=registry,
+        )
         self.suggest_duration = Histogram(
             "carbs_suggest_duration_seconds", "Time to compute one suggestion.",
             LABELS, buckets=DURATION_BUCKETS, registry=registry,
@@ -109,8 +127,8 @@ class StudyMetrics:
         )
         self.last_trial_finished = Gauge(
             "carbs_last_trial_finished_timestamp_seconds",
-            "POSIX time the latest trial concluded (succeeded or failed); until one has, the "
-            "time the study's first trial was created.",
+            "POSIX time the latest trial concluded (succeeded, failed or stopped early); "
+            "until one has, the time the study's first trial was created.",
             LABELS, registry=registry,
         )
         self.build_info = Info("carbs_build", "Version of carbs-operator.", registry=registry)
@@ -147,6 +165,8 @@ class StudyMetrics:
         self.trials_in_flight.labels(namespace, study, "pending").set(counts.pending)
         self.trials_in_flight.labels(namespace, study, "running").set(counts.running)
         self.total_cost.labels(namespace, study).set(total_cost(trials))
+        self.early_stopped.labels(namespace, study).set(counts.early_stopped)
+        self.saved_cost.labels(namespace, study).set(saved_cost(trials))
         progress = last_progress(trials)
         if progress is not None:
             self.last_trial_finished.labels(namespace, study).set(progress)
@@ -211,6 +231,7 @@ class StudyMetrics:
             for kind in CURVES:
                 _forget(self.scale_up_objective, namespace, study, multiple, kind)
         for metric in (self.best_objective, self.total_cost, self.frontier_points,
+                       self.early_stopped, self.saved_cost,
                        self.suggest_duration, self.gp_fit_duration, self.reconcile_errors,
                        self.last_trial_finished):
             _forget(metric, namespace, study)
@@ -224,6 +245,26 @@ def frontier_objective_at(frontier: Sequence[TrialRecord], quantile: float) -> f
     return float(frontier[position].objective or 0.0)
 
 
+def saved_cost(trials: Sequence[TrialRecord]) -> float:
+    """The compute early stopping saved (the saved-cost gauge's estimate): for each stopped
+    trial, its full cost less its cost when stopped, at least 0. Its full cost is the
+    engine's predicted cost of the suggestion where there is one (Bayesian suggestions),
+    else the median cost of the succeeded trials (a typical full run); with neither, a
+    stopped trial adds nothing rather than a guess."""
+    stopped = [t for t in trials if t.phase == TrialPhase.EARLY_STOPPED]
+    if not stopped:
+        return 0.0
+    costs = sorted(t.cost for t in successes(trials) if _finite(t.cost) and t.cost is not None)
+    typical = statistics.median(costs) if costs else None
+    saved = 0.0
+    for trial in stopped:
+        full = trial.predicted_cost if _finite(trial.predicted_cost) else typical
+        spent = trial.cost if _finite(trial.cost) and trial.cost is not None else 0.0
+        if full is not None:
+            saved += max(0.0, full - spent)
+    return saved
+
+
 def last_progress(trials: Sequence[TrialRecord]) -> float | None:
     """When the study last made progress: the latest conclusion of a trial, else the
     creation of its first trial (None before any trial exists).
@@ -233,7 +274,8 @@ def last_progress(trials: Sequence[TrialRecord]) -> float | None:
     also catches a study whose very first trials never finish. Lost trials are not progress:
     they are replaced, not concluded."""
     concluded = [t.finished_at for t in trials
-                 if t.phase in (TrialPhase.SUCCEEDED, TrialPhase.FAILED)
+                 if t.phase in (TrialPhase.SUCCEEDED, TrialPhase.FAILED,
+                                TrialPhase.EARLY_STOPPED)
                  and t.finished_at is not None]
     if concluded:
         return max(concluded)

@@ -22,22 +22,24 @@ def filled_registry() -> CollectorRegistry:
     now = time.time()
 
     def trial(index: int, phase: TrialPhase, objective: float | None = None,
-              cost: float | None = None) -> TrialRecord:
+              cost: float | None = None, predicted: float | None = None) -> TrialRecord:
         finished = now - 60 + index if phase.is_finished else None
         return TrialRecord(index=index, params={"lr": 1e-3, "x": 0.1 * index, "size": 10.0},
                            phase=phase, objective=objective, cost=cost,
-                           created_at=now - 600 + index, finished_at=finished)
+                           created_at=now - 600 + index, finished_at=finished,
+                           predicted_cost=predicted)
 
     trials = [trial(0, TrialPhase.SUCCEEDED, 1.5, 10), trial(1, TrialPhase.SUCCEEDED, 0.9, 100),
               trial(2, TrialPhase.FAILED, cost=5), trial(3, TrialPhase.LOST),
               trial(4, TrialPhase.RUNNING), trial(5, TrialPhase.PENDING),
+              trial(10, TrialPhase.EARLY_STOPPED, 2.0, 30, predicted=120),
               # A frontier long enough for the scale-up law (carbs_scaleup_objective).
               *(trial(6 + i, TrialPhase.SUCCEEDED, 0.5 + 0.4 * 10 ** (-0.5 * i), 300 * 10**i)
                 for i in range(4))]
     registry = CollectorRegistry()
     metrics = StudyMetrics(registry, version="1.2.3")
     metrics.update_study("team-a", "quad", spec, trials)
-    for outcome in ("succeeded", "succeeded", "failed", "lost"):
+    for outcome in ("succeeded", "succeeded", "failed", "lost", "earlystopped"):
         metrics.record_trial_finished("team-a", "quad", outcome)
     metrics.observe_suggest("team-a", "quad", 0.3)
     metrics.observe_gp_fit("team-a", "quad", 0.1)

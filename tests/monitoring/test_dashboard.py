@@ -56,7 +56,8 @@ def test_model_shape() -> None:
     titles = {p["title"] for p in panels(dashboard)}
     assert {"Cost–objective frontier", "Best objective over time", "Trials finished per hour, "
             "by outcome", "Trials in flight, by phase", "Cumulative cost", "Suggest latency",
-            "Trial failure ratio", "Reconcile errors", "Build info"} <= titles
+            "Trial failure ratio", "Reconcile errors", "Build info", "Trials stopped early",
+            "Compute saved", "Share of compute saved by early stopping"} <= titles
     for panel in panels(dashboard):
         assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
         assert panel["targets"], panel["title"]

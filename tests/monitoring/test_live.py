@@ -227,9 +227,9 @@ def test_dashboard_queries_and_rules_on_a_real_run(
     assert 0 < cost[-1] <= sum(t.cost or 0.0 for t in trials) + 1e-9
     finished = {s["metric"]["outcome"]: _values([s])[-1]
                 for s in results["Trials finished"][0]}
-    assert set(finished) == {"succeeded", "failed", "lost"}
+    assert set(finished) == {"succeeded", "failed", "lost", "earlystopped"}
     assert 1 <= finished["succeeded"] <= MAX_TRIALS
-    assert finished["failed"] == finished["lost"] == 0
+    assert finished["failed"] == finished["lost"] == finished["earlystopped"] == 0
     running = [s for s in results["Trials in flight, by phase"][0] if
                s["metric"]["phase"] == "running"]
     assert 1 <= max(_values(running)) <= 2  # parallelism 2
@@ -246,6 +246,10 @@ def test_dashboard_queries_and_rules_on_a_real_run(
     assert set(_values(frontier)) <= objectives
     assert all(v >= 0 for v in _values(results["Time since a trial last finished"][0]))
     assert set(_values(results["Reconcile errors"][0])) == {0.0}
+    # No spec.earlyStopping: the early-stopping panels show zeros, not gaps.
+    for title in ("Trials stopped early", "Compute saved", "Trials stopped early, over time",
+                  "Share of compute saved by early stopping"):
+        assert set(_values(results[title][0])) == {0.0}, title
     build = results["Build info"][0]
     assert [s["metric"]["job"] for s in build] == [JOB]
     assert build[0]["metric"]["version"]
