@@ -52,12 +52,14 @@ def study(name: str = "quad", namespace: str = "default", **spec: Any) -> dict[s
 @contextlib.asynccontextmanager
 async def carbs_operator(
     cluster: Cluster, namespaces: tuple[str, ...] = ("default",), clusterwide: bool = False,
-    trial_kinds: frozenset[str] = frozenset({"Job"}),
+    trial_kinds: frozenset[str] = frozenset({"Job"}), silence_seconds: float = 600.0,
 ) -> AsyncIterator[OperatorThread]:
-    """Our handlers in a fresh kopf registry, running against the emulator."""
+    """Our handlers in a fresh kopf registry, running against the emulator (a second's
+    resync, progress read every 0.3 s)."""
     registry = kopf.OperatorRegistry()
     context = OperatorContext(KubeApi(cluster.api_client()), resync_seconds=1.0,
-                              trial_kinds=trial_kinds)
+                              trial_kinds=trial_kinds, progress_seconds=0.3,
+                              silence_seconds=silence_seconds)
     register(registry, context)
     async with run_operator(cluster, registry, namespaces=namespaces,
                             clusterwide=clusterwide) as running:

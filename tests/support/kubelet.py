@@ -26,7 +26,7 @@ For each Job labelled ``carbs.dev/study`` (any namespace, unless told otherwise)
    - a ``Streamed``: output printed while the container runs, chunk by chunk after each
      chunk's delay (a training loop printing progress), then its own ``result`` as above.
      Deleting the Pod (or its Job) mid-stream ends the container there, as the SIGTERM of a
-     graceful deletion would: the pod is recorded in ``interrupted``.
+     graceful deletion would.
 
    With ``execute_in`` set, the objective is not used: the first container's command and args
    run for real (``python`` meaning this interpreter; no shell) in that directory, with the
@@ -38,7 +38,8 @@ For each Job labelled ``carbs.dev/study`` (any namespace, unless told otherwise)
    (``SuccessCriteriaMet`` + ``Complete``, or ``FailureTarget`` + ``Failed`` with reason
    ``BackoffLimitExceeded`` / ``DeadlineExceeded``).
 
-Deleting a Job stops its simulation (the next write answers 404); its Pods go by the emulator's
+Deleting a Job stops its simulation (the next write or, while output streams, the next
+check of its Pod answers 404; the Job is recorded in ``interrupted``); its Pods go by the emulator's
 garbage collection when deleted with propagationPolicy Background, and stay (orphaned, frozen)
 otherwise, as on a real cluster. Suspended Jobs (``spec.suspend``) wait until resumed (Kueue's
 admission); a Job suspended while it runs (Kueue's preemption) loses its Pods, gets the
@@ -132,7 +133,7 @@ class SimulatedKubelet:
         self.label_selector = label_selector
         self.errors: list[Exception] = []
         self.started_jobs: list[str] = []  # "namespace/name", in the order they were picked up
-        self.interrupted: list[str] = []  # "namespace/pod" deleted while streaming output
+        self.interrupted: list[str] = []  # "namespace/name" of Jobs deleted before they ended
         self.preempted: set[str] = set()  # uids of Jobs suspended while they ran
         self._jobs: dict[str, asyncio.Task[None]] = {}
         self._resumed = asyncio.Event()
@@ -227,6 +228,9 @@ class SimulatedKubelet:
         except ApiError as exc:
             if exc.status != 404:  # 404: the Job or its Pod was deleted, the simulation ends
                 self.errors.append(exc)
+            else:
+                self.interrupted.append(f"{job['metadata']['namespace']}/"
+                                        f"{job['metadata']['name']}")
         except Exception as exc:
             self.errors.append(exc)
 
@@ -386,12 +390,7 @@ class SimulatedKubelet:
             async with asyncio.timeout(budget):
                 for seconds, text in streamed.chunks:
                     await self._phase(seconds)
-                    try:
-                        await self.cluster.get("v1", "pods", namespace, pod_name)
-                    except ApiError as exc:
-                        if exc.status == 404:
-                            self.interrupted.append(f"{namespace}/{pod_name}")
-                        raise
+                    await self.cluster.get("v1", "pods", namespace, pod_name)  # 404: deleted
                     logs.append(namespace, pod_name, container, text)
         except TimeoutError:
             return _Deadline()

@@ -5,10 +5,10 @@ writes a container's output with ``write`` (all of it at once) or ``append`` (ou
 grows while the container runs); each line remembers when it was written. The endpoint then
 answers as the API server does: ``text/plain``, ``container`` required when the pod has
 several, ``timestamps`` (each line prefixed with its RFC 3339 time in nanoseconds and a
-space), ``tailLines`` and ``limitBytes`` honoured (the tail is taken first, then cut to the
-byte limit, as the kubelet does), 404 for a pod that is gone, 400 for a container the pod
-lacks or that never started (no log yet). Every query is kept in ``queries``, so a test can
-hold a reader to bounded reads.
+space), ``sinceSeconds``, ``tailLines`` and ``limitBytes`` honoured (in that order: the
+lines written since, their tail, then cut to the byte limit, as the kubelet does), 404 for a
+pod that is gone, 400 for a container the pod lacks or that never started (no log yet).
+Every query is kept in ``queries``, so a test can hold a reader to bounded reads.
 """
 
 from __future__ import annotations
@@ -78,6 +78,9 @@ class PodLogs:
         if lines is None:
             raise ApiError(400, "BadRequest", f'container "{container}" in pod '
                            f'"{meta["name"]}" is waiting to start: ContainerCreating')
+        if "sinceSeconds" in query:
+            since = time.time() - int(query["sinceSeconds"])
+            lines = [(when, line) for when, line in lines if when >= since]
         if "tailLines" in query:
             tail = int(query["tailLines"])
             lines = lines[-tail:] if tail else []

@@ -11,7 +11,8 @@ Neither controller can run here, so this plays their part for objects labelled
   the trainer controller would make (replicated job ``node``), plus ``spec.labels``;
 - each pod goes Pending, then Running, then terminates; rank 0 (the first pod) runs the
   test's objective on the params in its CARBS_PARAMS, exactly as tests/support/kubelet.py
-  does (a dict is published as the result, an ``Output`` is its log, an exception fails it);
+  does (a dict is published as the result, an ``Output`` is its log, a ``Streamed`` is
+  printed to its log while it runs, then concludes as its result, an exception fails it);
   the other ranks succeed silently unless the objective returns a ``ReplicaFailure``;
 - then the object's status: JobSet ``Completed`` or ``Failed`` (reason ``FailedJobs``),
   TrainJob ``Complete`` or ``Failed`` (reason ``JobSetFailed``).
@@ -40,6 +41,7 @@ from tests.support.kubelet import (
     Objective,
     Output,
     PhaseDelays,
+    Streamed,
     _condition,
     _container,
     _params_of,
@@ -211,6 +213,13 @@ class SimulatedWorkloads:
         for container in containers:
             self.cluster.emulator.pod_logs.write(namespace, pod.name, container, "")
         await asyncio.sleep(self.delays.running)
+        if isinstance(result, Streamed):  # printed while it runs; a deletion ends it
+            for seconds, text in result.chunks:
+                await asyncio.sleep(seconds)
+                await self.cluster.get("v1", "pods", namespace, pod.name)  # 404: deleted
+                self.cluster.emulator.pod_logs.append(namespace, pod.name, containers[0], text)
+            result = result.result
+            rank0 = result
         exit_code, message = 0, ""
         if isinstance(rank0, ReplicaFailure):
             if rank0.rank == rank:
@@ -218,7 +227,7 @@ class SimulatedWorkloads:
         elif isinstance(result, BaseException):
             exit_code, message = 1, str(result)
         elif isinstance(result, Output):
-            self.cluster.emulator.pod_logs.write(namespace, pod.name, containers[0], result.text)
+            self.cluster.emulator.pod_logs.append(namespace, pod.name, containers[0], result.text)
             exit_code = result.exit_code
         elif result is not None:
             message = result if isinstance(result, str) else json.dumps(result)

@@ -122,14 +122,25 @@ class KubeApi:
         return any(entry.get("name") == resource.plural for entry in resources)
 
     async def pod_log(
-        self, namespace: str, pod: str, container: str, limit_bytes: int
+        self, namespace: str, pod: str, container: str, limit_bytes: int, *,
+        tail_lines: int | None = None, since_seconds: int | None = None,
+        timestamps: bool = False,
     ) -> tuple[str | None, str | None]:
         """(the container's log, None), or (None, why it cannot be read) when the pod or
-        its log is gone, or the operator may not read logs (403). At most `limit_bytes`."""
+        its log is gone, or the operator may not read logs (403). At most `limit_bytes`;
+        with `since_seconds`, only the lines written that recently; with `tail_lines`, only
+        the last lines of those (the kubelet selects the lines first, then cuts them at
+        `limit_bytes`); with `timestamps`, each line starts with the RFC
+        3339 time it was written and a space."""
+        options: dict[str, Any] = {"timestamps": True} if timestamps else {}
+        if since_seconds is not None:
+            options["since_seconds"] = since_seconds
+        if tail_lines is not None:
+            options["tail_lines"] = tail_lines
         try:
             response = await self._run(
                 self._core.read_namespaced_pod_log, pod, namespace, container=container,
-                limit_bytes=limit_bytes, _preload_content=False,
+                limit_bytes=limit_bytes, _preload_content=False, **options,
             )
         except ApiException as error:
             if error.status == 403:

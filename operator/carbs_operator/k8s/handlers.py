@@ -22,7 +22,7 @@ import kopf
 from kubernetes import client as k8s
 
 from carbs_operator.k8s.api import KubeApi
-from carbs_operator.k8s.reconciler import StudyReconciler
+from carbs_operator.k8s.reconciler import PROGRESS_SECONDS, SILENCE_SECONDS, StudyReconciler
 from carbs_operator.k8s.workload_api import DEFAULT_TRIAL_KINDS
 from carbs_operator.metrics import StudyMetrics
 from carbs_operator.models import GROUP, VERSION
@@ -44,6 +44,8 @@ class OperatorContext:
     engine_threads: int = 2
     resync_seconds: float = 10.0
     trial_kinds: frozenset[str] = DEFAULT_TRIAL_KINDS  # workload kinds it may create
+    progress_seconds: float = PROGRESS_SECONDS  # spec.earlyStopping: log reads per trial
+    silence_seconds: float = SILENCE_SECONDS  # ... and when missing progress is late
     reconcilers: dict[Key, tuple[StudyReconciler, asyncio.Task[None]]] = field(
         default_factory=dict
     )
@@ -125,6 +127,7 @@ def register(
             context.api, context.engine_pool, obj, post_event=post_event,
             metrics=context.metrics, device=context.device,
             resync_seconds=context.resync_seconds, trial_kinds=context.trial_kinds,
+            progress_seconds=context.progress_seconds, silence_seconds=context.silence_seconds,
         )
         task = asyncio.create_task(reconciler.run(), name=f"carbs-study-{key[0]}-{key[1]}")
         context.reconcilers[key] = (reconciler, task)

@@ -36,6 +36,7 @@ from carbs_operator.k8s.signature import (
     encode,
     signature_parts,
 )
+from carbs_operator.k8s.stopping import EarlyStopper
 from carbs_operator.k8s.trials import (
     owner_reference,
     status_for,
@@ -80,6 +81,10 @@ PREEMPTED = ("lost: preempted (its workload was suspended again after it started
 # Post an Event: (object, type Normal|Warning, reason, message).
 EventPoster = Callable[[dict[str, Any], str, str, str], None]
 RESYNC_SECONDS = 10.0
+# spec.earlyStopping: a running trial's log is read at most this often, and its progress is
+# late (a warning in its status) after this long without a progress line.
+PROGRESS_SECONDS = 30.0
+SILENCE_SECONDS = 600.0
 
 
 class StudyReconciler:
@@ -96,6 +101,8 @@ class StudyReconciler:
         device: str = "cpu",
         resync_seconds: float = RESYNC_SECONDS,
         trial_kinds: frozenset[str] = DEFAULT_TRIAL_KINDS,
+        progress_seconds: float = PROGRESS_SECONDS,
+        silence_seconds: float = SILENCE_SECONDS,
     ) -> None:
         self.api = api
         self.trial_kinds = trial_kinds
@@ -115,6 +122,9 @@ class StudyReconciler:
         self._skipped: set[str] = set()
         self._next_index = 0
         self._warm_status: WarmStartStatus | None = None
+        self.stopper = EarlyStopper(api, self.namespace, self.name,
+                                    poll_seconds=progress_seconds,
+                                    silence_seconds=silence_seconds)
 
     def _log(self, message: str, *args: Any, trial: str | None = None,
              level: int = logging.INFO) -> None:
@@ -145,8 +155,12 @@ class StudyReconciler:
                     self.metrics.record_reconcile_error(self.namespace, self.name)
             if self._stopped:
                 break
+            # Nothing wakes a study when a trial prints, so while its progress is watched it
+            # is read on the progress clock, if that is the faster one.
+            timeout = min(self.resync_seconds, self.stopper.poll_seconds) \
+                if self.stopper.watching else self.resync_seconds
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=self.resync_seconds)
+                await asyncio.wait_for(self.wake.wait(), timeout=timeout)
 
     # -- one pass ------------------------------------------------------------------------
     async def reconcile(self) -> None:
@@ -176,13 +190,15 @@ class StudyReconciler:
         self._next_index = max((trial_index(o) for o in objects), default=-1) + 1
         records = []
         unreadable = 0
+        running: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
         for obj in objects:
             record = usable_record(obj)
             if record is None:
                 self._skip(obj)
                 unreadable += 1
                 continue
-            records.append(await self._settle(study, obj, record))
+            records.append(await self._settle(study, obj, record, running))
+        records = await self._early_stopping(study, records, running)
         decision = decide(study.spec, records)
         # An unreadable trial still holds its index, a parallelism slot and a share of
         # maxTrials: left out of the count, every pass would create one more trial beside it
@@ -205,9 +221,11 @@ class StudyReconciler:
                       level=logging.WARNING)
 
     async def _settle(
-        self, study: CarbsStudy, obj: dict[str, Any], record: TrialRecord
+        self, study: CarbsStudy, obj: dict[str, Any], record: TrialRecord,
+        running: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]],
     ) -> TrialRecord:
-        """Bring one trial's record up to date with its Job."""
+        """Bring one trial's record up to date with its Job; a trial left running goes into
+        `running` with its pods (early stopping reads their progress)."""
         if not record.in_flight:
             return record
         name = obj["metadata"]["name"]
@@ -225,6 +243,7 @@ class StudyReconciler:
             await self.api.delete(resource_of(kind_of(study.spec)), self.namespace, name)
             return await self._finish(record, Outcome(TrialPhase.LOST, {}, None, None, PREEMPTED))
         if state.finished:
+            curve = await self.stopper.last_read(study.spec, record, obj, pods)
             collected = await collect_result(self.api, study.spec, self.namespace, pods, state)
             outcome = conclude_trial(
                 study.spec, workload_failure=state.failure or collected.failure,
@@ -232,7 +251,7 @@ class StudyReconciler:
                 runtime_seconds=state.runtime_seconds, gpus=requested_gpus(study.spec),
                 gpu_seconds=state.gpu_seconds,
             )
-            return await self._finish(record, outcome, status_for(outcome, state))
+            return await self._finish(record, outcome, {**status_for(outcome, state), **curve})
         if state.started and record.phase == TrialPhase.PENDING:
             started = state.started_at or time.time()
             await self.api.patch_status(TRIALS, self.namespace, name, {
@@ -241,7 +260,28 @@ class StudyReconciler:
             })
             self.post_event(self.body, "Normal", "TrialStarted", f"trial {name} is running")
             return replace(record, phase=TrialPhase.RUNNING, started_at=started)
+        if record.phase == TrialPhase.RUNNING:
+            running[record.index] = (obj, pods)
         return record
+
+    async def _early_stopping(
+        self, study: CarbsStudy, records: list[TrialRecord],
+        running: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]],
+    ) -> list[TrialRecord]:
+        """Progress, curves and stops of the running trials (k8s/stopping.py); then the
+        workloads of stopped trials a crash left behind are deleted."""
+        records, stopped = await self.stopper.poll(study.spec, records, running)
+        for record in stopped:
+            name = trial_name(self.name, record.index)
+            reason = record.early_stop.reason if record.early_stop else "stopped early"
+            self.post_event(self.body, "Normal", "TrialEarlyStopped", f"trial {name}: {reason}")
+            self._log("stopped early (its workload deleted): %s", reason, trial=name)
+            if self.metrics is not None:
+                self.metrics.record_trial_finished(self.namespace, self.name,
+                                                   TrialPhase.EARLY_STOPPED.value.lower())
+        for name in await self.stopper.finish_stops(study.spec, records):
+            self._log("stopped early before a restart; its workload is deleted now", trial=name)
+        return records
 
     async def _finish(
         self, record: TrialRecord, outcome: Outcome, status: dict[str, Any] | None = None
@@ -336,8 +376,9 @@ class StudyReconciler:
             suggestion_id = str(output.suggestion[SUGGESTION_ID_DICT_KEY])
             kind = str(output.log.get("suggestion_kind", "bayesian"))
             name = trial_name(self.name, index)
+            predicted = output.log.get("cost_estimate")
             manifest = trial_manifest(self.body, name, index, params, suggestion_id, kind,
-                                      stamp)
+                                      stamp, float(predicted) if predicted is not None else None)
             trial, fresh = await self.api.create(TRIALS, self.namespace, manifest)
             record = usable_record(trial)
             if record is None:  # a create answered without the object: read it back

@@ -16,6 +16,7 @@ from typing import Any
 from carbs_operator.models import API_VERSION, TRIAL_KIND, SuggestionKind, TrialPhase
 from carbs_operator.study import Outcome, TrialRecord
 from carbs_operator.template import LABEL_STUDY, LABEL_TRIAL
+from carbs_operator.trial_progress import curve_from_status, stop_from_status
 
 RESULT_ANNOTATION = "carbs.dev/result"
 
@@ -35,7 +36,13 @@ def owner_reference(obj: Mapping[str, Any], controller: bool = True) -> dict[str
 def trial_manifest(
     study: Mapping[str, Any], name: str, index: int, params: Mapping[str, float],
     suggestion_id: str, kind: str, annotations: Mapping[str, str] | None = None,
+    predicted_cost: float | None = None,
 ) -> dict[str, Any]:
+    """The CarbsTrial of one suggestion; `predicted_cost` is the engine's (Bayesian
+    suggestions only), which early stopping's grace and the saved-compute estimate use."""
+    suggestion: dict[str, Any] = {"suggestionId": suggestion_id, "kind": kind}
+    if predicted_cost is not None and math.isfinite(predicted_cost) and predicted_cost > 0:
+        suggestion["predictedCost"] = predicted_cost
     study_name = study["metadata"]["name"]
     metadata: dict[str, Any] = {
         "name": name,
@@ -53,7 +60,7 @@ def trial_manifest(
             "study": study_name,
             "index": index,
             "params": dict(params),
-            "suggestion": {"suggestionId": suggestion_id, "kind": kind},
+            "suggestion": suggestion,
         },
     }
 
@@ -87,7 +94,22 @@ def record_from_object(obj: Mapping[str, Any]) -> TrialRecord:
         created_at=_seconds(obj.get("metadata", {}).get("creationTimestamp")),
         started_at=_seconds(status.get("startTime")),
         finished_at=_seconds(status.get("completionTime")),
+        predicted_cost=_positive(suggestion.get("predictedCost")),
+        curve=curve_from_status(status.get("learningCurve")),
+        early_stop=stop_from_status(status.get("earlyStop")),
+        progress_warning=_text(status.get("progressWarning")),
     )
+
+
+def _positive(value: Any) -> float | None:
+    """A finite number > 0 (a predicted cost), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) and value > 0 else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _param_value(value: Any) -> float | str:

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from carbs_operator import workloads
 from carbs_operator.collectors import MAX_OUTPUT_BYTES, Collected, collect, uses_output
 from carbs_operator.k8s.api import KubeApi, Resource
 from carbs_operator.k8s.trials import JobState, job_state
-from carbs_operator.k8s.workload_state import workload_state
+from carbs_operator.k8s.workload_state import pod_finished, pod_started, workload_state
+from carbs_operator.k8s.workload_state import pod_gpus as gpus_of
 from carbs_operator.models import StudySpec
-from carbs_operator.template import primary_container_name, template_data
+from carbs_operator.study import measured_cost
+from carbs_operator.template import primary_container_name, requested_gpus, template_data
 from carbs_operator.workloads import WorkloadKind
 
 KIND_UNAVAILABLE = "WorkloadKindUnavailable"
@@ -68,12 +70,35 @@ async def read_workload(
     conditions = _conditions(spec, kind)
     if conditions is None:
         return obj, pods, job_state(obj, pods)
-    labels = workloads.primary_pod_labels(kind, template_data(spec).get("spec", {}),
-                                          spec.trial_template.primary_pod_labels)
     state = workload_state(obj, pods, success=conditions[0], failure=conditions[1],
-                           primary_labels=labels, container=primary_container_name(spec),
-                           now=time.time())
+                           primary_labels=primary_labels(spec),
+                           container=primary_container_name(spec), now=time.time())
     return obj, pods, state
+
+
+def primary_labels(spec: StudySpec) -> dict[str, str]:
+    """The labels of the trial's primary pod (the one whose result and log count)."""
+    return workloads.primary_pod_labels(kind_of(spec), template_data(spec).get("spec", {}),
+                                        spec.trial_template.primary_pod_labels)
+
+
+def cost_so_far(spec: StudySpec, pods: list[dict[str, Any]],
+                started_at: float) -> Callable[[float], float | None]:
+    """A running trial's measured cost at a moment, as its cost would be measured had it
+    ended then: wall time (x the first container's GPUs for a Job read natively), or its
+    pods' GPU-seconds for other kinds, through the same study.measured_cost as a finished
+    trial. None where cost is a reported metric."""
+    pod_gpus = None if _conditions(spec, kind_of(spec)) is None else \
+        [(pod_started(p), pod_finished(p), gpus_of(p)) for p in pods]
+    gpus = requested_gpus(spec)
+
+    def at(moment: float) -> float | None:
+        gpu_seconds = None if pod_gpus is None else sum(
+            count * max(0.0, min(moment, end or moment) - start)
+            for start, end, count in pod_gpus if start is not None)
+        return measured_cost(spec, moment - started_at, gpus, gpu_seconds)
+
+    return at
 
 
 async def collect_result(api: KubeApi, spec: StudySpec, namespace: str,
@@ -82,9 +107,7 @@ async def collect_result(api: KubeApi, spec: StudySpec, namespace: str,
     once the workload ended well (a failed one already has its reason)."""
     if state.failure is not None:
         return Collected(state.result_text)
-    kind = kind_of(spec)
-    labels = workloads.primary_pod_labels(kind, template_data(spec).get("spec", {}),
-                                          spec.trial_template.primary_pod_labels)
+    labels = primary_labels(spec)
     pod = workloads.primary_pod(pods, labels)
     if not uses_output(spec):
         if state.result_text is None and pod is None and pods:
