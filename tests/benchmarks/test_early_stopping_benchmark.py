@@ -1,0 +1,87 @@
+"""Smoke tests of the early-stopping benchmark (seconds): its learning-curve problems stream
+what the suite's problems would have returned, and one tiny study runs end to end with the
+runtimes' rule, peers and engine feedback."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # `pytest` run without `python -m` does not add the root
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import early_stopping as bench  # noqa: E402
+from benchmarks.curve_problems import (  # noqa: E402
+    POINTS_PER_TRIAL,
+    ChinchillaCurve,
+    DigitsCurve,
+    problem_by_name,
+)
+from benchmarks.problems import load_digits_train_module  # noqa: E402
+
+CENTER = {"n_params": 5e8, "tokens": 1e10, "lr": 1e-3, "warmup": 0.25, "beta2": 0.95}
+
+
+def test_the_constant_lr_curve_passes_through_shorter_runs_and_ends_at_the_law() -> None:
+    problem = ChinchillaCurve()
+    points = list(problem.run(CENTER, trial_seed=3))
+    assert len(points) == POINTS_PER_TRIAL
+    assert [p.last for p in points] == [False] * (POINTS_PER_TRIAL - 1) + [True]
+    assert points[-1].true_loss == pytest.approx(problem.base.true_loss(CENTER))
+    assert points[-1].cost == pytest.approx(problem.base.cost(CENTER))
+    half = points[POINTS_PER_TRIAL // 2 - 1]
+    shorter = {**CENTER, "tokens": CENTER["tokens"] / 2}
+    assert half.true_loss == pytest.approx(problem.base.true_loss(shorter))
+    assert [p.step for p in points] == sorted(p.step for p in points)
+    noise = [p.loss - p.true_loss for p in points]
+    assert 0 < max(abs(n) for n in noise) < 6 * problem.noise_sd
+
+
+def test_the_cosine_curve_falls_late_to_the_same_final_loss() -> None:
+    flat = list(ChinchillaCurve().run(CENTER, trial_seed=3))
+    cosine = list(problem_by_name("chinchilla-cosine").run(CENTER, trial_seed=3))
+    excess = [c.true_loss - f.true_loss for c, f in zip(cosine, flat, strict=True)]
+    assert excess[-1] == pytest.approx(0.0, abs=1e-12)
+    assert excess[POINTS_PER_TRIAL // 2] > 0.15  # half way it is still far above
+    assert all(a >= b for a, b in itertools.pairwise(excess))
+
+
+def test_the_digits_curve_ends_where_train_py_ends() -> None:
+    params = {"lr": 3e-3, "width": 16, "epochs": 10, "weight_decay": 1e-4}
+    points = list(DigitsCurve().run(params, trial_seed=5))
+    assert [p.step for p in points] == list(range(1, 11))
+    module = load_digits_train_module()
+    result = module.train(lr=3e-3, width=16, epochs=10, weight_decay=1e-4, seed=5)
+    assert points[-1].loss == pytest.approx(result["val_loss"], rel=1e-5)
+    assert points[-1].cost == pytest.approx(result["flops"])
+    assert points[-1].last
+    assert not any(p.last for p in points[:-1])
+
+
+def test_a_tiny_study_stops_trials_and_charges_only_what_they_used() -> None:
+    problem = ChinchillaCurve()
+    run = bench.run_study(problem, "frontier/failure", seed=0, n_trials=10)
+    assert len(run.trials) == 10
+    stopped = [t for t in run.trials if t.phase == "EarlyStopped"]
+    assert stopped, "the defaults stop some of 10 trials on this problem"
+    for trial in stopped:
+        assert trial.reason is not None
+        assert trial.reason.startswith("Frontier:")
+        assert trial.unstopped_cost is not None
+        assert trial.spent < trial.unstopped_cost
+        assert trial.spent == trial.curve[-1][2]
+        assert math.isnan(trial.loss)
+    assert run.spent == pytest.approx(sum(t.spent for t in run.trials))
+    baseline = bench.run_study(problem, "none", seed=0, n_trials=10)
+    assert all(t.phase == "Succeeded" for t in baseline.trials)
+    summary = bench.summarise(problem, [baseline, run])
+    frontier = summary["configs"]["frontier/failure"]
+    assert 0 < frontier["compute_saved"] < 1
+    assert frontier["median_stopped"] == len(stopped)
+    assert math.isfinite(frontier["regret_ratio"])
+    assert "frontier/failure" in bench.render([summary])
