@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from carbs_operator.early_stopping import CurvePoint, StopDecision
 from carbs_operator.k8s.trials import (
     RESULT_ANNOTATION,
     job_state,
@@ -92,3 +93,27 @@ def test_status_for_an_outcome() -> None:
     assert status["startTime"] == "2026-01-01T00:00:00Z"
     assert status["completionTime"] == "2026-01-01T00:00:10Z"
     assert "failureReason" not in status
+
+
+def test_an_early_stopped_trial_round_trips_and_hand_edits_are_tolerated() -> None:
+    manifest = trial_manifest(STUDY, "s-3", 3, {"x": 0.5}, "id-3", "bayesian",
+                              predicted_cost=120.0)
+    assert manifest["spec"]["suggestion"]["predictedCost"] == 120.0
+    for bad in (None, float("nan"), 0.0, -1.0):  # random points have no prediction
+        unpredicted = trial_manifest(STUDY, "s-3", 3, {"x": 0.5}, "id-3", "random",
+                                     predicted_cost=bad)
+        assert "predictedCost" not in unpredicted["spec"]["suggestion"]
+    obj = {**manifest, "metadata": {**manifest["metadata"], "uid": "t-3"}, "status": {
+        "phase": "EarlyStopped", "objective": 2.0, "cost": 30.0,
+        "learningCurve": [{"step": 0, "objective": 3.0, "cost": 10.0},
+                          {"step": 1, "objective": "hand-edited"},  # dropped
+                          {"step": 2, "objective": 2.0, "cost": 30.0}],
+        "earlyStop": {"reason": "Median: worse", "step": 2, "objective": 2.0, "cost": 30.0},
+        "progressWarning": ["not", "a", "string"]}}
+    record = record_from_object(obj)
+    assert record.phase == TrialPhase.EARLY_STOPPED
+    assert (record.objective, record.cost, record.predicted_cost) == (2.0, 30.0, 120.0)
+    assert record.curve == (CurvePoint(0, 3.0, 10.0), CurvePoint(2, 2.0, 30.0))
+    assert record.early_stop == StopDecision("Median: worse", 2, 2.0, 30.0)
+    assert record.progress_warning is None
+    assert not record.in_flight
