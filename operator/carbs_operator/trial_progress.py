@@ -96,6 +96,18 @@ def silence_warning(last_progress_at: float | None, now: float, silent_after: fl
             "the trial is judged on the progress it reported")
 
 
+def stopped_cost(spec: StudySpec, stop: StopDecision, curve: Sequence[CurvePoint],
+                 measured: float | None) -> float | None:
+    """What a stopped trial spent, for maxTotalCost: its measured cost when the study
+    measures cost (`measured`, taken when the stop was decided), else the cost metric at
+    the stop's point, else the latest the trial reported."""
+    if spec.cost.metric is None:
+        return measured
+    if stop.cost is not None:
+        return stop.cost
+    return next((p.cost for p in reversed(curve) if p.cost is not None), None)
+
+
 def _cut(text: str) -> str:
     return text if len(text) <= MAX_WARNING_CHARS else text[: MAX_WARNING_CHARS - 1] + "…"
 

@@ -7,7 +7,12 @@ launcher and hands the descriptor down, so the lock is held from before the laun
 the launcher exits. The launcher then writes, atomically:
 
 - started.json when it begins (the trial did start, whatever happens next);
+- command.json once the command runs: its pid, which is its process group's id, so a runner
+  can end the command itself should this launcher be gone;
 - exit.json when the command ends: return code, timeout or interruption, wall time.
+
+SIGTERM or SIGINT to the launcher ends the command: SIGTERM to its process group, then
+SIGKILL after launch.json's `grace_seconds` (default GRACE_SECONDS).
 
 The command runs without a shell, with its own stdout/stderr in TRIAL_DIR/output.log, and
 inherits the lock descriptor too.
@@ -31,6 +36,7 @@ EXIT_FILE = "exit.json"
 RESULT_FILE = "result.json"
 LOG_FILE = "output.log"
 LOCK_FILE = "lock"
+COMMAND_FILE = "command.json"
 GRACE_SECONDS = 10.0
 
 
@@ -43,9 +49,9 @@ def write_json_atomically(path: Path, document: dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def _stop(process: subprocess.Popen[bytes], grace: float) -> None:
     """SIGTERM, a grace period for checkpoints, then SIGKILL; the whole process group."""
-    for sig, wait in ((signal.SIGTERM, GRACE_SECONDS), (signal.SIGKILL, None)):
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
         try:
             os.killpg(process.pid, sig)
         except ProcessLookupError:
@@ -61,6 +67,7 @@ def run(trial_dir: Path) -> int:
     launch = json.loads((trial_dir / LAUNCH_FILE).read_text(encoding="utf-8"))
     command: list[str] = launch["command"]
     deadline: float | None = launch.get("timeout_seconds")
+    grace = float(launch.get("grace_seconds", GRACE_SECONDS))
     started_at = time.time()
     write_json_atomically(trial_dir / STARTED_FILE, {"pid": os.getpid(), "started_at": started_at})
     interrupted: list[int] = []
@@ -86,14 +93,15 @@ def run(trial_dir: Path) -> int:
         except OSError as error:
             outcome.update(returncode=None, error=f"could not start {command[0]!r}: {error}")
         else:
+            write_json_atomically(trial_dir / COMMAND_FILE, {"pid": process.pid})
             timed_out = False
             while process.poll() is None:
                 if interrupted:
-                    _stop(process)
+                    _stop(process, grace)
                     break
                 if deadline is not None and time.monotonic() - began > deadline:
                     timed_out = True
-                    _stop(process)
+                    _stop(process, grace)
                     break
                 time.sleep(0.05)
             outcome.update(

@@ -13,6 +13,13 @@ A Lost trial does not count toward maxTrials or maxFailedTrials; the engine forg
 suggestion and a new trial (a new index) takes its place. No index ever runs twice.
 Ctrl-C stops the running trials (SIGTERM, then SIGKILL after a grace period) and marks them
 Lost; a kill -9 of the runner leaves them running, to be adopted by the next `carbs run`.
+
+While a trial runs, each poll reads the new part of its output.log for progress lines
+(watch.py, bounded) and keeps its learning curve in its row. With spec.earlyStopping, a trial
+the rule stops is recorded EarlyStopped (reason, point, cost so far) before its process gets
+SIGTERM, and SIGKILL after the grace period (the pod's terminationGracePeriodSeconds, else
+30 s). A restarted runner that finds such a row with its process still alive finishes the
+stop; it never decides about that trial again, nor runs it again.
 """
 
 from __future__ import annotations
@@ -26,12 +33,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from carbs_operator.collectors import collect, output_too_long, uses_output
+from carbs_operator.early_stopping import StopDecision
 from carbs_operator.local import launcher as files
+from carbs_operator.local import watch
 from carbs_operator.local.store import TrialStore
 from carbs_operator.models import (
     CarbsStudy,
@@ -46,6 +55,7 @@ from carbs_operator.study import (
     TrialRecord,
     conclude_trial,
     decide,
+    measured_cost,
 )
 from carbs_operator.template import (
     ENV_RESULT_FILE,
@@ -54,18 +64,30 @@ from carbs_operator.template import (
     render_env,
     requested_gpus,
 )
+from carbs_operator.trial_progress import stop_decision, stopped_cost
 from carbs_optimizer import SUGGESTION_ID_DICT_KEY
 
 INTERRUPTED = "interrupted: carbs run was stopped while the trial ran"
+# A trial that reported progress and then printed none for this long gets a note.
+SILENT_AFTER_SECONDS = 300.0
 
 
 @dataclass
 class _Flight:
-    """A trial in flight: our own launcher process, or an adopted one (process None)."""
+    """A trial in flight: our own launcher process, or an adopted one (process None).
+
+    `read` is how far its output.log was read for progress. `judged` is what the stopping
+    rule last saw (the curve's end, the number of finished trials), so an unchanged trial
+    is not judged again. `kill_at` is set once the trial is being stopped early: the
+    monotonic time after which the runner SIGKILLs what is left of it.
+    """
 
     record: TrialRecord
     directory: Path
     process: subprocess.Popen[bytes] | None
+    read: watch.ReadState = field(default_factory=watch.ReadState)
+    judged: tuple[Any, ...] | None = None
+    kill_at: float | None = None
 
 
 def local_command(command: list[str]) -> list[str]:
@@ -112,6 +134,14 @@ def _output(directory: Path) -> tuple[str | None, str | None]:
     return (None, too_long) if too_long else (_read(path), None)
 
 
+def _positive(value: Any) -> float | None:
+    """The engine's predicted cost when it is a usable one."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        number = float(value)
+        return number if number < float("inf") else None
+    return None
+
+
 def _last_output_line(directory: Path) -> str:
     text = _read(directory / files.LOG_FILE) or ""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
@@ -129,6 +159,8 @@ class LocalRunner:
         *,
         device: str = "auto",
         poll_seconds: float = 0.2,
+        grace_seconds: float | None = None,
+        silent_after: float = SILENT_AFTER_SECONDS,
         on_update: Callable[[Decision, list[TrialRecord]], None] | None = None,
         on_finished: Callable[[TrialRecord], None] | None = None,
         on_suggest: Callable[[float], None] | None = None,
@@ -144,6 +176,10 @@ class LocalRunner:
         self.store = TrialStore(state_dir / f"{self.name}.db")
         self.device = device
         self.poll_seconds = poll_seconds
+        self.grace_seconds = (watch.grace_seconds(self.spec) if grace_seconds is None
+                              else grace_seconds)
+        self.silent_after = silent_after
+        self.gpus = requested_gpus(self.spec)
         self.on_update = on_update
         self.on_finished = on_finished
         self.on_suggest = on_suggest
@@ -162,10 +198,12 @@ class LocalRunner:
             while True:
                 self._collect()
                 trials = self.store.trials()
+                if self._watch(trials):
+                    trials = self.store.trials()
                 decision = decide(self.spec, trials)
                 if self.on_update is not None:
                     self.on_update(decision, trials)
-                if decision.complete:
+                if decision.complete and not self.flights:
                     return trials
                 if decision.stop_reason is not None and self.flights:
                     policy = self.spec.completion_policy.running_trials
@@ -193,6 +231,7 @@ class LocalRunner:
                 self.on_gp_fit(float(output.log["gp_fit_seconds"]))
             suggestion = dict(output.suggestion)
             suggestion_id = str(suggestion.pop(SUGGESTION_ID_DICT_KEY))
+            predicted = output.log.get("cost_estimate")
             record = TrialRecord(
                 index=self.store.next_index(),
                 params=suggestion,
@@ -200,6 +239,7 @@ class LocalRunner:
                 suggestion_id=suggestion_id,
                 suggestion_kind=SuggestionKind(output.log.get("suggestion_kind", "bayesian")),
                 created_at=time.time(),
+                predicted_cost=_positive(predicted),
             )
             self.store.insert(record)
             self._launch(record)
@@ -207,7 +247,8 @@ class LocalRunner:
     def _launch(self, record: TrialRecord) -> None:
         directory = self.trials_dir / f"trial-{record.index}"
         directory.mkdir(parents=True, exist_ok=True)
-        for stale in (files.STARTED_FILE, files.EXIT_FILE, files.RESULT_FILE):
+        for stale in (files.STARTED_FILE, files.COMMAND_FILE, files.EXIT_FILE,
+                      files.RESULT_FILE):
             (directory / stale).unlink(missing_ok=True)
         name = trial_name(self.name, record.index)
         try:
@@ -226,6 +267,7 @@ class LocalRunner:
                 "cwd": str(self.manifest_dir),
                 "env": env,
                 "timeout_seconds": self.spec.trial_template.spec.active_deadline_seconds,
+                "grace_seconds": self.grace_seconds,
                 "lock_fd": fd,
             })
             process = subprocess.Popen(  # noqa: S603 - our own module, no shell
@@ -248,7 +290,11 @@ class LocalRunner:
                 done = not lock_is_held(flight.directory)
             if done:
                 del self.flights[index]
-                self._conclude(flight.record, flight.directory)
+                if flight.kill_at is not None:
+                    self.store.stop_done(index)  # already recorded EarlyStopped
+                else:
+                    self._read_progress(flight, time.time(), final=True)
+                    self._conclude(flight.record, flight.directory)
 
     def _conclude(self, record: TrialRecord, directory: Path) -> None:
         exit_text = _read(directory / files.EXIT_FILE)
@@ -313,27 +359,105 @@ class LocalRunner:
             if pid is not None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + files.GRACE_SECONDS + 5
+        deadline = time.monotonic() + self.grace_seconds + watch.KILL_MARGIN_SECONDS
         while self.flights and time.monotonic() < deadline:
             self._collect()
             time.sleep(0.05)
         self._stop_reason = None
 
     def _launcher_pid(self, flight: _Flight) -> int | None:
-        started = _read(flight.directory / files.STARTED_FILE)
-        return int(json.loads(started)["pid"]) if started else None
+        if flight.process is not None:
+            return flight.process.pid
+        return watch.launcher_pid(flight.directory)
 
     # -- recovery ------------------------------------------------------------------------
     def _recover(self, trials: list[TrialRecord]) -> None:
         """Settle every trial the state shows in flight (see the module docstring). The
         engine already holds them as pending suggestions; concluding one observes it."""
+        pending_stops = set(self.store.pending_stops())
         for record in trials:
+            directory = self.trials_dir / f"trial-{record.index}"
+            if record.index in pending_stops:
+                self._resume_stop(record, directory)
+                continue
             if not record.in_flight:
                 continue
-            directory = self.trials_dir / f"trial-{record.index}"
+            offset, last_progress_at = self.store.progress_state(record.index)
+            flight = _Flight(record, directory, None, watch.ReadState(offset, last_progress_at))
             if lock_is_held(directory):
-                self.flights[record.index] = _Flight(record, directory, None)
+                self.flights[record.index] = flight
             elif (directory / files.STARTED_FILE).exists():
-                self._conclude(record, directory)
+                self._read_progress(flight, time.time(), final=True)
+                self._conclude(flight.record, directory)
             else:
                 self._launch(record)
+
+    def _resume_stop(self, record: TrialRecord, directory: Path) -> None:
+        """An early stop decided before a restart: end what is left of the trial (never
+        decide again, never run it again)."""
+        if not lock_is_held(directory):
+            self.store.stop_done(record.index)
+            return
+        flight = _Flight(record, directory, None)
+        decided = record.finished_at if record.finished_at is not None else time.time()
+        left = max(0.0, decided + self.grace_seconds - time.time())
+        flight.kill_at = time.monotonic() + left + watch.KILL_MARGIN_SECONDS
+        self.flights[record.index] = flight
+        watch.terminate(directory, watch.launcher_pid(directory))
+
+    # -- progress and early stopping -----------------------------------------------------
+    def _watch(self, trials: list[TrialRecord]) -> bool:
+        """Read each running trial's new progress, and stop the ones the rule stops; also
+        push stops in progress past their grace period. True when a row changed."""
+        changed = False
+        now = time.time()
+        finished = sum(t.phase.is_finished for t in trials)
+        for flight in list(self.flights.values()):
+            if flight.kill_at is not None:
+                if time.monotonic() > flight.kill_at:
+                    watch.kill(flight.directory, self._launcher_pid(flight))
+                continue
+            changed |= self._read_progress(flight, now)
+            if self.spec.early_stopping is None or not flight.record.curve:
+                continue
+            seen = (flight.record.curve[-1], len(flight.record.curve), finished)
+            if seen == flight.judged:
+                continue
+            flight.judged = seen
+            stop = stop_decision(self.spec, flight.record, flight.record.curve, trials)
+            if stop is not None:
+                changed |= self._stop_early(flight, stop, now)
+        return changed
+
+    def _read_progress(self, flight: _Flight, now: float, *, final: bool = False) -> bool:
+        """Take the trial's new progress lines into its curve; True when its row changed."""
+        record = flight.record
+        curve, warning = watch.read_progress(
+            self.spec, record, flight.directory / files.LOG_FILE, flight.read, now,
+            gpus=self.gpus, silent_after=self.silent_after, final=final)
+        if curve == tuple(record.curve) and warning == record.progress_warning:
+            return False
+        flight.record = replace(record, curve=curve, progress_warning=warning)
+        self.store.record_progress(record.index, curve, flight.read.offset,
+                                   flight.read.last_progress_at, warning)
+        return True
+
+    def _stop_early(self, flight: _Flight, stop: StopDecision, now: float) -> bool:
+        """Record the stop, then signal: a crash in between leaves a row that the next
+        runner finishes stopping, never a trial stopped without a record."""
+        record = flight.record
+        started = record.started_at if record.started_at is not None else now
+        cost = stopped_cost(self.spec, stop, record.curve,
+                            measured_cost(self.spec, now - started, self.gpus))
+        if not self.store.stop_early(record.index, stop, objective=stop.objective, cost=cost,
+                                     curve=record.curve, decided_at=now):
+            return False
+        final = replace(record, phase=TrialPhase.EARLY_STOPPED, objective=stop.objective,
+                        cost=cost, early_stop=stop, finished_at=now)
+        flight.record = final
+        flight.kill_at = time.monotonic() + self.grace_seconds + watch.KILL_MARGIN_SECONDS
+        watch.terminate(flight.directory, self._launcher_pid(flight))
+        observe_trial(self.engine, final)
+        if self.on_finished is not None:
+            self.on_finished(final)
+        return True

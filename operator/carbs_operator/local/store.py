@@ -2,6 +2,11 @@
 
 The trial rows are the whole truth (the engine is rebuilt from them by replay), so every
 change is one short transaction and the file survives a kill -9 at any moment (WAL mode).
+
+Schema 2 (early stopping) added a running trial's progress: its bounded learning curve, how
+far its output.log has been read, the note on ignored progress, the engine's predicted cost,
+and an early stop (the decision, and whether its process is still being ended). A schema-1
+file is migrated in place when opened: the columns are added with empty defaults.
 """
 
 from __future__ import annotations
@@ -9,14 +14,21 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from carbs_operator.early_stopping import CurvePoint, StopDecision
 from carbs_operator.models import StudySpec, SuggestionKind, TrialPhase
 from carbs_operator.study import TrialRecord
+from carbs_operator.trial_progress import (
+    curve_from_status,
+    curve_to_status,
+    stop_from_status,
+    stop_to_status,
+)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -38,6 +50,21 @@ CREATE TABLE IF NOT EXISTS trials (
     finished_at REAL
 );
 """
+# Schema 2: (column, declaration), added to a schema-1 table by ALTER TABLE.
+_PROGRESS_COLUMNS = (
+    ("predicted_cost", "REAL"),
+    ("curve", "TEXT NOT NULL DEFAULT '[]'"),
+    ("progress_offset", "INTEGER NOT NULL DEFAULT 0"),
+    ("last_progress_at", "REAL"),
+    ("progress_warning", "TEXT"),
+    ("early_stop", "TEXT"),
+    ("stop_pending", "INTEGER NOT NULL DEFAULT 0"),
+)
+_SELECT_TRIALS = (
+    "SELECT idx, params, phase, suggestion_id, suggestion_kind, objective, cost, metrics, "
+    "failure_reason, created_at, started_at, finished_at, predicted_cost, curve, early_stop, "
+    "progress_warning FROM trials ORDER BY idx"
+)
 
 
 class StoreError(Exception):
@@ -65,6 +92,20 @@ class TrialStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Bring a schema-1 table up to schema 2 (bind_study then records the version)."""
+        have = {str(row[1]) for row in self._db.execute("PRAGMA table_info(trials)")}
+        missing = [(name, kind) for name, kind in _PROGRESS_COLUMNS if name not in have]
+        if not missing:
+            return
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            have = {str(row[1]) for row in self._db.execute("PRAGMA table_info(trials)")}
+            for name, kind in missing:
+                if name not in have:  # another process may have added it meanwhile
+                    self._db.execute(f"ALTER TABLE trials ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         self._db.close()
@@ -93,8 +134,13 @@ class TrialStore:
                 )
                 return
         version = int(self._meta("schema_version") or 0)
-        if version != SCHEMA_VERSION:
-            raise StoreError(f"{self.path}: state schema {version}, expected {SCHEMA_VERSION}")
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: state schema {version} is newer than this carbs "
+                             f"({SCHEMA_VERSION}); upgrade carbs-operator")
+        if version < SCHEMA_VERSION:  # the columns were added when the file was opened
+            with self._db:
+                self._db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                                 (str(SCHEMA_VERSION),))
         if stored_name != name:
             raise StoreError(f"{self.path} holds study {stored_name!r}, not {name!r}")
         if self._meta("signature") != signature:
@@ -106,11 +152,7 @@ class TrialStore:
 
     # -- trials --------------------------------------------------------------------------
     def trials(self) -> list[TrialRecord]:
-        rows = self._db.execute(
-            "SELECT idx, params, phase, suggestion_id, suggestion_kind, objective, cost, "
-            "metrics, failure_reason, created_at, started_at, finished_at "
-            "FROM trials ORDER BY idx"
-        ).fetchall()
+        rows = self._db.execute(_SELECT_TRIALS).fetchall()
         return [_record(row) for row in rows]
 
     def next_index(self) -> int:
@@ -121,12 +163,13 @@ class TrialStore:
         with self._db:
             self._db.execute(
                 "INSERT INTO trials (idx, params, phase, suggestion_id, suggestion_kind, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "created_at, predicted_cost) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.index, json.dumps(dict(record.params), allow_nan=False),
                     record.phase.value, record.suggestion_id,
                     record.suggestion_kind.value if record.suggestion_kind else None,
                     record.created_at if record.created_at is not None else time.time(),
+                    record.predicted_cost,
                 ),
             )
 
@@ -163,9 +206,69 @@ class TrialStore:
             )
 
 
+    # -- progress and early stopping ----------------------------------------------------
+    def record_progress(self, index: int, curve: Sequence[CurvePoint], offset: int,
+                        last_progress_at: float | None, warning: str | None) -> None:
+        """A running trial's curve so far and how far its output was read, together, so a
+        restarted runner reads on from there (a re-read point would only replace itself)."""
+        with self._db:
+            self._db.execute(
+                "UPDATE trials SET curve = ?, progress_offset = ?, last_progress_at = ?, "
+                "progress_warning = ? WHERE idx = ? AND phase = ?",
+                (_curve_json(curve), offset, last_progress_at, warning, index,
+                 TrialPhase.RUNNING.value),
+            )
+
+    def progress_state(self, index: int) -> tuple[int, float | None]:
+        """(bytes of output.log already read, when the last progress point was read)."""
+        row = self._db.execute(
+            "SELECT progress_offset, last_progress_at FROM trials WHERE idx = ?", (index,)
+        ).fetchone()
+        return (0, None) if row is None else (int(row[0] or 0), row[1])
+
+    def stop_early(self, index: int, stop: StopDecision, *, objective: float,
+                   cost: float | None, curve: Sequence[CurvePoint], decided_at: float) -> bool:
+        """Record the decision to stop a running trial, before its process is signalled, so
+        a restarted runner finishes the stop rather than deciding again. False when the
+        trial was no longer running (it finished first): then nothing is to be stopped."""
+        with self._db:
+            changed = self._db.execute(
+                "UPDATE trials SET phase = ?, objective = ?, cost = ?, curve = ?, "
+                "early_stop = ?, finished_at = ?, stop_pending = 1 WHERE idx = ? AND phase = ?",
+                (TrialPhase.EARLY_STOPPED.value, objective, cost, _curve_json(curve),
+                 json.dumps(stop_to_status(stop), allow_nan=False), decided_at, index,
+                 TrialPhase.RUNNING.value),
+            ).rowcount
+        return changed == 1
+
+    def pending_stops(self) -> list[int]:
+        """Early-stopped trials whose process was not yet seen to end."""
+        rows = self._db.execute(
+            "SELECT idx FROM trials WHERE phase = ? AND stop_pending = 1 ORDER BY idx",
+            (TrialPhase.EARLY_STOPPED.value,),
+        ).fetchall()
+        return [int(row[0]) for row in rows]
+
+    def stop_done(self, index: int) -> None:
+        with self._db:
+            self._db.execute("UPDATE trials SET stop_pending = 0 WHERE idx = ?", (index,))
+
+
+def _curve_json(curve: Sequence[CurvePoint]) -> str:
+    return json.dumps(curve_to_status(curve), allow_nan=False)
+
+
+def _loads(text: str | None) -> Any:
+    """JSON the runner wrote; a hand-edited cell reads as nothing rather than failing."""
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
+
+
 def _record(row: tuple[Any, ...]) -> TrialRecord:
     (index, params, phase, suggestion_id, kind, objective, cost, metrics, reason, created,
-     started, finished) = row
+     started, finished, predicted, curve, early_stop, warning) = row
     return TrialRecord(
         index=int(index),
         params=json.loads(params),
@@ -179,4 +282,8 @@ def _record(row: tuple[Any, ...]) -> TrialRecord:
         created_at=created,
         started_at=started,
         finished_at=finished,
+        predicted_cost=predicted,
+        curve=curve_from_status(_loads(curve)),
+        early_stop=stop_from_status(_loads(early_stop)),
+        progress_warning=warning,
     )
