@@ -135,6 +135,11 @@ def _run_run(args: argparse.Namespace) -> int:
 def _configure_plot(parser: argparse.ArgumentParser) -> None:
     _add_study_and_state(parser)
     parser.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
+    parser.add_argument(
+        "--curves", action="store_true",
+        help="add a panel of the trials' learning curves (report_progress): objective "
+        "against cost so far, stopped trials marked",
+    )
 
 
 def _run_frontier(args: argparse.Namespace) -> int:
@@ -146,7 +151,7 @@ def _run_frontier(args: argparse.Namespace) -> int:
 def _run_plot(args: argparse.Namespace) -> int:
     from carbs_operator.local.commands import plot_command
 
-    return plot_command(args.study, args.state_dir, args.output)
+    return plot_command(args.study, args.state_dir, args.output, curves=args.curves)
 
 
 register(Subcommand(

@@ -186,32 +186,62 @@ def scaling_table(laws: Sequence[ScalingLaw]) -> Table:
     return table
 
 
+def stopped_table(spec: StudySpec, trials: Sequence[TrialRecord]) -> Table | None:
+    """Trials spec.earlyStopping stopped, apart from the frontier: their objective was
+    measured before their end, at a part of their cost, so it is no result to rank."""
+    stopped = [t for t in trials if t.phase == TrialPhase.EARLY_STOPPED]
+    if not stopped:
+        return None
+    table = Table(title=f"Stopped early ({len(stopped)}): {spec.objective.metric} and "
+                  f"{cost_label(spec)} when stopped, not results", title_justify="left")
+    for header in ("trial", "step", cost_label(spec), spec.objective.metric):
+        table.add_column(header, justify="right")
+    table.add_column("reason", overflow="fold")
+    for trial in stopped:
+        stop = trial.early_stop
+        table.add_row(str(trial.index), "—" if stop is None else str(stop.step),
+                      fmt_number(trial.cost), fmt_number(trial.objective),
+                      stop.reason if stop is not None else "")
+    return table
+
+
 def render_report(
     spec: StudySpec, trials: Sequence[TrialRecord], laws: Sequence[ScalingLaw], console: Console
 ) -> None:
     """The end-of-study report: where the frontier is, and how parameters move along it."""
     console.print(frontier_table(spec, trials))
+    stopped = stopped_table(spec, trials)
+    if stopped is not None:
+        console.print(stopped)
     console.print(scaling_table(laws))
 
 
 def plot_study(
-    spec: StudySpec, trials: Sequence[TrialRecord], path: str | Path, *, study: str | None = None
+    spec: StudySpec, trials: Sequence[TrialRecord], path: str | Path, *, study: str | None = None,
+    curves: bool = False,
 ) -> None:
-    """All trials, cost (log) against objective, the frontier as a step line, as a PNG."""
-    study_figure(spec, trials, study=study).savefig(path, format="png")
+    """All trials, cost (log) against objective, the frontier as a step line, as a PNG;
+    with `curves`, a second panel of the trials' learning curves."""
+    study_figure(spec, trials, study=study, curves=curves).savefig(path, format="png")
 
 
 def study_figure(
-    spec: StudySpec, trials: Sequence[TrialRecord], *, study: str | None = None
+    spec: StudySpec, trials: Sequence[TrialRecord], *, study: str | None = None,
+    curves: bool = False,
 ) -> Figure:
     """The figure plot_study saves, for callers that embed or restyle it.
 
     A bare Figure on an Agg canvas: pyplot's global figure registry would leak figures (and
     pick an interactive backend) when the runner or a test plots more than once.
     """
-    figure = Figure(figsize=(8.0, 5.0), dpi=110, layout="constrained")
+    figure = Figure(figsize=(14.0, 5.0) if curves else (8.0, 5.0), dpi=110,
+                    layout="constrained")
     FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
+    axes = figure.add_subplot(1, 2, 1) if curves else figure.add_subplot()
+    if curves:
+        from carbs_operator.curve_plot import draw_curves
+
+        draw_curves(figure.add_subplot(1, 2, 2), spec, trials)
     done = [t for t in successes(trials) if _plottable(t.cost) and _finite(t.objective)]
     counts = count_trials(trials)
     if done:
@@ -245,7 +275,14 @@ def study_figure(
             transform=blended_transform_factory(axes.transData, axes.transAxes),
             marker="x", s=14, color="tab:grey", label=f"failed ({len(failed)})",
         )
-    if done or failed:
+    stopped = [t for t in trials if t.phase == TrialPhase.EARLY_STOPPED
+               and _plottable(t.cost) and _finite(t.objective)]
+    if stopped:
+        axes.scatter([float(t.cost or 0.0) for t in stopped],
+                     [float(t.objective or 0.0) for t in stopped], marker="v", s=22,
+                     color="tab:orange", alpha=0.8,
+                     label=f"stopped early, when stopped ({len(stopped)})")
+    if done or failed or stopped:
         axes.set_xscale("log")
         axes.legend(loc="best", fontsize="small")
     axes.set_xlabel(f"{cost_label(spec)} (log scale)")
@@ -254,7 +291,8 @@ def study_figure(
     name = study or spec.objective.metric
     axes.set_title(
         f"{name}: {counts.total} trials ({counts.succeeded} succeeded, {counts.failed} failed, "
-        f"{counts.in_flight} in flight)"
+        + (f"{counts.early_stopped} stopped early, " if counts.early_stopped else "")
+        + f"{counts.in_flight} in flight)"
     )
     return figure
 

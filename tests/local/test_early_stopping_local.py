@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
+from carbs_operator import cli
 from carbs_operator.learning_curves import MAX_CURVE_POINTS
 from carbs_operator.local.runner import LocalRunner, lock_is_held
 from carbs_operator.local.store import StoreError, TrialStore, search_signature
@@ -94,6 +95,7 @@ def trial_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_a_study_runs_to_its_budget_with_bad_trials_stopped(
     write_study: Callable[..., Path], tmp_path: Path, trial_log: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     path = write_study(args=["--on-term=0.2"], grace=5,
                        budget={"maxTrials": 10, "maxFailedTrials": 1})
@@ -131,6 +133,14 @@ def test_a_study_runs_to_its_budget_with_bad_trials_stopped(
     assert decision.total_cost == sum(t.cost or 0.0 for t in trials)
     with sqlite3.connect(tmp_path / "state" / "curves.db") as db:
         assert db.execute("SELECT COUNT(*) FROM trials WHERE stop_pending = 1").fetchone() == (0,)
+    # The reports read the same state: the curves plot and the stopped trials' table.
+    png = tmp_path / "curves.png"
+    assert cli.main(["plot", str(path), "--state-dir", str(tmp_path / "state"), "-o",
+                     str(png), "--curves"]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
+    assert cli.main(["frontier", str(path), "--state-dir", str(tmp_path / "state")]) == 0
+    assert f"Stopped early ({len(stopped)})" in capsys.readouterr().out
 
 
 def test_stopped_cost_counts_toward_max_total_cost_and_failures_count_apart(

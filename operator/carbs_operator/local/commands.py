@@ -127,11 +127,11 @@ def frontier_command(path: Path, state_dir: Path) -> int:
     return EXIT_OK
 
 
-def plot_command(path: Path, state_dir: Path, output: Path) -> int:
+def plot_command(path: Path, state_dir: Path, output: Path, *, curves: bool = False) -> int:
     console = Console(soft_wrap=True)
     study, trials = _stored_trials(path, state_dir, console)
     if study is None:
         return EXIT_PROBLEMS
-    plot_study(study.spec, trials, output, study=study.metadata.name)
+    plot_study(study.spec, trials, output, study=study.metadata.name, curves=curves)
     print(f"wrote {output}", file=sys.stdout)
     return EXIT_OK

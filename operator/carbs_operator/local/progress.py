@@ -26,12 +26,22 @@ _OUTCOME = {
     TrialPhase.SUCCEEDED: "succeeded",
     TrialPhase.FAILED: "failed",
     TrialPhase.LOST: "lost",
+    TrialPhase.EARLY_STOPPED: "stopped early",
 }
-_STYLE = {TrialPhase.SUCCEEDED: "green", TrialPhase.FAILED: "red", TrialPhase.LOST: "yellow"}
+_STYLE = {TrialPhase.SUCCEEDED: "green", TrialPhase.FAILED: "red", TrialPhase.LOST: "yellow",
+          TrialPhase.EARLY_STOPPED: "magenta"}
 
 
 def _finish_order(trial: TrialRecord) -> tuple[float, int]:
     return (trial.finished_at if trial.finished_at is not None else float("inf"), trial.index)
+
+
+def _note(trial: TrialRecord) -> str:
+    if trial.phase == TrialPhase.SUCCEEDED:
+        return ""
+    if trial.phase == TrialPhase.EARLY_STOPPED and trial.early_stop is not None:
+        return f"step {trial.early_stop.step}: {trial.early_stop.reason}"
+    return trial.failure_reason or ""
 
 
 def _duration(trial: TrialRecord) -> str:
@@ -145,10 +155,22 @@ class Progress:
             return (f"{head}: {spec.objective.metric}={fmt_number(trial.objective)} "
                     f"{cost_label(spec)}={fmt_number(trial.cost)} in {_duration(trial)}; "
                     + self._best_text(spec, best))
+        if trial.phase == TrialPhase.EARLY_STOPPED:
+            return f"{head} {self._stop_text(spec, trial)}"
         reason = trial.failure_reason or "no reason recorded"
         if trial.phase == TrialPhase.LOST:
             return f"{head}: {reason} (its point may be tried again)"
         return f"{head}: {reason}"
+
+    @staticmethod
+    def _stop_text(spec: StudySpec, trial: TrialRecord) -> str:
+        """Where a stopped trial stood, and why it was stopped."""
+        stop = trial.early_stop
+        step = f"at step {stop.step}" if stop is not None else "at its last progress point"
+        reason = stop.reason if stop is not None else "no reason recorded"
+        return (f"{step}: {spec.objective.metric}={fmt_number(trial.objective)} "
+                f"{cost_label(spec)}={fmt_number(trial.cost)} after {_duration(trial)}; "
+                f"{reason}")
 
     @staticmethod
     def _best_text(spec: StudySpec, best: TrialRecord | None) -> str:
@@ -173,7 +195,9 @@ class Progress:
             "trials",
             f"{counts.finished}/{budget.max_trials} finished · {counts.running} running · "
             f"{counts.pending} pending · {counts.failed} failed (max "
-            f"{budget.max_failed_trials}) · {counts.lost} lost",
+            f"{budget.max_failed_trials}) · {counts.lost} lost"
+            + (f" · {counts.early_stopped} stopped early" if spec.early_stopping is not None
+               or counts.early_stopped else ""),
         )
         best = best_trial(spec, trials)
         best_text = "—"
@@ -199,9 +223,14 @@ class Progress:
                 fmt_number(trial.objective),
                 fmt_number(trial.cost),
                 _duration(trial),
-                "" if trial.phase == TrialPhase.SUCCEEDED else (trial.failure_reason or ""),
+                _note(trial),
                 style=_STYLE.get(trial.phase),
             )
+        running = [t for t in trials if t.phase == TrialPhase.RUNNING and t.curve]
+        if running:
+            summary.add_row("progress", " · ".join(
+                f"trial {t.index} step {t.curve[-1].step}: {fmt_number(t.curve[-1].objective)}"
+                for t in running[:self.recent]))
         elapsed = self._clock() - self._started
         title = f"{self.study} · {elapsed:.0f}s"
         if decision.complete:
