@@ -10,7 +10,9 @@ them; a Pod deleted mid-stream stops printing, as SIGTERM would end the trainer.
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -243,3 +245,35 @@ async def test_a_jobset_trial_is_stopped_by_deleting_its_jobset_at_its_measured_
         # Spent: both pods' GPU time up to the stop, at least that of its last point.
         assert costs[-1] <= status["cost"] <= 2 * (status["runtimeSeconds"] + 1)
     assert done["status"]["totalCost"] == pytest.approx(sum(t["status"]["cost"] for t in trials))
+
+
+async def test_a_real_trainer_reports_progress_and_saves_on_sigterm(
+    cluster: Cluster, kubelet: SimulatedKubelet, tmp_path: Path
+) -> None:
+    """Real processes (tests/k8s/progress_trainer.py) print progress with the SDK's
+    report_progress; a stopped trial's pod is deleted, its process gets SIGTERM and saves."""
+    shutil.copy(Path(__file__).parent / "progress_trainer.py", tmp_path / "trainer.py")
+    kubelet.execute_in = tmp_path
+    body = stopping_study(budget={"maxTrials": 6}, metricsCollector={"kind": "StdOut",
+                                                                     "format": "JSON"})
+    body["spec"]["trialTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"] = \
+        ["python", "trainer.py"]
+    await cluster.create(body)
+    async with carbs_operator(cluster):
+        done = await wait_phase(cluster, "Succeeded", timeout=90)
+    trials = await trials_of(cluster)
+    stopped = [t for t in trials if t["status"]["phase"] == "EarlyStopped"]
+    succeeded = [t for t in trials if t["status"]["phase"] == "Succeeded"]
+    assert stopped, Counter(t["status"]["phase"] for t in trials)
+    assert len(stopped) + len(succeeded) == 6 == done["status"]["trials"]["total"]
+    logs = cluster.emulator.pod_logs.texts
+    for trial in succeeded:  # the result from the JSON line, not from a progress line
+        params = trial["spec"]["params"]
+        assert trial["status"]["cost"] == params["size"]
+        assert trial["status"]["learningCurve"][-1]["step"] == STEPS - 1
+    saved = [trial for trial in stopped
+             if any(pod.startswith(f"{trial['metadata']['name']}-") and
+                    "checkpoint saved" in text for (_, pod, _), text in logs.items())]
+    assert saved, "a stopped trial's process got SIGTERM and saved"
+    for trial in saved:
+        assert f"default/{trial['metadata']['name']}" in kubelet.interrupted

@@ -30,7 +30,11 @@ For each Job labelled ``carbs.dev/study`` (any namespace, unless told otherwise)
 
    With ``execute_in`` set, the objective is not used: the first container's command and args
    run for real (``python`` meaning this interpreter; no shell) in that directory, with the
-   container's literal env values, and their output and exit code are an ``Output``.
+   container's literal env values; their output goes to the container's log as it is
+   printed, and their exit code is the container's. Deleting the Pod (or its Job) while the
+   process runs sends it SIGTERM, then SIGKILL after the Pod's
+   ``terminationGracePeriodSeconds`` (at most ``MAX_GRACE_SECONDS`` here), as the kubelet
+   does on a graceful deletion; the Job is then recorded in ``interrupted``.
 
    An async objective is awaited (and cut at the Job's ``activeDeadlineSeconds``);
 4. retries failed Pods up to ``backoffLimit`` (default 6, as Kubernetes) and ends the Job with
@@ -93,6 +97,7 @@ STUDY_LABEL = "carbs.dev/study"
 RESULT_ANNOTATION = "carbs.dev/result"
 PARAMS_ENV = "CARBS_PARAMS"
 TERMINATION_MESSAGE_LIMIT = 4096  # bytes, as the kubelet truncates
+MAX_GRACE_SECONDS = 5.0  # a real process's grace period, cut short for tests
 
 
 def quadratic_objective(params: dict[str, float]) -> Result:
@@ -329,7 +334,7 @@ class SimulatedKubelet:
 
         for container in containers:  # a started container has a log, empty so far
             self.cluster.emulator.pod_logs.write(namespace, pod_name, container, "")
-        result = await self._evaluate(pod_spec, deadline_at)
+        result = await self._evaluate(pod_spec, deadline_at, (namespace, pod_name, containers[0]))
         if isinstance(result, Streamed):
             result = await self._stream(namespace, pod_name, containers[0], result, deadline_at)
         if isinstance(result, Output):  # after any streamed output
@@ -357,16 +362,17 @@ class SimulatedKubelet:
                               "Completed", message)
         return _Outcome(succeeded=True)
 
-    async def _evaluate(self, pod_spec: Mapping[str, Any],
-                        deadline_at: float | None) -> Result | _Deadline:
-        """Run the trial: wait its running time, then call the objective on its params."""
+    async def _evaluate(self, pod_spec: Mapping[str, Any], deadline_at: float | None,
+                        where: tuple[str, str, str]) -> Result | _Deadline:
+        """Run the trial: wait its running time, then call the objective on its params (or
+        run its command, `where` being the namespace, pod and container of its log)."""
         loop = asyncio.get_running_loop()
         budget = None if deadline_at is None else deadline_at - loop.time()
         try:
             async with asyncio.timeout(budget):
                 await self._phase(self.delays.running)
                 if self.execute_in is not None:
-                    return await _execute(pod_spec, self.execute_in)
+                    return await self._execute(pod_spec, self.execute_in, *where)
                 params = _params_of(pod_spec)
                 if isinstance(params, BaseException):
                     return params
@@ -414,25 +420,62 @@ class SimulatedKubelet:
                                                       status="False")],
             "containerStatuses": statuses})
 
+    async def _execute(self, pod_spec: Mapping[str, Any], directory: Path, namespace: str,
+                       pod_name: str, log_name: str) -> Output:
+        """Run the first container's command + args as a subprocess, its output appended to
+        the container's log as it comes; SIGTERM when the Pod is deleted (module docstring).
+        The Output's text is empty: the log already holds it."""
+        container = (pod_spec.get("containers") or [{}])[0]
+        argv = [str(part) for part in [*(container.get("command") or []),
+                                       *(container.get("args") or [])]]
+        if argv and argv[0] in ("python", "python3"):
+            argv[0] = sys.executable
+        env = {**os.environ, **{str(var["name"]): str(var["value"])
+                                for var in container.get("env") or [] if "value" in var}}
+        grace = min(float(pod_spec.get("terminationGracePeriodSeconds", 30)), MAX_GRACE_SECONDS)
+        process = await asyncio.create_subprocess_exec(
+            *argv, cwd=directory, env=env, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        logs, stdout = self.cluster.emulator.pod_logs, process.stdout
+        assert stdout is not None
+
+        async def pump() -> None:
+            while chunk := await stdout.read(65536):
+                logs.append(namespace, pod_name, log_name, chunk.decode(errors="replace"))
+
+        async def deleted() -> bool:
+            while process.returncode is None:
+                await asyncio.sleep(0.05)
+                try:
+                    await self.cluster.get("v1", "pods", namespace, pod_name)
+                except ApiError as exc:
+                    if exc.status != 404:
+                        raise
+                    process.terminate()
+                    try:
+                        await asyncio.wait_for(process.wait(), grace)
+                    except TimeoutError:
+                        process.kill()
+                    return True
+            return False
+
+        watcher = asyncio.create_task(deleted())
+        try:
+            await pump()
+            await process.wait()
+            gone = await watcher
+        finally:
+            watcher.cancel()
+            if process.returncode is None:  # cut short (activeDeadlineSeconds, shutdown)
+                process.kill()
+                await process.wait()
+        if gone:
+            raise ApiError(404, {"reason": "NotFound", "message": f"pod {pod_name} deleted"})
+        return Output("", process.returncode or 0)
+
     async def _pod_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         await self.cluster.patch("v1", "pods", namespace, name, {"status": status},
                                  subresource="status")
-
-
-async def _execute(pod_spec: Mapping[str, Any], directory: Path) -> Output:
-    """Run the first container's command + args as a subprocess and capture its output."""
-    container = (pod_spec.get("containers") or [{}])[0]
-    argv = [str(part) for part in [*(container.get("command") or []),
-                                   *(container.get("args") or [])]]
-    if argv and argv[0] in ("python", "python3"):
-        argv[0] = sys.executable
-    env = {**os.environ, **{str(var["name"]): str(var["value"])
-                            for var in container.get("env") or [] if "value" in var}}
-    process = await asyncio.create_subprocess_exec(
-        *argv, cwd=directory, env=env, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    stdout, _ = await process.communicate()
-    return Output(stdout.decode(errors="replace"), process.returncode or 0)
 
 
 def _params_of(pod_spec: Mapping[str, Any]) -> dict[str, float] | BaseException:
