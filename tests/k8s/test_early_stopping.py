@@ -277,3 +277,24 @@ async def test_a_real_trainer_reports_progress_and_saves_on_sigterm(
     assert saved, "a stopped trial's process got SIGTERM and saved"
     for trial in saved:
         assert f"default/{trial['metadata']['name']}" in kubelet.interrupted
+
+
+async def test_without_rights_to_read_logs_trials_run_on_saying_why(
+    cluster: Cluster, kubelet: SimulatedKubelet
+) -> None:
+    """The chart grants get on pods/log only while StdOut is in its metricsCollectors: with
+    the log forbidden (403), no trial is stopped or failed, and each says why it is not
+    judged."""
+    kubelet.objective = training
+    cluster.emulator.faults = Faults(error_rate=1.0, error_codes=(403,),
+                                     methods=frozenset({"GET"}), path_pattern="/log$")
+    await cluster.create(stopping_study(budget={"maxTrials": 4}))
+    async with carbs_operator(cluster):
+        await wait_phase(cluster, "Succeeded", timeout=60)
+    for trial in await trials_of(cluster):
+        status = trial["status"]
+        assert status["phase"] == "Succeeded"
+        assert status["progressWarning"].startswith(
+            "progress cannot be read: cannot read the log of pod ")
+        assert "forbidden (the operator needs get on pods/log" in status["progressWarning"]
+        assert "learningCurve" not in status or status["learningCurve"] == []
