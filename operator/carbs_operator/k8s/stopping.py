@@ -20,6 +20,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -77,8 +78,9 @@ class Progress:
         """The CarbsTrial status fields it sets (a null warning clears the old one)."""
         status: dict[str, Any] = {"learningCurve": curve_to_status(self.curve),
                                   "progressWarning": self.warning}
-        if self.last_point_at is not None:
-            status["lastProgressTime"] = timestamp(self.last_point_at)
+        if self.last_point_at is not None:  # to the microsecond: a restart's cursor
+            status["lastProgressTime"] = datetime.fromtimestamp(
+                self.last_point_at, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         return status
 
 
