@@ -243,7 +243,7 @@ class StudyReconciler:
             await self.api.delete(resource_of(kind_of(study.spec)), self.namespace, name)
             return await self._finish(record, Outcome(TrialPhase.LOST, {}, None, None, PREEMPTED))
         if state.finished:
-            curve = await self.stopper.last_read(study.spec, record, obj, pods)
+            progress = await self.stopper.last_read(study.spec, record, obj, pods)
             collected = await collect_result(self.api, study.spec, self.namespace, pods, state)
             outcome = conclude_trial(
                 study.spec, workload_failure=state.failure or collected.failure,
@@ -251,7 +251,7 @@ class StudyReconciler:
                 runtime_seconds=state.runtime_seconds, gpus=requested_gpus(study.spec),
                 gpu_seconds=state.gpu_seconds,
             )
-            return await self._finish(record, outcome, {**status_for(outcome, state), **curve})
+            return await self._finish(record, outcome, {**status_for(outcome, state), **progress})
         if state.started and record.phase == TrialPhase.PENDING:
             started = state.started_at or time.time()
             await self.api.patch_status(TRIALS, self.namespace, name, {
@@ -280,7 +280,8 @@ class StudyReconciler:
                 self.metrics.record_trial_finished(self.namespace, self.name,
                                                    TrialPhase.EARLY_STOPPED.value.lower())
         for name in await self.stopper.finish_stops(study.spec, records):
-            self._log("stopped early before a restart; its workload is deleted now", trial=name)
+            self._log("stopped early (recorded before a restart or a failed delete); its "
+                      "workload, still there, is deleted now", trial=name)
         return records
 
     async def _finish(
