@@ -41,9 +41,16 @@ def test_digits_example_runs_reports_and_plots(
         assert 0 < trial.objective < 3  # cross-entropy over 10 classes, really trained
         assert trial.metrics["flops"] == trial.cost
         assert 0 <= trial.metrics["val_accuracy"] <= 1
+        # train.py reports its validation loss and FLOPs so far as it trains: the curve
+        # ends where the result is, and it was read while the trial ran.
+        assert 2 <= len(trial.curve) <= 20
+        assert trial.curve[-1].objective == trial.objective
+        assert trial.curve[-1].cost == trial.cost
+        assert trial.progress_warning is None
 
     assert main(["frontier", str(study), "--state-dir", str(state)]) == 0
     assert "Pareto frontier" in capsys.readouterr().out
     picture = tmp_path / "digits.png"
-    assert main(["plot", str(study), "--state-dir", str(state), "-o", str(picture)]) == 0
+    assert main(["plot", str(study), "--state-dir", str(state), "-o", str(picture),
+                 "--curves"]) == 0
     assert picture.read_bytes().startswith(b"\x89PNG")
