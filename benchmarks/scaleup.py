@@ -303,8 +303,9 @@ def render_tables(summaries: Sequence[dict[str, Any]]) -> str:
 
 
 def plot(rows: Sequence[dict[str, Any]]) -> None:
-    """Per constant set, seed 0: frontier, fitted law to 100x, predictions with intervals,
-    the analytic best loss; and model size against compute the same way."""
+    """Per constant set, seed 0: frontier, the predicted best loss to 100x (and the
+    frontier's own objective law), predictions with intervals, the analytic best loss; and
+    model size against compute the same way."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -339,8 +340,11 @@ def plot(rows: Sequence[dict[str, Any]]) -> None:
             prediction = predict_scale_up(spec, records, factor * C0)
             law = prediction.law
             if factor == FACTORS[-1]:
-                loss_axes.plot(grid, [law(c) for c in grid], color="tab:red", linewidth=1.4,
-                               label="fitted L(C) = E + A·C^−α")
+                line = [c for c in grid if c >= min(front_costs)]
+                loss_axes.plot(line, [prediction.objective_at(c) for c in line],
+                               color="tab:red", linewidth=1.4, label="predicted best loss")
+                loss_axes.plot(grid, [law(c) for c in grid], color="tab:red", linewidth=0.8,
+                               linestyle="--", label="frontier's L(C) = E + A·C^−α")
             lo, hi = prediction.objective_interval
             loss_axes.errorbar([factor * C0], [prediction.objective],
                                yerr=[[prediction.objective - lo], [hi - prediction.objective]],

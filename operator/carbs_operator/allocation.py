@@ -14,9 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from carbs_operator.cost_model import CostModel
+from carbs_operator.cost_model import CostModel, fit_cost_model
+from carbs_operator.frontier_laws import dearest_band, follow_law
+from carbs_operator.models import Parameter
+from carbs_operator.replay import engine_space
 from carbs_operator.study import TrialRecord
-from carbs_optimizer import Param
+from carbs_optimizer import Param, ScalingLaw
 from carbs_optimizer.allocation_law import (
     AllocationLaw,
     AllocationPrior,
@@ -53,6 +56,13 @@ class Allocation:
     other_data: np.ndarray  # n x m
     objectives: np.ndarray  # n, minimized
     trials: int
+    sign: int  # +1: the study minimizes its objective, −1: it maximizes it
+
+    def objective(self, law: AllocationLaw, cost: float) -> float:
+        """The objective `law` expects of its best configuration at `cost` (every other
+        parameter at its valley's center, so only the drivers' power terms remain)."""
+        drivers = self.basic(law, cost)[list(self.drivers)] * self.orientation
+        return self.sign * law.gain(drivers)
 
     def basic(self, law: AllocationLaw, cost: float, *, bounded: bool = True) -> np.ndarray:
         """Every numeric parameter's basic coordinate at `cost` under `law`: drivers at the
@@ -145,4 +155,46 @@ def fit_allocation(
     return Allocation(
         params=tuple(params), drivers=drivers, others=others, orientation=orientation,
         cost_model=cost_model, low=low, high=high, law=law, prior=prior, driver_data=x,
-        other_data=z, objectives=y, trials=len(trials))
+        other_data=z, objectives=y, trials=len(trials), sign=sign)
+
+
+def allocation_for(
+    parameters: Sequence[Parameter], params: Sequence[Param], trials: Sequence[TrialRecord],
+    frontier: Sequence[TrialRecord], laws: Sequence[ScalingLaw], sign: int,
+) -> Allocation | None:
+    """The joint law over `trials` for the numeric `parameters` (their engine `params`),
+    with the frontier's `laws` as its prior, anchored at the frontier's dearest band; None
+    where it cannot be fitted (the caller then follows the frontier laws)."""
+    if not params:
+        return None
+    band = dearest_band(frontier)
+    reference_cost = float(np.median([float(t.cost or 0.0) for t in band]))
+    prior: dict[str, tuple[float, float]] = {}
+    for param, fitted in zip(params, laws, strict=True):
+        here = follow_law(fitted, frontier, reference_cost)
+        there = follow_law(fitted, frontier, 10.0 * reference_cost)
+        if here is None or there is None:
+            here = there = float(np.median([float(t.params[param.name]) for t in band]))
+        try:
+            start = param.space.basic_from_param(here)
+            prior[param.name] = (start, param.space.basic_from_param(there) - start)
+        except (ValueError, OverflowError):
+            return None
+    reference = {p.name: float(np.median([p.space.basic_from_param(float(t.params[p.name]))
+                                          for t in band])) for p in params}
+    bounds = {parameter.name: _basic_bounds(param, parameter)
+              for param, parameter in zip(params, parameters, strict=True)}
+    return fit_allocation(params, trials, sign, fit_cost_model(params, trials), prior,
+                          bounds, reference)
+
+
+def _basic_bounds(param: Param, parameter: Parameter) -> tuple[float, float]:
+    """A parameter's bounds in basic coordinates, infinite where the space is open."""
+    space = engine_space(parameter)
+    out = []
+    for bound, fallback in ((space.min, -math.inf), (space.max, math.inf)):
+        try:
+            out.append(param.space.basic_from_param(bound) if math.isfinite(bound) else fallback)
+        except (ValueError, OverflowError):
+            out.append(fallback)
+    return out[0], out[1]

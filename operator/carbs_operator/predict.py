@@ -4,14 +4,21 @@ Pure: (spec, trial records, cost) -> a prediction or a refusal. `carbs predict`,
 study's `status.scaleUp` and the scale-up benchmark all call `predict_scale_up`; the I/O
 (reading a store or the cluster, printing, writing a manifest) lives with the callers.
 
-Each numeric parameter follows its own scaling law over the Pareto frontier, the same
-least-squares line in the parameter's search coordinate against log10 cost that the status
-and `carbs frontier` report (carbs_optimizer.scaling); the objective follows a saturating
-power law (carbs_optimizer.objective_law). Intervals come from one bootstrap over frontier
-points: each resample refits every law, so a parameter's interval and the objective's
-interval describe the same uncertainty about the frontier. A categorical or ordinal
-parameter has no line to extrapolate: it takes the value the frontier uses most in its
-highest cost band.
+Where the trials' costs follow a line in the parameters (cost_model.py) and there are
+enough trials, every numeric parameter and the objective come from one law fitted over all
+successful trials (allocation.py, carbs_optimizer.allocation_law): a power law of returns
+per cost driver and a valley per other parameter, whose best configuration at C spends
+exactly C. Its intervals come from one bootstrap over trials: each resample refits the
+law, so the parameters' intervals and the objective's describe the same uncertainty.
+
+Otherwise (cost follows no line, or too few trials) each numeric parameter follows its own
+scaling law over the Pareto frontier, the Theil-Sen line in the parameter's search
+coordinate against log10 cost that the status and `carbs frontier` report
+(carbs_optimizer.scaling), and the objective a saturating power law over the frontier
+(carbs_optimizer.objective_law), both bootstrapped over frontier points. The frontier's
+laws also serve the joint law as its prior, and the objective law is fitted either way: a
+frontier it cannot fit is refused. A categorical or ordinal parameter has no line to
+extrapolate: it takes the value the frontier uses most in its highest cost band.
 """
 
 from __future__ import annotations
@@ -24,19 +31,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
-from carbs_operator.allocation import Allocation, fit_allocation
-from carbs_operator.cost_model import fit_cost_model
+from carbs_operator.allocation import Allocation, allocation_for
 from carbs_operator.frontier import pareto_frontier
+from carbs_operator.frontier_laws import (
+    BAND_FRACTION,
+    cost_shifts,
+    frontier_laws,
+    frontier_values,
+    identity,
+)
 from carbs_operator.models import Parameter, StudySpec, TrialPhase
 from carbs_operator.replay import engine_params, engine_space
 from carbs_operator.study import TrialRecord, direction_sign
-from carbs_optimizer import ObservationInBasic, Param, ScalingLaw
+from carbs_optimizer import Param, ScalingLaw
 from carbs_optimizer.objective_law import ObjectiveLaw, bootstrap_law_fits, fit_objective_law
-from carbs_optimizer.scaling import fit_scaling_laws
 from carbs_optimizer.spaces import as_number
-from carbs_optimizer.surrogate import DTYPE
 
 # A law with three parameters (E, A, α) needs at least one more point than it has.
 MIN_FRONTIER_POINTS = 4
@@ -47,11 +57,6 @@ MIN_COST_DECADES = 0.5
 MIN_RELATIVE_GAIN = 1e-3
 # Spaces with no order to fit a line through: the highest cost band's choice is kept.
 BAND_SPACES = ("categorical", "ordinal")
-# The highest cost band: this dearest fraction of the frontier's points (at least one).
-BAND_FRACTION = 1.0 / 3.0
-# A slope whose t statistic (slope / its standard error) falls below this is not
-# extrapolated (see follow_law); 2 is about the 95% two-sided level for 10+ points.
-MIN_SLOPE_T = 2.0
 BOOTSTRAP_RESAMPLES = 200
 INTERVAL_LEVEL = 0.9
 # Status refreshes the prediction on every reconcile: fewer resamples keep that cheap.
@@ -85,10 +90,17 @@ class ScaleUpPrediction:
     frontier_points: int
     resamples: int
     beyond: dict[str, float] = field(default_factory=dict)
-    # The joint law the numeric parameters came from (None: the frontier's own laws), and
-    # how many resamples (of the trials, or of the frontier) their intervals came from.
+    # The joint law the numeric parameters and the objective came from (None: the
+    # frontier's own laws); `resamples` then counts resamples of the trials, not of the
+    # frontier.
     allocation: Allocation | None = None
-    parameter_resamples: int = 0
+
+    def objective_at(self, cost: float) -> float:
+        """The predicted objective at any cost, from the law the prediction used: the joint
+        law's best configuration there, or the frontier's objective law."""
+        if self.allocation is None:
+            return self.law(cost)
+        return self.allocation.objective(self.allocation.law, cost)
 
     def to_json(self) -> dict[str, Any]:
         """The issue's shape, exactly: cost, params, intervals, objective,
@@ -135,32 +147,40 @@ def predict_scale_up(
 
     numeric = [p for p in spec.parameters if p.space.value not in BAND_SPACES]
     params = _numeric_params(spec, numeric)
-    laws = tuple(fit_scaling_laws(params, [_group(params, point) for point in frontier]))
+    laws = tuple(frontier_laws(params, frontier))
 
     rng = np.random.default_rng(seed)
-    draws = [[int(i) for i in rng.integers(0, len(frontier), len(frontier))]
-             for _ in range(resamples)]
-    refits = bootstrap_law_fits(costs, objectives, law, draws)
-    objective_draws = [fit(cost) for fit in refits]
-
-    allocation = _allocation(spec, numeric, params, usable, frontier, laws, sign)
+    allocation = allocation_for(numeric, params, usable, frontier, laws, sign)
+    param_draws: dict[str, list[float]] = {p.name: [] for p in numeric}
     if allocation is not None:
-        trial_draws = [[int(i) for i in rng.integers(0, allocation.trials, allocation.trials)]
-                       for _ in range(resamples)]
+        draws = [[int(i) for i in rng.integers(0, allocation.trials, allocation.trials)]
+                 for _ in range(resamples)]
         raws = allocation.values(allocation.law, cost)
         unbounded = allocation.values(allocation.law, cost, bounded=False)
-        param_draws: dict[str, list[float]] = {p.name: [] for p in numeric}
-        law_refits = allocation.refits(trial_draws)
-        for refit in law_refits:
+        refits = allocation.refits(draws)
+        for refit in refits:
             for name, value in allocation.values(refit, cost).items():
                 param_draws[name].append(value)
-        parameter_resamples = len(law_refits)
-        shifts: dict[str, Callable[[float], float]] = {p.name: _same for p in params}
+        objective_draws = [allocation.objective(refit, cost) for refit in refits]
+        predicted = allocation.objective(allocation.law, cost)
+        shifts: dict[str, Callable[[float], float]] = {p.name: identity for p in params}
+        used = len(refits)
     else:
-        raws, param_draws = _frontier_values(params, laws, frontier, draws, cost)
+        draws = [[int(i) for i in rng.integers(0, len(frontier), len(frontier))]
+                 for _ in range(resamples)]
+        law_refits = bootstrap_law_fits(costs, objectives, law, draws)
+        objective_draws = [fit(cost) for fit in law_refits]
+        predicted = law(cost)
+        found, param_draws = frontier_values(params, laws, frontier, draws, cost)
+        raws = {}
+        for name, raw in found.items():
+            if raw is None:
+                raise PredictionRefusedError(
+                    f"the scaling law of {name} gives no finite value at cost {cost:.4g}")
+            raws[name] = raw
         unbounded = raws
-        shifts = _cost_shifts(params, usable, raws, cost)
-        parameter_resamples = len(draws)
+        shifts = cost_shifts(params, usable, raws, cost)
+        used = len(law_refits)
 
     values: dict[str, ParamValue] = {}
     intervals: dict[str, tuple[ParamValue, ParamValue]] = {}
@@ -182,130 +202,17 @@ def predict_scale_up(
         intervals[parameter.name] = (legal_value(parameter, shift(lo)),
                                      legal_value(parameter, shift(hi)))
 
-    predicted = law(cost)
     if not math.isfinite(predicted):
         raise PredictionRefusedError(
-            f"the objective law gives no finite value at cost {cost:.4g}, "
+            f"the objective's law gives no finite value at cost {cost:.4g}, "
             f"{cost / max(costs):.3g}x the frontier's dearest point")
     low, high = _interval(objective_draws, predicted, level)
     return ScaleUpPrediction(
         cost=cost, params=values, intervals=intervals, objective=predicted,
         objective_interval=(low, high), extrapolation=cost / largest, law=law,
-        parameter_laws=laws, frontier_points=len(frontier), resamples=len(refits),
-        beyond=beyond, allocation=allocation, parameter_resamples=parameter_resamples,
+        parameter_laws=laws, frontier_points=len(frontier), resamples=used, beyond=beyond,
+        allocation=allocation,
     )
-
-
-def _same(value: float) -> float:
-    return value
-
-
-def _frontier_values(
-    params: Sequence[Param], laws: Sequence[ScalingLaw], frontier: Sequence[TrialRecord],
-    draws: Sequence[Sequence[int]], cost: float,
-) -> tuple[dict[str, float], dict[str, list[float]]]:
-    """The fallback: each parameter on its own frontier law (follow_law), with the laws
-    refitted on each bootstrap resample of the frontier for the intervals."""
-    raws: dict[str, float] = {}
-    for fitted in laws:
-        raw = follow_law(fitted, frontier, cost)
-        if raw is None:
-            raise PredictionRefusedError(
-                f"the scaling law of {fitted.parameter} gives no finite value at cost "
-                f"{cost:.4g}")
-        raws[fitted.parameter] = raw
-    groups = [_group(params, point) for point in frontier]
-    param_draws: dict[str, list[float]] = {p.name: [] for p in params}
-    for draw in draws:
-        points = [frontier[i] for i in draw]
-        for fitted in fit_scaling_laws(params, [groups[i] for i in draw]):
-            value = follow_law(fitted, points, cost)
-            if value is not None and math.isfinite(value):
-                param_draws[fitted.parameter].append(value)
-    return raws, param_draws
-
-
-def _allocation(
-    spec: StudySpec, numeric: Sequence[Parameter], params: Sequence[Param],
-    trials: Sequence[TrialRecord], frontier: Sequence[TrialRecord],
-    laws: Sequence[ScalingLaw], sign: int,
-) -> Allocation | None:
-    """The joint law over all trials (allocation.py), with the frontier laws as its prior;
-    None where it cannot be fitted (the caller then follows the frontier laws)."""
-    if not params:
-        return None
-    ranked = sorted(frontier, key=lambda t: float(t.cost or 0.0))
-    band = ranked[-max(1, math.ceil(len(ranked) * BAND_FRACTION)):]
-    reference_cost = float(np.median([float(t.cost or 0.0) for t in band]))
-    prior: dict[str, tuple[float, float]] = {}
-    for param, fitted in zip(params, laws, strict=True):
-        here = follow_law(fitted, frontier, reference_cost)
-        there = follow_law(fitted, frontier, 10.0 * reference_cost)
-        if here is None or there is None:
-            here = there = float(np.median([float(t.params[param.name]) for t in band]))
-        try:
-            start = param.space.basic_from_param(here)
-            prior[param.name] = (start, param.space.basic_from_param(there) - start)
-        except (ValueError, OverflowError):
-            return None
-    reference = {p.name: float(np.median([p.space.basic_from_param(float(t.params[p.name]))
-                                          for t in band])) for p in params}
-    bounds = {parameter.name: _basic_bounds(param, parameter)
-              for param, parameter in zip(params, numeric, strict=True)}
-    return fit_allocation(params, trials, sign, fit_cost_model(params, trials), prior,
-                          bounds, reference)
-
-
-def _basic_bounds(param: Param, parameter: Parameter) -> tuple[float, float]:
-    """A parameter's bounds in basic coordinates, infinite where the space is open."""
-    space = engine_space(parameter)
-    out = []
-    for bound, fallback in ((space.min, -math.inf), (space.max, math.inf)):
-        try:
-            out.append(param.space.basic_from_param(bound) if math.isfinite(bound) else fallback)
-        except (ValueError, OverflowError):
-            out.append(fallback)
-    return out[0], out[1]
-
-
-def _cost_shifts(
-    params: Sequence[Param], trials: Sequence[TrialRecord], raws: dict[str, float],
-    cost: float,
-) -> dict[str, Callable[[float], float]]:
-    """Per numeric parameter, the move that holds the predicted configuration to `cost`
-    (cost_model.py), applied alike to its value and its interval; the identity where the
-    trials' costs follow no line in the parameters."""
-    model = fit_cost_model(params, trials)
-    moves = {p.name: 0.0 for p in params}
-    if model is not None:
-        basic = {p.name: p.space.basic_from_param(raws[p.name]) for p in params}
-        moves.update(model.shift(basic, cost))
-
-    def mover(param: Param) -> Callable[[float], float]:
-        move = moves[param.name]
-        if move == 0.0:
-            return lambda value: value
-        return lambda value: as_number(param.space.param_from_basic(
-            param.space.basic_from_param(value) + move, is_rounded=False))
-
-    return {p.name: mover(p) for p in params}
-
-
-def follow_law(law: ScalingLaw, frontier: Sequence[TrialRecord], cost: float) -> float | None:
-    """The law's value at `cost` when its slope stands out from the frontier's scatter;
-    otherwise the median value of the frontier's highest cost band.
-
-    A parameter that barely matters (a nuisance such as warmup) wanders along the frontier;
-    its fitted slope is noise, and a decade of extrapolation carries that noise into a
-    bound. Holding it where the dearest trials have it is the honest prediction.
-    """
-    if law.r2 is None or law.points <= 2:
-        return law.predict(cost)
-    if law.r2 >= 1.0 or law.r2 * (law.points - 2) / (1.0 - law.r2) >= MIN_SLOPE_T**2:
-        return law.predict(cost)
-    ranked = sorted(frontier, key=lambda t: float(t.cost or 0.0))
-    band = ranked[-max(1, math.ceil(len(ranked) * BAND_FRACTION)):]
-    return float(np.median([float(t.params[law.parameter]) for t in band]))
 
 
 def _usable(trial: TrialRecord) -> bool:
@@ -339,13 +246,6 @@ def _check_frontier(costs: Sequence[float], objectives: Sequence[float]) -> None
 def _numeric_params(spec: StudySpec, numeric: Sequence[Parameter]) -> list[Param]:
     names = {p.name for p in numeric}
     return [p for p in engine_params(spec) if p.name in names]
-
-
-def _group(params: Sequence[Param], point: TrialRecord) -> tuple[ObservationInBasic, ...]:
-    """A frontier point as the one-observation group fit_scaling_laws reads."""
-    basic = torch.tensor(
-        [p.space.basic_from_param(float(point.params[p.name])) for p in params], dtype=DTYPE)
-    return (ObservationInBasic(basic, float(point.objective or 0.0), float(point.cost or 0.0)),)
 
 
 def _interval(draws: Sequence[float], point: float, level: float) -> tuple[float, float]:
@@ -460,7 +360,7 @@ def law_curve(
     out: dict[tuple[str, str], float] = {}
     for multiple in CURVE_MULTIPLES:
         cost = float(multiple) * largest
-        out[(multiple, "law")] = prediction.law(cost)
+        out[(multiple, "law")] = prediction.objective_at(cost)
         reached = [objective for point_cost, objective in points if point_cost <= cost * 1.000001]
         if reached and cost <= points[-1][0] * 1.000001:
             out[(multiple, "frontier")] = reached[-1]

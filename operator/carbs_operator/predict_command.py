@@ -128,18 +128,20 @@ def prediction_table(study: CarbsStudy, prediction: ScaleUpPrediction) -> Table:
         table.add_row(name, _text(prediction.params[name]), f"[{_text(lo)}, {_text(hi)}]", note)
     low, high = prediction.objective_interval
     fitted = prediction.law
+    law_note = (
+        f"L(C) = {fitted.floor:.4g} {'+' if fitted.sign > 0 else '-'} {fitted.amplitude:.3g}"
+        f"·(C/{fitted.reference_cost:.3g})^-{fitted.exponent:.3g}")
+    if prediction.allocation is not None:
+        floor = prediction.allocation.sign * prediction.allocation.law.floor
+        law_note = f"the joint law's best configuration (floor {floor:.4g})"
     table.add_row(
         spec.objective.metric, fmt_number(prediction.objective),
-        f"[{fmt_number(low)}, {fmt_number(high)}]",
-        f"L(C) = {fitted.floor:.4g} {'+' if fitted.sign > 0 else '-'} {fitted.amplitude:.3g}"
-        f"·(C/{fitted.reference_cost:.3g})^-{fitted.exponent:.3g}", style="bold")
+        f"[{fmt_number(low)}, {fmt_number(high)}]", law_note, style="bold")
     allocation = prediction.allocation
-    source = (f"{allocation.trials} trials" if allocation is not None
+    source = (f"one law over {allocation.trials} trials" if allocation is not None
               else f"{prediction.frontier_points} frontier points")
-    table.caption = (
-        f"parameters from {source}, objective from {prediction.frontier_points} frontier "
-        f"points; intervals: 90% bootstrap over {prediction.parameter_resamples} and "
-        f"{prediction.resamples} resamples of them")
+    table.caption = (f"from {source}; intervals: 90% bootstrap over {prediction.resamples} "
+                     "resamples of them")
     return table
 
 

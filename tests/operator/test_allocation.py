@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from carbs_operator.models import CarbsStudy, StudySpec, TrialPhase
-from carbs_operator.predict import predict_scale_up
+from carbs_operator.predict import law_curve, predict_scale_up
 from carbs_operator.study import TrialRecord
 from carbs_operator.validation import parse_study
 from carbs_optimizer.allocation_law import LN10, AllocationLaw
@@ -90,6 +90,20 @@ def test_recovers_the_compute_optimal_split_and_learning_rate_at_ten_times() -> 
     low, high = (float(v) for v in prediction.intervals["lr"])
     best_lr = lr_opt(optimal_n(compute))
     assert low * 10**-0.02 <= best_lr <= high * 10**0.02
+
+
+def test_the_objective_is_the_joint_laws_best_loss_and_the_dashboard_curve_agrees() -> None:
+    compute = 10.0 * LARGEST
+    trials = study_trials()
+    prediction = predict_scale_up(spec_of(), trials, compute, resamples=RESAMPLES)
+    n = optimal_n(compute)
+    best = E + A * n**-ALPHA + B * (compute / (6.0 * n)) ** -BETA
+    assert prediction.objective == pytest.approx(best, abs=0.01)
+    low, high = prediction.objective_interval
+    assert low - 0.005 <= best <= high + 0.005
+    at_ten = predict_scale_up(spec_of(), trials, 10.0 * max(float(t.cost or 0.0) for t in trials),
+                              resamples=0)
+    assert law_curve(at_ten, trials)[("10", "law")] == pytest.approx(at_ten.objective)
 
 
 def test_a_parameter_the_objective_ignores_stays_where_the_trials_had_it() -> None:

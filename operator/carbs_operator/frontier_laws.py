@@ -1,0 +1,107 @@
+"""The frontier's own laws, one per parameter: the joint law's prior and its fallback.
+
+Each numeric parameter's Theil-Sen line against log10 cost over the Pareto frontier (the
+laws the status and `carbs frontier` report, carbs_optimizer.scaling). predict.py follows
+them when the joint law over all trials (allocation.py) cannot be fitted, and allocation.py
+shrinks its valleys toward them where the trials cannot locate a valley.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+
+from carbs_operator.cost_model import fit_cost_model
+from carbs_operator.study import TrialRecord
+from carbs_optimizer import ObservationInBasic, Param, ScalingLaw
+from carbs_optimizer.scaling import fit_scaling_laws
+from carbs_optimizer.spaces import as_number
+from carbs_optimizer.surrogate import DTYPE
+
+# The highest cost band: this dearest fraction of the frontier's points (at least one).
+BAND_FRACTION = 1.0 / 3.0
+# A slope whose t statistic (slope / its standard error) falls below this is not
+# extrapolated (see follow_law); 2 is about the 95% two-sided level for 10+ points.
+MIN_SLOPE_T = 2.0
+
+
+def dearest_band(frontier: Sequence[TrialRecord]) -> list[TrialRecord]:
+    """The frontier's highest cost band: its dearest BAND_FRACTION of points."""
+    ranked = sorted(frontier, key=lambda t: float(t.cost or 0.0))
+    return ranked[-max(1, math.ceil(len(ranked) * BAND_FRACTION)):]
+
+
+def frontier_laws(params: Sequence[Param], frontier: Sequence[TrialRecord]) -> list[ScalingLaw]:
+    """Each numeric parameter's line over the frontier points."""
+    return fit_scaling_laws(params, [frontier_group(params, point) for point in frontier])
+
+
+def frontier_group(params: Sequence[Param], point: TrialRecord) -> tuple[ObservationInBasic, ...]:
+    """A frontier point as the one-observation group fit_scaling_laws reads."""
+    basic = torch.tensor(
+        [p.space.basic_from_param(float(point.params[p.name])) for p in params], dtype=DTYPE)
+    return (ObservationInBasic(basic, float(point.objective or 0.0), float(point.cost or 0.0)),)
+
+
+def follow_law(law: ScalingLaw, frontier: Sequence[TrialRecord], cost: float) -> float | None:
+    """The law's value at `cost` when its slope stands out from the frontier's scatter;
+    otherwise the median value of the frontier's highest cost band.
+
+    A parameter that barely matters (a nuisance such as warmup) wanders along the frontier;
+    its fitted slope is noise, and a decade of extrapolation carries that noise into a
+    bound. Holding it where the dearest trials have it is the honest prediction.
+    """
+    if law.r2 is None or law.points <= 2:
+        return law.predict(cost)
+    if law.r2 >= 1.0 or law.r2 * (law.points - 2) / (1.0 - law.r2) >= MIN_SLOPE_T**2:
+        return law.predict(cost)
+    return float(np.median([float(t.params[law.parameter]) for t in dearest_band(frontier)]))
+
+
+def frontier_values(
+    params: Sequence[Param], laws: Sequence[ScalingLaw], frontier: Sequence[TrialRecord],
+    draws: Sequence[Sequence[int]], cost: float,
+) -> tuple[dict[str, float | None], dict[str, list[float]]]:
+    """Each parameter on its own law at `cost` (None where the law gives no finite value),
+    and its values with the laws refitted on each resample of the frontier."""
+    raws = {fitted.parameter: follow_law(fitted, frontier, cost) for fitted in laws}
+    groups = [frontier_group(params, point) for point in frontier]
+    param_draws: dict[str, list[float]] = {p.name: [] for p in params}
+    for draw in draws:
+        points = [frontier[i] for i in draw]
+        for fitted in fit_scaling_laws(params, [groups[i] for i in draw]):
+            value = follow_law(fitted, points, cost)
+            if value is not None and math.isfinite(value):
+                param_draws[fitted.parameter].append(value)
+    return raws, param_draws
+
+
+def identity(value: float) -> float:
+    return value
+
+
+def cost_shifts(
+    params: Sequence[Param], trials: Sequence[TrialRecord], raws: dict[str, float],
+    cost: float,
+) -> dict[str, Callable[[float], float]]:
+    """Per numeric parameter, the move that holds the laws' configuration to `cost`
+    (cost_model.py), applied alike to its value and its interval; the identity where the
+    trials' costs follow no line in the parameters. Each law is fitted on its own, so
+    their configuration need not cost what was asked."""
+    model = fit_cost_model(params, trials)
+    moves = {p.name: 0.0 for p in params}
+    if model is not None:
+        basic = {p.name: p.space.basic_from_param(raws[p.name]) for p in params}
+        moves.update(model.shift(basic, cost))
+
+    def mover(param: Param) -> Callable[[float], float]:
+        move = moves[param.name]
+        if move == 0.0:
+            return identity
+        return lambda value: as_number(param.space.param_from_basic(
+            param.space.basic_from_param(value) + move, is_rounded=False))
+
+    return {p.name: mover(p) for p in params}
