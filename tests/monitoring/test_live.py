@@ -22,7 +22,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +31,10 @@ import yaml
 
 from carbs_operator.dashboard import build_dashboard, panels
 from carbs_operator.local.store import TrialStore
-from carbs_operator.metrics import QUANTILES
+from carbs_operator.metrics import QUANTILES, saved_cost
 from carbs_operator.models import TrialPhase
 from tests.local.conftest import study_manifest
+from tests.local.test_early_stopping_local import manifest as progress_manifest
 from tests.monitoring.promql import LABEL_VALUES, expand
 
 PROMETHEUS = shutil.which("prometheus")
@@ -269,3 +270,56 @@ def test_dashboard_queries_and_rules_on_a_real_run(
                    and a["labels"].get("instance") == instance for a in alerts)
 
     wait_for(operator_down, 10, "CarbsOperatorDown to become pending")
+
+
+def test_early_stopping_panels_on_a_real_run(
+    prometheus: Prometheus, tmp_path: Path, metrics_port: int
+) -> None:
+    """`carbs run` of a study with spec.earlyStopping (tests/local's progress trials, where
+    configurations far from q = 0.3 are plainly bad) scraped every second: the early-stopping
+    panels show what its store holds, and the saved-compute estimate is the one metrics.py
+    computes from those trials."""
+    shutil.copy(ROOT / "tests" / "local" / "progress_trial.py", tmp_path / "progress_trial.py")
+    study = tmp_path / "curves.yaml"
+    study.write_text(yaml.safe_dump(progress_manifest("curves", args=["--step-seconds=0.15"])),
+                     encoding="utf-8")
+    began = time.time()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "carbs_operator.cli", "run", str(study), "--state-dir",
+         str(tmp_path / "state"), "--device", "cpu", "--metrics-port", str(metrics_port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        stop(process)
+    assert process.returncode == 0, stderr.decode()
+    with TrialStore(tmp_path / "state" / "curves.db") as store:
+        trials = store.trials()
+    stopped = [t for t in trials if t.phase == TrialPhase.EARLY_STOPPED]
+    assert stopped, [t.phase for t in trials]
+    up = f'up{{job="{JOB}", instance="127.0.0.1:{metrics_port}"}}'
+    wait_for(lambda: any(v == 0 for v in _values(prometheus.api("query", query=up)["result"])),
+             10, "Prometheus to see the run end")
+    scraped = prometheus.api("query_range", query=up, start=began, end=time.time(), step=1)
+    last = max(float(t) for series in scraped["result"] for t, v in series["values"] if v == "1")
+    values = {"namespace": "local", "study": "curves", "window": WINDOW}
+    answers = {}
+    for panel in panels(build_dashboard()):
+        if panel["title"] in ("Trials stopped early", "Compute saved", "Trials finished"):
+            expr = expand(panel["targets"][0]["expr"], **values)
+            answers[panel["title"]] = prometheus.api("query", query=expr, time=last)["result"]
+    # The last scrape may precede the run's last conclusions: the panels show the study as
+    # it was after one of them (the trials concluded by then, the others still running).
+    order = sorted((t for t in trials if t.finished_at is not None),
+                   key=lambda t: t.finished_at or 0.0)
+    states = [[t if t in order[:k] else replace(t, phase=TrialPhase.RUNNING, cost=None)
+               for t in trials] for k in range(len(order) + 1)]
+    [shown] = _values(answers["Compute saved"])
+    [count] = _values(answers["Trials stopped early"])
+    assert shown > 0
+    assert any(shown == pytest.approx(saved_cost(state)) and
+               count == sum(t.phase == TrialPhase.EARLY_STOPPED for t in state)
+               for state in states), (shown, count)
+    finished = {s["metric"]["outcome"]: _values([s])[0] for s in answers["Trials finished"]}
+    assert finished["earlystopped"] == count
+    assert finished["failed"] == 0
