@@ -31,6 +31,7 @@ from carbs_operator.k8s.api import TRIALS, KubeApi
 from carbs_operator.k8s.progress import TAIL_BYTES, TAIL_LINES, read_tail
 from carbs_operator.k8s.trials import _seconds, timestamp
 from carbs_operator.k8s.workload_api import cost_so_far, kind_of, primary_labels, resource_of
+from carbs_operator.k8s.workload_state import pod_started
 from carbs_operator.models import StudySpec, TrialPhase
 from carbs_operator.status import trial_name
 from carbs_operator.study import TrialRecord
@@ -113,7 +114,7 @@ class ProgressReader:
         if (now - watch.read_at < self.poll_seconds and not ended) or record.started_at is None:
             return None
         pod = workloads.primary_pod(pods, primary_labels(spec))
-        if pod is None:
+        if pod is None or pod_started(pod) is None:  # no log before its container starts
             return None
         watch.read_at = now
         wall = time.time()
