@@ -24,8 +24,9 @@ import yaml
 
 from carbs_operator import cli
 from carbs_operator.learning_curves import MAX_CURVE_POINTS
-from carbs_operator.local.runner import LocalRunner, lock_is_held
+from carbs_operator.local.runner import LocalRunner
 from carbs_operator.local.store import StoreError, TrialStore, search_signature
+from carbs_operator.local.trial_files import lock_is_held
 from carbs_operator.models import TrialPhase
 from carbs_operator.study import StopReason, TrialRecord, decide
 from carbs_operator.validation import load_study

@@ -37,11 +37,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from carbs_operator.collectors import collect, output_too_long, uses_output
+from carbs_operator.collectors import collect, uses_output
 from carbs_operator.early_stopping import StopDecision
 from carbs_operator.local import launcher as files
 from carbs_operator.local import watch
 from carbs_operator.local.store import TrialStore
+from carbs_operator.local.trial_files import (
+    last_output_line,
+    lock_is_held,
+    output_text,
+    read_text,
+)
 from carbs_operator.models import (
     CarbsStudy,
     RunningTrialsPolicy,
@@ -98,54 +104,12 @@ def local_command(command: list[str]) -> list[str]:
     return command
 
 
-def lock_is_held(directory: Path) -> bool:
-    """True while a launcher (or the command it runs) holds the trial's lock."""
-    path = directory / files.LOCK_FILE
-    if not path.exists():
-        return False
-    fd = os.open(path, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
-
-
-def _read(path: Path) -> str | None:
-    # The trial writes its result file and output log: bytes that are not UTF-8 must fail
-    # that trial (as a malformed result), not raise here and stop every `carbs run`.
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return None
-
-
-def _output(directory: Path) -> tuple[str | None, str | None]:
-    """The trial's output.log for a StdOut collector, read only when its size is bounded:
-    (text, None), or (None, why it cannot be read)."""
-    path = directory / files.LOG_FILE
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return None, "no output: the trial's output.log is missing"
-    too_long = output_too_long(size)
-    return (None, too_long) if too_long else (_read(path), None)
-
-
 def _positive(value: Any) -> float | None:
     """The engine's predicted cost when it is a usable one."""
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
         number = float(value)
         return number if number < float("inf") else None
     return None
-
-
-def _last_output_line(directory: Path) -> str:
-    text = _read(directory / files.LOG_FILE) or ""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return f": {lines[-1][:300]}" if lines else ""
 
 
 class LocalRunner:
@@ -297,8 +261,8 @@ class LocalRunner:
                     self._conclude(flight.record, flight.directory)
 
     def _conclude(self, record: TrialRecord, directory: Path) -> None:
-        exit_text = _read(directory / files.EXIT_FILE)
-        result = _read(directory / files.RESULT_FILE)
+        exit_text = read_text(directory / files.EXIT_FILE)
+        result = read_text(directory / files.RESULT_FILE)
         info: dict[str, Any] = json.loads(exit_text) if exit_text else {}
         if info.get("interrupted"):
             self._finish(record, TrialPhase.LOST, reason=self._stop_reason or INTERRUPTED)
@@ -315,9 +279,9 @@ class LocalRunner:
             timeout = self.spec.trial_template.spec.active_deadline_seconds
             failure = f"timed out after {timeout} s (activeDeadlineSeconds)"
         elif info.get("returncode") != 0:
-            failure = f"exited with code {info.get('returncode')}{_last_output_line(directory)}"
+            failure = f"exited with code {info.get('returncode')}{last_output_line(directory)}"
         runtime = float(info.get("runtime_seconds", 0.0))
-        output, unreadable = _output(directory) if uses_output(self.spec) else (None, None)
+        output, unreadable = output_text(directory) if uses_output(self.spec) else (None, None)
         collected = collect(self.spec, result, output, unreadable)
         if failure is None:
             failure = collected.failure

@@ -93,6 +93,9 @@ class TrialStore:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
         self._add_missing_columns()
+        # Parsed curves by trial, with the text they came from: the runner reads every row
+        # on every poll, and parsing thousands of unchanged curves each time would dominate.
+        self._curves: dict[int, tuple[str, tuple[CurvePoint, ...]]] = {}
 
     def _add_missing_columns(self) -> None:
         """Bring a schema-1 table up to schema 2 (bind_study then records the version)."""
@@ -153,7 +156,16 @@ class TrialStore:
     # -- trials --------------------------------------------------------------------------
     def trials(self) -> list[TrialRecord]:
         rows = self._db.execute(_SELECT_TRIALS).fetchall()
-        return [_record(row) for row in rows]
+        return [_record(row, self._curve(int(row[0]), row[13])) for row in rows]
+
+    def _curve(self, index: int, text: str | None) -> tuple[CurvePoint, ...]:
+        text = text or "[]"
+        cached = self._curves.get(index)
+        if cached is not None and cached[0] == text:
+            return cached[1]
+        curve = curve_from_status(_loads(text))
+        self._curves[index] = (text, curve)
+        return curve
 
     def next_index(self) -> int:
         row = self._db.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM trials").fetchone()
@@ -266,9 +278,9 @@ def _loads(text: str | None) -> Any:
         return None
 
 
-def _record(row: tuple[Any, ...]) -> TrialRecord:
+def _record(row: tuple[Any, ...], curve: tuple[CurvePoint, ...]) -> TrialRecord:
     (index, params, phase, suggestion_id, kind, objective, cost, metrics, reason, created,
-     started, finished, predicted, curve, early_stop, warning) = row
+     started, finished, predicted, _, early_stop, warning) = row
     return TrialRecord(
         index=int(index),
         params=json.loads(params),
@@ -283,7 +295,7 @@ def _record(row: tuple[Any, ...]) -> TrialRecord:
         started_at=started,
         finished_at=finished,
         predicted_cost=predicted,
-        curve=curve_from_status(_loads(curve)),
+        curve=curve,
         early_stop=stop_from_status(_loads(early_stop)),
         progress_warning=warning,
     )
