@@ -1,0 +1,89 @@
+"""watch.py: the bounded read of a running trial's output, the grace period a template
+gives, and the progress a read yields (real files, no runner)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from carbs_operator.early_stopping import CurvePoint
+from carbs_operator.learning_curves import MARKER, MAX_BACKLOG_BYTES, MAX_READ_BYTES
+from carbs_operator.local.watch import (
+    DEFAULT_GRACE_SECONDS,
+    ReadState,
+    grace_seconds,
+    read_new_output,
+    read_progress,
+)
+from carbs_operator.models import CarbsStudy, StudySpec, TrialPhase
+from carbs_operator.study import TrialRecord
+from tests.operator.manifest_cases import JOBSET, base_study
+
+
+def spec_with(**changes: Any) -> StudySpec:
+    manifest = copy.deepcopy(base_study())
+    manifest["spec"].update(changes)
+    return CarbsStudy.model_validate(manifest).spec
+
+
+def test_reads_only_new_bytes_and_skips_a_backlog(tmp_path: Path) -> None:
+    log = tmp_path / "output.log"
+    assert read_new_output(log, 0).data == b""  # not there yet
+    log.write_bytes(b"a" * 10)
+    first = read_new_output(log, 0)
+    assert (first.data, first.start, first.skipped) == (b"a" * 10, 0, 0)
+    assert read_new_output(log, 10).data == b""
+    with open(log, "ab") as handle:
+        handle.write(b"b" * (MAX_READ_BYTES + 5))
+    bounded = read_new_output(log, 10)
+    assert len(bounded.data) == MAX_READ_BYTES
+    assert bounded.skipped == 0
+    with open(log, "ab") as handle:
+        handle.write(b"c" * MAX_BACKLOG_BYTES)
+    size = log.stat().st_size
+    behind = read_new_output(log, 10)
+    assert behind.skipped == size - MAX_READ_BYTES - 10
+    assert behind.start == size - MAX_READ_BYTES
+    assert behind.data == b"c" * MAX_READ_BYTES
+    log.write_bytes(b"new")  # replaced by a shorter file: read from its start
+    assert read_new_output(log, 10).data == b"new"
+
+
+def test_grace_period_comes_from_the_primary_pod_template() -> None:
+    assert grace_seconds(spec_with()) == DEFAULT_GRACE_SECONDS
+    job = copy.deepcopy(base_study()["spec"]["trialTemplate"])
+    job["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 7
+    assert grace_seconds(spec_with(trialTemplate=job)) == 7.0
+    jobset = copy.deepcopy(JOBSET)
+    pod = jobset["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]
+    pod["terminationGracePeriodSeconds"] = 0
+    assert grace_seconds(spec_with(trialTemplate=jobset)) == 0.0
+
+
+def test_read_progress_builds_the_curve_across_reads(tmp_path: Path) -> None:
+    log = tmp_path / "output.log"
+    runtime = spec_with(cost={"source": "runtimeSeconds"})
+    record = TrialRecord(index=0, params={}, phase=TrialPhase.RUNNING, started_at=100.0)
+    state = ReadState()
+    log.write_bytes(f'{MARKER}{{"step": 0, "val_loss": 2.0}}\n{MARKER}{{"step": 1, "val'
+                    .encode())
+    curve, warning = read_progress(runtime, record, log, state, 110.0, gpus=0,
+                                   silent_after=60.0)
+    assert curve == (CurvePoint(0, 2.0, 10.0),)  # cost so far: the runtime at the read
+    assert warning is None
+    with open(log, "ab") as handle:
+        handle.write(f'_loss": 1.5}}\n{MARKER}not json\n'.encode())
+    record = TrialRecord(index=0, params={}, phase=TrialPhase.RUNNING, started_at=100.0,
+                         curve=curve)
+    curve, warning = read_progress(runtime, record, log, state, 112.0, gpus=0,
+                                   silent_after=60.0)
+    assert curve == (CurvePoint(0, 2.0, 10.0), CurvePoint(1, 1.5, 12.0))
+    assert warning is not None
+    assert warning.startswith("1 malformed progress line skipped")
+    assert state.offset == log.stat().st_size
+    record = TrialRecord(index=0, params={}, phase=TrialPhase.RUNNING, started_at=100.0,
+                         curve=curve)
+    _, silent = read_progress(runtime, record, log, state, 200.0, gpus=0, silent_after=60.0)
+    assert silent == ("no progress for 88 s since step 1; the trial is judged on the "
+                      "progress it reported")
