@@ -1,5 +1,6 @@
 """The tail of a timestamped pod log as progress (pure): new lines by their time, the time
-each point was printed, unfinished and foreign lines left alone, a flood capped."""
+each point was printed, unfinished and foreign lines left alone, a flood capped; the cost
+measured so far; and the emulator's log endpoint the reader is tested against."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from carbs_operator.k8s.api import KubeApi
 from carbs_operator.k8s.progress import line_time, read_tail
 from carbs_operator.k8s.workload_api import cost_so_far
 from carbs_operator.learning_curves import MARKER, MAX_POINTS_PER_READ
 from carbs_operator.validation import parse_study
 from tests.k8s.conftest import study
+from tests.support.emulator import Cluster
 
 T0 = 1_700_000_000.0
 
@@ -98,3 +101,35 @@ def test_cost_so_far_is_measured_as_a_finished_trial_would_be() -> None:
     pods = [_pod("2023-11-14T22:13:20Z", 2), _pod("2023-11-14T22:13:30Z", 1,
                                                   end="2023-11-14T22:13:40Z")]
     assert cost_so_far(per_pod, pods, T0)(T0 + 60) == 2 * 60 + 1 * 10
+
+
+async def test_the_emulator_serves_a_growing_log_as_the_kubelet_does(cluster: Cluster) -> None:
+    """What the reader relies on, through the real client: timestamps on each line (the time
+    it was written), sinceSeconds, then tailLines, then limitBytes."""
+    api = KubeApi(cluster.api_client())
+    await cluster.create({"apiVersion": "v1", "kind": "Pod",
+                          "metadata": {"name": "p", "namespace": "default"},
+                          "spec": {"containers": [{"name": "train", "image": "x"}]}})
+    logs = cluster.emulator.pod_logs
+    try:
+        logs.write("default", "p", "train", "old 1\nold 2\n")
+        logs.lines[("default", "p", "train")] = [
+            (when - 100, text) for when, text in logs.lines[("default", "p", "train")]]
+        logs.append("default", "p", "train", "new 1\nnew ")
+        logs.append("default", "p", "train", "2\n")  # completes the partial line
+        text, _ = await api.pod_log("default", "p", "train", 10_000, timestamps=True)
+        assert text is not None
+        stamps = [line_time(line.split(" ", 1)[0].encode()) or 0.0
+                  for line in text.splitlines()]
+        assert [line.split(" ", 1)[1] for line in text.splitlines()] == \
+            ["old 1", "old 2", "new 1", "new 2"]
+        assert min(stamps) > 0
+        assert stamps[2] - stamps[1] >= 99  # each line's own time
+        recent, _ = await api.pod_log("default", "p", "train", 10_000, since_seconds=50)
+        assert recent == "new 1\nnew 2\n"
+        tail, _ = await api.pod_log("default", "p", "train", 10_000, tail_lines=3)
+        assert tail == "old 2\nnew 1\nnew 2\n"
+        cut, _ = await api.pod_log("default", "p", "train", 8, tail_lines=2)
+        assert cut == "new 1\nne"  # the tail first, then the byte limit
+    finally:
+        api.close()
