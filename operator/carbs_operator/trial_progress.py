@@ -89,10 +89,11 @@ def chunk_warning(chunk: ProgressChunk, skipped_bytes: int = 0) -> str | None:
 def silence_warning(last_progress_at: float | None, now: float, silent_after: float,
                     curve: Sequence[CurvePoint]) -> str | None:
     """A note when a trial that reported progress stopped reporting it: it is judged on
-    what it reported, and runs on to its end or its activeDeadlineSeconds."""
+    what it reported, and runs on to its end or its activeDeadlineSeconds. The text does
+    not change while the silence lasts, so it is stored once, not on every poll."""
     if last_progress_at is None or not curve or now - last_progress_at < silent_after:
         return None
-    return (f"no progress for {now - last_progress_at:.0f} s since step {curve[-1].step}; "
+    return (f"no progress for over {silent_after:g} s since step {curve[-1].step}; "
             "the trial is judged on the progress it reported")
 
 

@@ -80,7 +80,10 @@ def test_notes_on_ignored_progress_are_bounded_sentences() -> None:
     assert silence_warning(90.0, 100.0, 30.0, curve) is None
     assert silence_warning(50.0, 100.0, 30.0, []) is None
     assert silence_warning(50.0, 100.0, 30.0, curve) == (
-        "no progress for 50 s since step 7; the trial is judged on the progress it reported")
+        "no progress for over 30 s since step 7; the trial is judged on the progress it "
+        "reported")
+    assert silence_warning(10.0, 100.0, 30.0, curve) == silence_warning(50.0, 100.0, 30.0,
+                                                                         curve)
 
 
 def record(index: int, phase: TrialPhase, objective: float | None = None,
