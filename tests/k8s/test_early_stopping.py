@@ -154,6 +154,9 @@ async def test_a_restart_between_the_stop_and_the_delete_finishes_the_stop_once(
     runs = Counter(kubelet.started_jobs)
     assert set(runs.values()) == {1}, runs  # no trial ran twice
     assert len(await announced(name)) == 1  # not stopped again by the second operator
+    for other in await trials_of(cluster):  # curves read across the restart: no step twice
+        steps = [p["step"] for p in other["status"].get("learningCurve") or []]
+        assert steps == sorted(set(steps))
     status = (await get_study(cluster))["status"]
     assert status["trials"]["failed"] == 0
     assert status["progress"] == "8/8"
