@@ -134,7 +134,10 @@ def predict_scale_up(
     """
     if not (math.isfinite(cost) and cost > 0):
         raise PredictionRefusedError(f"--cost must be a positive finite number (got {cost!r})")
-    usable = [t for t in trials if _usable(t)]
+    # In index order: the joint law is an iterative fit, and the same trials read in another
+    # order (the status from memory, `carbs predict --cluster` from the API) would move its
+    # last digits.
+    usable = sorted((t for t in trials if _usable(t)), key=lambda t: t.index)
     frontier = pareto_frontier(spec, usable, limit=max(len(usable), 2))
     costs = [float(t.cost or 0.0) for t in frontier]
     objectives = [float(t.objective or 0.0) for t in frontier]
