@@ -99,9 +99,12 @@ def report_progress(step: int, /, **metrics: Any) -> str:
         raise ValueError(f"progress line is over {MAX_LINE_BYTES} bytes: report fewer metrics")
     stdout = sys.stdout
     if stdout is not None:
-        # One write of a whole line, so output from other threads cannot split it.
-        stdout.write(line + "\n")
-        stdout.flush()
+        try:
+            # One write of a whole line, so output from other threads cannot split it.
+            stdout.write(line + "\n")
+            stdout.flush()
+        except (OSError, ValueError) as exc:  # a closed or broken stdout must not end training
+            log.warning("carbs: could not print progress: %s", exc)
     return line
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -62,6 +63,14 @@ def test_report_progress_refuses_non_numbers_and_huge_lines(stdout: _Out) -> Non
     with pytest.raises(ValueError, match="over 4096 bytes"):
         report_progress(1, **{f"metric_{i:04d}": 1.0 for i in range(400)})
     assert stdout.getvalue() == ""
+
+
+def test_a_closed_stdout_does_not_end_training(monkeypatch: pytest.MonkeyPatch,
+                                              tmp_path: Path) -> None:
+    closed = open(tmp_path / "out.txt", "w")  # noqa: SIM115 - closed on purpose below
+    closed.close()
+    monkeypatch.setattr("sys.stdout", closed)
+    assert report_progress(2, loss=0.5) == MARKER + '{"step":2,"loss":0.5}'
 
 
 def test_a_non_finite_point_is_printed_and_then_skipped_as_a_problem(
