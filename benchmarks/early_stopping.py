@@ -55,7 +55,10 @@ SUMMARY_PATH = RESULTS_DIR / "early_stopping.json"
 DEFAULT_TRIALS = 40
 #: A config is "<rule>/<feedback>"; "none" runs every trial to its end.
 CONFIGS = ("none", "median/failure", "frontier/failure", "frontier/bound", "frontier/nothing",
-           "median/bound", "median/nothing")
+           "median/bound", "median/nothing", "frontier/failure/under")
+#: A config ending in "/under" is a stress test: the engine's predicted cost of every trial
+#: is taken this much too low, so Frontier believes each trial further along than it is.
+UNDER_PREDICTION = 0.7
 
 
 @dataclass
@@ -95,7 +98,7 @@ def settings_for(config: str) -> tuple[EarlyStopping | None, StoppedFeedback]:
     """The study's earlyStopping (the model's defaults but the rule) and the feedback."""
     if config == "none":
         return None, EARLY_STOPPED_FEEDBACK
-    rule, feedback = config.split("/")
+    rule, feedback = config.split("/")[:2]
     return (EarlyStopping(rule=StoppingRule(rule.capitalize())), StoppedFeedback(feedback))
 
 
@@ -115,6 +118,8 @@ def run_study(problem: CurveProblem, config: str, seed: int, n_trials: int) -> S
         params = {s.name: s.clip_round(float(pending[s.name])) for s in problem.specs}
         estimate = output.log.get("cost_estimate")
         predicted = float(estimate) if isinstance(estimate, int | float) else None
+        if predicted is not None and config.endswith("/under"):
+            predicted *= UNDER_PREDICTION
         peers = trial_progress.peers(records, exclude=index)
         trial = _run_trial(problem, params, trial_seed(seed, index), settings, predicted, peers)
         trial.index, trial.ask_seconds = index, ask_seconds

@@ -45,6 +45,10 @@ MAX_FIT_POINTS = 256
 # kernel mass (peers near the trial's cost) it needs to say anything.
 FRONTIER_BANDWIDTH = 1.5
 FRONTIER_SUPPORT = 2.0
+# Peers are read at the trial's fraction of its predicted cost divided by 1 + this: a trial
+# whose cost was predicted too low must not be held to peers further into their runs (with
+# a schedule that anneals late, they would be far ahead).
+PREDICTION_SLACK = 0.5
 _IRLS_ITERATIONS = 40
 
 
@@ -247,7 +251,7 @@ def _frontier_verdict(point: _Point, predicted: float,
     """
     if point.cost is None or point.cost <= 0:
         return None
-    fraction = point.cost / predicted
+    fraction = point.cost / predicted / (1.0 + PREDICTION_SLACK)
     fit_points = [xy for xy in (_at_fraction(f, fraction) for f in finished) if xy is not None]
     if len(fit_points) > MAX_FIT_POINTS:
         stride = len(fit_points) / MAX_FIT_POINTS
