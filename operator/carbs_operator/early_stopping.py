@@ -19,9 +19,21 @@ the grace point): one unlucky report stops nothing. `decide()` keeps no state, s
 confirmation is read from the curve, not remembered across polls.
 
 Frontier compares like with like: a peer is read at the same fraction of its own run as the
-trial is of its predicted cost, so a run whose loss falls late (cosine decay to the end) is
-held against other runs at the same stage, never against runs that had finished annealing
-at that cost. Without a cost on the trial's points or a predicted cost, Frontier never stops.
+trial is of its predicted cost (made lenient by PREDICTION_SLACK for a cost predicted too
+low), so a run whose loss falls late (cosine decay to the end) is held against other runs at
+the same stage, never against runs that had finished annealing at that cost. The reference
+is a 30%-quantile line fitted locally in log cost (what a good run of the study reaches
+there, not its single best). A trial cheaper than every peer, or without peers near its
+cost, is never stopped: it is the study's only word on that cost. Without a cost on the
+trial's points or a predicted cost, Frontier never stops.
+
+Median is Katib's rule: the trial's best so far against the median of the finished peers'
+best so far at the same step (each peer's last point at or below it), among peers that
+reached that step. It is not cost-aware: where trials differ in size, it stops the small
+ones (benchmarks/README.md measures what that does to a cost-aware study).
+
+The margin is settings.margin times the interquartile range of the finished peers' results,
+so it is unit-free. Defaults and constants were chosen on benchmarks/early_stopping.py.
 """
 
 from __future__ import annotations
