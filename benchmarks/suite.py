@@ -64,9 +64,16 @@ METHODS = ("ours", "reference", "gp", "tpe", "random")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def build_method(name: str, specs: Sequence[ParamSpec], seed: int) -> Method:
+def build_method(name: str, specs: Sequence[ParamSpec], seed: int, budget: float) -> Method:
+    """``ours`` gets the cap a study with ``maxTotalCost`` = ``budget`` gives the engine (the
+    runtimes' ``suggestion_cost_cap``); the reference, like Optuna and random search, takes
+    no budget and runs with its defaults."""
     if name == "ours":
-        return CarbsMethod(specs, seed, None)
+        # Imported here: the reference's worker runs this module in the reference's venv,
+        # which has none of the operator's dependencies.
+        from carbs_operator.replay import BUDGET_SHARE_PER_TRIAL
+
+        return CarbsMethod(specs, seed, budget * BUDGET_SHARE_PER_TRIAL)
     if name == "reference":
         return CarbsMethod(specs, seed, None, module="carbs")
     if name == "gp":
@@ -87,7 +94,7 @@ def run_one(entry: SuiteEntry, method: str, seed: int) -> RunRecord:
     specs = entry.problem.specs
     record = run_method(
         entry.problem, method, seed, entry.budget, max_trials=entry.max_trials,
-        build=lambda: build_method(method, specs, seed),
+        build=lambda: build_method(method, specs, seed, entry.budget),
     )
     path = run_path(entry.name, method, seed)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from carbs_operator.models import StudySpec, SuggestionKind, TrialPhase
-from carbs_operator.replay import build_engine, engine_params
+from carbs_operator.replay import build_engine, carbs_params, engine_params
 from carbs_operator.study import StopReason, TrialRecord, conclude_trial, decide
 from carbs_operator.validation import load_study
 
@@ -70,6 +70,18 @@ def test_goal_and_cost_budget(write_study: Callable[..., Path]) -> None:
     spent = [trial(0, P.SUCCEEDED, 0.9, 60), trial(1, P.FAILED, None, 40)]
     assert decide(spec, spent[:1]).stop_reason is None
     assert decide(spec, spent).stop_reason == StopReason.COST_BUDGET_SPENT
+
+
+def test_the_engine_caps_a_trial_at_a_tenth_of_the_cost_budget(
+    write_study: Callable[..., Path],
+) -> None:
+    """maxSuggestionCost when given; else a tenth of maxTotalCost; else no cap."""
+    budget = {"maxTrials": 10, "maxTotalCost": 500.0}
+    assert carbs_params(spec_of(write_study, budget=budget)).max_suggestion_cost == 50.0
+    explicit = spec_of(write_study, budget=budget, maxSuggestionCost=120.0)
+    assert carbs_params(explicit).max_suggestion_cost == 120.0
+    unbounded = spec_of(write_study, budget={"maxTrials": 10})
+    assert carbs_params(unbounded).max_suggestion_cost is None
 
 
 def test_suspend_starts_nothing(write_study: Callable[..., Path]) -> None:

@@ -195,7 +195,9 @@ class StudySpec(Model):
     budget: Budget = Field(description="When to stop.")
     parallelism: Int = Field(1, ge=1, le=1000, description="Trials running at once. Default 1.")
     max_suggestion_cost: Float | None = Field(
-        None, gt=0, description="Never suggest a trial predicted to cost more than this."
+        None, gt=0, description="Never suggest a trial predicted to cost more than this. "
+        "Default: a tenth of budget.maxTotalCost when that is set (so at least ten trials fit "
+        "at the dearest cost the study explores), else no limit."
     )
     suspend: Bool = Field(False, description="Start no new trials while true.")
     carbs: CarbsSettings = Field(
