@@ -251,13 +251,16 @@ def summarise(problem: CurveProblem, runs: Sequence[StudyRun]) -> dict[str, Any]
                 "stopped_on_frontier": _stopped_on_frontier(run),
                 "final_best": min((t.true_loss for t in run.trials if t.phase == "Succeeded"),
                                   default=math.nan),
+                "dearest_finished": max((t.spent for t in run.trials
+                                         if t.phase == "Succeeded"), default=math.nan),
                 "failed": sum(t.phase == "Failed" for t in run.trials),
                 "wall_seconds": run.wall_seconds,
             })
         per_config[config] = {
             "seeds": len(items), "runs": items,
             **{f"median_{k}": median([float(i[k]) for i in items])
-               for k in ("spent", "regret", "stopped", "stopped_on_frontier", "final_best")},
+               for k in ("spent", "regret", "stopped", "stopped_on_frontier", "final_best",
+                         "dearest_finished")},
         }
     none = per_config.get("none")
     if none is not None:
@@ -273,8 +276,8 @@ def summarise(problem: CurveProblem, runs: Sequence[StudyRun]) -> dict[str, Any]
 
 
 def render(summaries: Sequence[dict[str, Any]]) -> str:
-    header = ["problem", "config", "seeds", "compute spent (median)", "saved vs none",
-              "regret (median)", "regret ratio", "stopped trials (median)"]
+    header = ["problem", "config", "seeds", "compute spent", "saved vs none", "regret",
+              "regret ratio", "stopped trials", "dearest finished trial", "best loss found"]
     rows = []
     for s in summaries:
         for config, st in s["configs"].items():
@@ -283,9 +286,10 @@ def render(summaries: Sequence[dict[str, Any]]) -> str:
                 f"{st.get('compute_saved', math.nan):+.0%}" if config != "none" else "—",
                 f"{st['median_regret']:.4f}",
                 f"{st.get('regret_ratio', math.nan):.2f}" if config != "none" else "—",
-                f"{st['median_stopped']:.0f}",
+                f"{st['median_stopped']:.0f}", f"{st['median_dearest_finished']:.3g}",
+                f"{st['median_final_best']:.4f}",
             ])
-    return markdown_table(header, rows)
+    return markdown_table(header, rows) + "\n\nMedians over seeds; ratios are of medians."
 
 
 def main(argv: list[str] | None = None) -> None:
