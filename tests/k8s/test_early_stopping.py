@@ -10,6 +10,7 @@ them; a Pod deleted mid-stream stops printing, as SIGTERM would end the trainer.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -177,8 +178,8 @@ async def test_malformed_flooding_and_silent_progress_each_get_a_reason(
         "many": [(0.2, flood), (0.6, "")],
         "flooding": [(0.2, flood + junk), (0.6, "")],
         "silent": [(0.2, progress(0, loss=3.0, cost=1.0) + progress(1, loss=2.5, cost=2.0)),
-                   (2.5, "")],
-        "absent": [(0.2, "epoch 1 done\n"), (2.5, "epoch 2 done\n")],
+                   (3.5, "")],
+        "absent": [(0.2, "epoch 1 done\n"), (3.5, "epoch 2 done\n")],
     }
     given: dict[str, str] = {}
 
@@ -206,9 +207,9 @@ async def test_malformed_flooding_and_silent_progress_each_get_a_reason(
     assert "344 progress points in one read were thinned out" in warnings["many"]
     assert "2 malformed progress lines skipped (first: malformed progress line (not JSON" \
         in warnings["malformed"]
-    assert "hold no progress line: other output drowns it" in warnings["flooding"]
-    assert "progress stopped arriving: no progress line for over" in warnings["silent"]
-    assert "after step 1" in warnings["silent"]
+    assert "hold no progress line: other output drowns it" in warnings["flooding"], warnings
+    assert re.search(r"no progress for over \d+ s since step 1; the trial is judged on",
+                     warnings["silent"]), warnings["silent"]
     assert "no progress line in the first" in warnings["absent"]
     for query in cluster.emulator.pod_logs.queries:  # 2 MiB printed, never read at once
         assert int(query["limitBytes"]) <= TAIL_BYTES

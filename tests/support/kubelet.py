@@ -451,11 +451,13 @@ class SimulatedKubelet:
                 except ApiError as exc:
                     if exc.status != 404:
                         raise
-                    process.terminate()
+                    with contextlib.suppress(ProcessLookupError):  # it may just have ended
+                        process.terminate()
                     try:
                         await asyncio.wait_for(process.wait(), grace)
                     except TimeoutError:
-                        process.kill()
+                        with contextlib.suppress(ProcessLookupError):
+                            process.kill()
                     return True
             return False
 
@@ -467,7 +469,8 @@ class SimulatedKubelet:
         finally:
             watcher.cancel()
             if process.returncode is None:  # cut short (activeDeadlineSeconds, shutdown)
-                process.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
                 await process.wait()
         if gone:
             raise ApiError(404, {"reason": "NotFound", "message": f"pod {pod_name} deleted"})

@@ -42,6 +42,7 @@ from carbs_operator.trial_progress import (
     curve_points,
     curve_to_status,
     extend_curve,
+    silence_warning,
     stop_decision,
     stop_to_status,
     stopped_cost,
@@ -117,10 +118,9 @@ class ProgressReader:
         if pod is None or pod_started(pod) is None:  # no log before its container starts
             return None
         watch.read_at = now
-        wall = time.time()
         cost_at = cost_so_far(spec, [dict(p) for p in pods], record.started_at)
-        data, problem, full = await self._read(spec, str(pod["metadata"]["name"]), watch,
-                                               wall)
+        data, problem, full = await self._read(spec, str(pod["metadata"]["name"]), watch)
+        wall = time.time()  # after the read: no line it returned is later than this
         if data is None:
             return Progress(record.curve, f"{UNREADABLE}: {problem}"[:MAX_WARNING_CHARS],
                             last_point_at, 0, cost_at(wall))
@@ -153,12 +153,12 @@ class ProgressReader:
         warning = warning[:MAX_WARNING_CHARS] if warning else None
         return Progress(curve, warning, last_point_at, added, cost_at(wall))
 
-    async def _read(self, spec: StudySpec, pod: str, watch: _Watch,
-                    wall: float) -> tuple[bytes | None, str | None, bool]:
+    async def _read(self, spec: StudySpec, pod: str,
+                    watch: _Watch) -> tuple[bytes | None, str | None, bool]:
         """(the tail, None, whether it is full: cut at TAIL_BYTES or as many lines as asked
         for, so older new lines may be unread) or (None, why, False)."""
         since = None if watch.cursor is None else \
-            max(1, math.ceil(wall - watch.cursor) + CLOCK_SLACK_SECONDS)
+            max(1, math.ceil(time.time() - watch.cursor) + CLOCK_SLACK_SECONDS)
         container = primary_container_name(spec)
         for _ in range(2):
             text, problem = await self.api.pod_log(
@@ -179,21 +179,20 @@ class ProgressReader:
                  last_point_at: float | None, wall: float) -> str | None:
         """Why the trial's progress is late, or None: nothing for `silence_seconds` and for
         SILENT_PACES times its own pace so far (a trial printing once an hour is not late
-        after ten minutes)."""
+        after ten minutes); the text is the runtimes' shared one, which does not change
+        while the silence lasts, so it is written once."""
         started = record.started_at
         if started is None:
             return None
         since = last_point_at if last_point_at is not None else started
         pace = (since - started) / len(curve) if curve else 0.0
-        limit = max(self.silence_seconds, SILENT_PACES * pace)
-        if wall - since <= limit:
+        limit = math.ceil(max(self.silence_seconds, SILENT_PACES * pace))
+        if curve:
+            return silence_warning(since, wall, limit, curve)
+        if wall - since < limit:
             return None
-        if not curve:
-            return (f"no progress line in the first {limit:.0f} s of the run "
-                    "(the trainer calls carbs_operator.report_progress?); early stopping "
-                    "cannot judge it")
-        return (f"progress stopped arriving: no progress line for over {limit:.0f} s after "
-                f"step {curve[-1].step}")
+        return (f"no progress line in the first {limit} s of the run (the trainer calls "
+                "carbs_operator.report_progress?); early stopping cannot judge it")
 
 
 class EarlyStopper:
