@@ -147,7 +147,8 @@ def fit_allocation(
         slopes=np.outer(driver_weights / float(driver_weights @ driver_weights), per_decade),
         slope_scale=SLOPE_PRIOR_SCALE,
     )
-    law = fit_allocation_law(x, z, y, ref, prior)
+    law = fit_allocation_law(x, z, y, ref, prior, relevance(
+        np.array([float(t.cost or 0.0) for t in trials]), y))
     if law is None:
         return None
     low = np.array([bounds[name][0] for name in names])
@@ -156,6 +157,28 @@ def fit_allocation(
         params=tuple(params), drivers=drivers, others=others, orientation=orientation,
         cost_model=cost_model, low=low, high=high, law=law, prior=prior, driver_data=x,
         other_data=z, objectives=y, trials=len(trials), sign=sign)
+
+
+def relevance(costs: np.ndarray, objectives: np.ndarray) -> np.ndarray:
+    """Each trial's weight in the joint law (n): 1 / (1 + gap / typical gap), scaled to a
+    median of 1, where a trial's gap is how far its objective (minimized) lies above the
+    best any trial reached at its cost or less, and the typical gap is the median of the
+    positive ones.
+
+    A valley is quadratic only near its floor: a trial far up a wall (a learning rate that
+    diverged, a model starved of tokens) says where the floor lies less reliably than one
+    near the frontier, and a real objective's walls are rarely symmetric. Its residual
+    scale grows with its gap, so it still counts, but less.
+    """
+    order = np.argsort(costs, kind="stable")
+    envelope = np.empty_like(objectives)
+    envelope[order] = np.minimum.accumulate(objectives[order])
+    gap = objectives - envelope
+    positive = gap[gap > 0]
+    if not positive.size:
+        return np.ones(len(objectives))
+    weight = 1.0 / (1.0 + gap / float(np.median(positive)))
+    return np.asarray(weight / float(np.median(weight)))
 
 
 def allocation_for(

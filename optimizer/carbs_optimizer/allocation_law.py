@@ -77,6 +77,7 @@ class AllocationLaw:
     log_curvatures: np.ndarray  # m: log κ
     driver_ref: np.ndarray  # k: x_ref
     noise: float  # the robust scale of the residuals the fit was weighted by
+    relevance: np.ndarray  # n: each trial's weight (its residual scale is noise / weight)
 
     def valley_centers(self, drivers: np.ndarray) -> np.ndarray:
         """c(x): the others' best coordinates (m) at drivers x (k)."""
@@ -124,7 +125,7 @@ def _unpack(theta: np.ndarray, k: int, m: int) -> tuple[np.ndarray, ...]:
 
 def _residuals_and_jacobian(
     theta: np.ndarray, x: np.ndarray, z: np.ndarray, y: np.ndarray, mean: np.ndarray,
-    ref: np.ndarray, noise: float, prior: AllocationPrior,
+    ref: np.ndarray, noise: np.ndarray, prior: AllocationPrior,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Data rows (model − y) / noise, then the prior's rows; and their Jacobian (analytic:
     finite differences would cost one model evaluation per parameter per step)."""
@@ -143,7 +144,7 @@ def _residuals_and_jacobian(
         np.ones((n, 1)), power, -LN10 * spread * power, pull,
         (moved[:, :, None] * pull[:, None, :]).reshape(n, k * m),
         curvature[None, :] * gap**2,
-    ], axis=1) / noise
+    ], axis=1) / noise[:, None]
     size = theta.size
     center_rows = np.zeros((m, size))
     center_rows[:, 1 + 2 * k:1 + 2 * k + m] = np.diag(1.0 / prior.center_scales)
@@ -157,9 +158,10 @@ def _residuals_and_jacobian(
 
 def _solve(
     x: np.ndarray, z: np.ndarray, y: np.ndarray, mean: np.ndarray, ref: np.ndarray,
-    noise: float, prior: AllocationPrior, starts: Sequence[np.ndarray], evaluations: int,
+    noise: np.ndarray, prior: AllocationPrior, starts: Sequence[np.ndarray], evaluations: int,
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """The best robust fit over `starts`: (θ, the data residuals in objective units)."""
+    """The best robust fit over `starts`: (θ, the data residuals in objective units).
+    `noise` (n) is each trial's residual scale."""
     k, m = x.shape[1], z.shape[1]
     low = np.concatenate([[-np.inf], np.full(k, -LOG_BOUND), np.full(k, MIN_EXPONENT),
                           np.full(m + k * m, -np.inf), np.full(m, -LOG_BOUND)])
@@ -208,16 +210,17 @@ def _starts(x: np.ndarray, z: np.ndarray, y: np.ndarray, prior: AllocationPrior)
 
 
 def _law(theta: np.ndarray, k: int, m: int, mean: np.ndarray, ref: np.ndarray,
-         noise: float) -> AllocationLaw:
+         noise: float, relevance: np.ndarray) -> AllocationLaw:
     floor, log_amp, exps, centers, slopes, log_curv = _unpack(theta, k, m)
     return AllocationLaw(
         floor=float(floor[0]), log_amplitudes=log_amp, exponents=exps, driver_mean=mean,
-        centers=centers, slopes=slopes, log_curvatures=log_curv, driver_ref=ref, noise=noise)
+        centers=centers, slopes=slopes, log_curvatures=log_curv, driver_ref=ref, noise=noise,
+        relevance=relevance)
 
 
 def fit_allocation_law(
     drivers: np.ndarray, others: np.ndarray, objectives: np.ndarray, driver_ref: np.ndarray,
-    prior: AllocationPrior,
+    prior: AllocationPrior, relevance: np.ndarray | None = None,
 ) -> AllocationLaw | None:
     """The robust fit over all trials: `drivers` n x k (oriented), `others` n x m,
     `objectives` n (minimized: a caller negates a maximized one). None when the solver
@@ -228,18 +231,21 @@ def fit_allocation_law(
     weighs as much against the data as the data's own scatter warrants.
     """
     mean = drivers.mean(0)
+    weight = np.ones(len(objectives)) if relevance is None else relevance
     noise = max(float(np.ptp(objectives)) / 200.0, 1e-12)
-    first = _solve(drivers, others, objectives, mean, driver_ref, noise, prior,
+    first = _solve(drivers, others, objectives, mean, driver_ref, noise / weight, prior,
                    _starts(drivers, others, objectives, prior), FULL_EVALUATIONS)
     if first is None:
         return None
     theta, residuals = first
-    scatter = 1.4826 * float(np.median(np.abs(residuals - np.median(residuals))))
+    standard = residuals * weight
+    scatter = 1.4826 * float(np.median(np.abs(standard - np.median(standard))))
     noise = max(scatter, 1e-9 * max(1.0, float(np.max(np.abs(objectives)))))
-    second = _solve(drivers, others, objectives, mean, driver_ref, noise, prior, [theta],
-                    FULL_EVALUATIONS)
+    second = _solve(drivers, others, objectives, mean, driver_ref, noise / weight, prior,
+                    [theta], FULL_EVALUATIONS)
     k, m = drivers.shape[1], others.shape[1]
-    return _law(theta if second is None else second[0], k, m, mean, driver_ref, noise)
+    return _law(theta if second is None else second[0], k, m, mean, driver_ref, noise,
+                weight)
 
 
 def bootstrap_allocation_laws(
@@ -255,7 +261,9 @@ def bootstrap_allocation_laws(
     for indices in resamples:
         chosen = np.asarray(indices, dtype=np.int64)
         solved = _solve(drivers[chosen], others[chosen], objectives[chosen], law.driver_mean,
-                        law.driver_ref, law.noise, prior, [start], BOOTSTRAP_EVALUATIONS)
+                        law.driver_ref, law.noise / law.relevance[chosen], prior, [start],
+                        BOOTSTRAP_EVALUATIONS)
         if solved is not None:
-            fits.append(_law(solved[0], k, m, law.driver_mean, law.driver_ref, law.noise))
+            fits.append(_law(solved[0], k, m, law.driver_mean, law.driver_ref, law.noise,
+                             law.relevance[chosen]))
     return fits
