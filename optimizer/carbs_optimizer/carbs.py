@@ -610,6 +610,16 @@ class CARBS:
         eligible = torch.isfinite(score)
         if not bool(eligible.any()):
             return score
+        if target < low and float(predicted[eligible].min()) > low - tolerance:
+            # No candidate is predicted cheaper than the cheapest success: the cost-driving
+            # parameters are at their lower bounds. Aiming there anyway put one suggestion in
+            # six at that floor, again and again. Measured on the suite's three cheap-center
+            # problems (5 seeds), leaving such a suggestion to expected improvement alone
+            # (spent where the model expects most, often on a non-cost parameter) moved the
+            # median regret by -48%, -28% and +11%; aiming it at the dear end instead, by
+            # -16%, +3% and -11%.
+            log["cost_target_floor_reached"] = True
+            return score
         mask = window_mask(
             torch.where(eligible, predicted, torch.full_like(predicted, math.inf)),
             target, tolerance,

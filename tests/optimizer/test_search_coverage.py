@@ -128,3 +128,25 @@ def test_pending_points_are_not_suggested_twice() -> None:
         engine.observe(ObservationInParam({"width": width}, 1 / width, width))
     batch = [out.suggestion["width"] for out in engine.suggest_batch(4)]
     assert len(set(batch)) == len(batch)
+
+
+def test_a_target_below_the_cost_floor_is_dropped() -> None:
+    """From a center at the lower bounds of size and data, nothing cheaper can be suggested.
+    A target below the cheapest success is then out of reach; such a suggestion is left to
+    expected improvement instead of repeating the floor (before, one suggestion in six did)."""
+    engine = CARBS(fast_config(better_direction_sign=-1, seed=2), scaling_params(1.1e6, 1.1e7))
+    floor = 6 * 1e6 * 1e7
+    redirected = 0
+    bayesian_near_floor = 0
+    for _ in range(30):
+        output = engine.suggest()
+        loss, cost = scaling_loss(output.suggestion)
+        if output.log.get("cost_target_floor_reached"):
+            redirected += 1
+            assert "cost_target" not in output.log
+        kind = output.log["suggestion_kind"]
+        if kind == "bayesian" and cost < 3 * floor:  # resamples re-run the cheap end
+            bayesian_near_floor += 1
+        engine.observe(ObservationInParam(output.suggestion, loss, cost))
+    assert redirected >= 2
+    assert bayesian_near_floor <= 3
