@@ -13,7 +13,7 @@ compute C. A configuration that spends more than C could buy a negative regret t
 so each row also reports its cost / C and its regret against the best loss at its *own*
 cost (the distance from the true frontier, which no overspending can cheat).
 
-Run from the repository root (about 10 minutes on 2 shared cores)::
+Run from the repository root (about 35 minutes on 2 loaded cores)::
 
     nice -n 10 .venv/bin/python -m benchmarks.scaleup
     .venv/bin/python -m benchmarks.scaleup --seeds 1 --trials 20   # smoke run
@@ -364,7 +364,7 @@ def plot(rows: Sequence[dict[str, Any]]) -> None:
         size_axes.set_yscale("log")
         loss_axes.set_ylim(problem.best_loss(max(FACTORS) * C0) - 0.05,
                            problem.best_loss(3 * problem.cost_range()[0]) + 0.3)
-        loss_axes.set_title(f"{name}, seed 0: loss (predictions at 10× and 100× C0)")
+        loss_axes.set_title(f"{name}, seed 0: loss, predicted at 10× and 100× C0")
         size_axes.set_title(f"{name}: model size N")
         size_axes.set_xlabel("compute (FLOPs)")
         loss_axes.legend(fontsize="x-small", loc="upper right")
