@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -49,6 +50,7 @@ from carbs_operator.replay import EARLY_STOPPED_FEEDBACK, StoppedFeedback, obser
 from carbs_operator.study import TrialRecord
 from carbs_optimizer import SUGGESTION_ID_DICT_KEY
 
+ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = RESULTS_DIR / "early_stopping"
 RUNS_DIR = OUT_DIR / "runs"
 SUMMARY_PATH = RESULTS_DIR / "early_stopping.json"
@@ -88,6 +90,7 @@ class StudyRun:
     seed: int
     trials: list[SimTrial] = field(default_factory=list)
     wall_seconds: float = 0.0
+    engine: str = ""  # engine_version() when it ran
 
     @property
     def spent(self) -> float:
@@ -107,7 +110,7 @@ def run_study(problem: CurveProblem, config: str, seed: int, n_trials: int) -> S
     settings, feedback = settings_for(config)
     method = CarbsMethod(problem.specs, seed, None)
     engine = method.engine
-    run = StudyRun(problem.name, config, seed)
+    run = StudyRun(problem.name, config, seed, engine=engine_version())
     records: list[TrialRecord] = []
     start = time.perf_counter()
     for index in range(n_trials):
@@ -185,9 +188,14 @@ def run_path(problem: str, config: str, seed: int) -> Path:
 
 
 def save(run: StudyRun) -> None:
+    """The run's cache file; each trial keeps only its last progress point (the summary
+    reads no more, and whole curves would make the committed results megabytes)."""
+    data = asdict(run)
+    for trial in data["trials"]:
+        trial["curve"] = trial["curve"][-1:]
     path = run_path(run.problem, run.config, run.seed)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(nan_to_none(asdict(run))) + "\n")
+    path.write_text(json.dumps(nan_to_none(data)) + "\n")
 
 
 def load(problem: str, config: str, seed: int) -> StudyRun | None:
@@ -275,6 +283,18 @@ def summarise(problem: CurveProblem, runs: Sequence[StudyRun]) -> dict[str, Any]
             "configs": per_config}
 
 
+def engine_version() -> str:
+    """The commit the engine came from, and whether optimizer/ had uncommitted changes (the
+    numbers move with the engine: rerun with --fresh after it changes)."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                              check=False)
+        return done.stdout.strip()
+
+    dirty = bool(git("status", "--porcelain", "--", "optimizer"))
+    return git("rev-parse", "--short", "HEAD") + (" + uncommitted optimizer/" if dirty else "")
+
+
 def render(summaries: Sequence[dict[str, Any]]) -> str:
     header = ["problem", "config", "seeds", "compute spent", "saved vs none", "regret",
               "regret ratio", "stopped trials", "dearest finished trial", "best loss found"]
@@ -322,7 +342,10 @@ def main(argv: list[str] | None = None) -> None:
         runs = [r for c in CONFIGS for s in range(10) if (r := load(name, c, s)) is not None]
         if runs:
             summaries.append(summarise(problem_by_name(name), runs))
-    write_json(SUMMARY_PATH, {"trials_per_run": args.trials, "summaries": summaries})
+    engines = sorted({r.engine for name in args.problems for c in CONFIGS for s in range(10)
+                      if (r := load(name, c, s)) is not None})
+    write_json(SUMMARY_PATH, {"trials_per_run": args.trials, "engines": engines,
+                              "summaries": summaries})
     print(render(summaries))
 
 
