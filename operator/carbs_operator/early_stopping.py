@@ -42,6 +42,7 @@ import bisect
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from carbs_operator.models import Direction
 from carbs_operator.models.early_stopping import EarlyStopping, StoppingRule
@@ -88,8 +89,7 @@ class StopDecision:
     cost: float | None
 
 
-@dataclass(frozen=True)
-class _Point:
+class _Point(NamedTuple):
     """A progress point in badness (lower is better), with the best badness so far."""
 
     step: int
@@ -99,10 +99,13 @@ class _Point:
 
 @dataclass(frozen=True)
 class _Finished:
-    """A succeeded peer: its curve as `_Point`s (by step) and its final badness/cost."""
+    """A succeeded peer: its curve by step as parallel lists (steps, best badness so far,
+    cost so far; plain lists because every peer is read on every poll), and its final
+    badness and cost."""
 
-    points: list[_Point]
     steps: list[int]
+    best: list[float]
+    costs: list[float | None]
     badness: float
     cost: float | None
 
@@ -157,26 +160,45 @@ def _last_finite(curve: Sequence[CurvePoint]) -> CurvePoint:
     return max((p for p in curve if _finite(p.objective)), key=lambda p: p.step)
 
 
-def _points(curve: Sequence[CurvePoint], sign: float) -> list[_Point]:
-    """The finite points by step, each with the best badness up to it; garbage is dropped
-    (a non-finite objective, a negative step, a non-finite or negative cost made None)."""
-    valid = sorted((p for p in curve if _finite(p.objective) and p.step >= 0),
-                   key=lambda p: p.step)
+def _curve(curve: Sequence[CurvePoint], sign: float
+           ) -> tuple[list[int], list[float], list[float | None]]:
+    """Steps, best badness so far and cost of the finite points, by step; garbage is dropped
+    (a non-finite objective, a negative step; a non-finite or negative cost made None).
+    Written for speed: it runs over every point of every peer on every poll."""
+    valid: list[tuple[int, float, float | None]] = []
+    ordered, previous = True, -1
+    for p in curve:
+        objective, step, cost = p.objective, p.step, p.cost
+        if (not isinstance(objective, int | float) or not math.isfinite(objective)
+                or not isinstance(step, int) or step < 0):
+            continue
+        if cost is not None and not (isinstance(cost, int | float) and 0 <= cost < math.inf):
+            cost = None
+        ordered = ordered and step >= previous
+        previous = step
+        valid.append((step, sign * objective, cost))
+    if not ordered:
+        valid.sort(key=lambda v: v[0])
+    steps, bests, costs = [], [], []
     best = math.inf
-    out: list[_Point] = []
-    for p in valid:
-        best = min(best, sign * p.objective)
-        cost = p.cost if _finite(p.cost) and p.cost is not None and p.cost >= 0 else None
-        out.append(_Point(p.step, best, cost))
-    return out
+    for step, badness, cost in valid:
+        if badness < best:
+            best = badness
+        steps.append(step)
+        bests.append(best)
+        costs.append(cost)
+    return steps, bests, costs
+
+
+def _points(curve: Sequence[CurvePoint], sign: float) -> list[_Point]:
+    return [_Point(*point) for point in zip(*_curve(curve, sign), strict=True)]
 
 
 def _finished(peer: Peer, sign: float) -> _Finished | None:
     if not _finite(peer.objective) or peer.objective is None:
         return None
-    points = _points(peer.curve, sign)
     cost = peer.cost if _positive(peer.cost) else None
-    return _Finished(points, [p.step for p in points], sign * peer.objective, cost)
+    return _Finished(*_curve(peer.curve, sign), sign * peer.objective, cost)
 
 
 def _quantile(values: Sequence[float], q: float) -> float:
@@ -208,10 +230,10 @@ def _grace_check(fraction: float, predicted: float | None,
     return past
 
 
-def _at_step(peer: _Finished, step: int) -> _Point | None:
-    """The peer's point at the nearest step at or below `step`."""
+def _at_step(peer: _Finished, step: int) -> float | None:
+    """The peer's best badness at the nearest step at or below `step`."""
     i = bisect.bisect_right(peer.steps, step)
-    return peer.points[i - 1] if i else None
+    return peer.best[i - 1] if i else None
 
 
 def _median_verdict(point: _Point, finished: Sequence[_Finished],
@@ -222,7 +244,7 @@ def _median_verdict(point: _Point, finished: Sequence[_Finished],
         if peer.steps and peer.steps[-1] >= point.step:
             at = _at_step(peer, point.step)
             if at is not None:
-                values.append(at.best)
+                values.append(at)
     if len(values) < min_trials:
         return None
     return _quantile(values, 0.5), len(values)
@@ -234,19 +256,18 @@ def _at_fraction(peer: _Finished, fraction: float) -> tuple[float, float] | None
     if peer.cost is None:
         return None
     if fraction >= 1.0:
-        best = min([peer.badness, *(p.best for p in peer.points[-1:])])
-        return math.log(peer.cost), best
+        return math.log(peer.cost), min(peer.badness, *peer.best[-1:])
     limit = fraction * peer.cost
-    found: _Point | None = None
-    for p in peer.points:  # points are by step, so by cost too
-        if p.cost is None or p.cost <= 0:
+    found = -1
+    for i, cost in enumerate(peer.costs):  # by step, so by cost too
+        if cost is None or cost <= 0:
             continue
-        if p.cost > limit:
+        if cost > limit:
             break
-        found = p
-    if found is None or found.cost is None:
+        found = i
+    if found < 0:
         return None
-    return math.log(found.cost), found.best
+    return math.log(peer.costs[found] or 1.0), peer.best[found]
 
 
 def _frontier_verdict(point: _Point, predicted: float,
