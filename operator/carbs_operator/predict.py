@@ -28,6 +28,7 @@ import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -162,8 +163,8 @@ def predict_scale_up(
         unbounded = allocation.values(allocation.law, cost, bounded=False)
         refits = allocation.refits(draws)
         for refit in refits:
-            for name, value in allocation.values(refit, cost).items():
-                param_draws[name].append(value)
+            for param, coordinate in zip(params, allocation.basic(refit, cost), strict=True):
+                param_draws[param.name].append(float(coordinate))
         objective_draws = [allocation.objective(refit, cost) for refit in refits]
         predicted = allocation.objective(allocation.law, cost)
         shifts: dict[str, Callable[[float], float]] = {p.name: identity for p in params}
@@ -186,6 +187,7 @@ def predict_scale_up(
         used = len(law_refits)
 
     values: dict[str, ParamValue] = {}
+    by_name = {param.name: param for param in params}
     intervals: dict[str, tuple[ParamValue, ParamValue]] = {}
     beyond: dict[str, float] = {}
     for parameter in spec.parameters:
@@ -200,7 +202,11 @@ def predict_scale_up(
         outside = shift(unbounded[parameter.name])
         if legal_value(parameter, outside) != legal_value(parameter, outside, clip=False):
             beyond[parameter.name] = outside
-        lo, hi = _interval(param_draws[parameter.name], raws[parameter.name], level)
+        if allocation is None:
+            lo, hi = _interval(param_draws[parameter.name], raws[parameter.name], level)
+        else:
+            lo, hi = _basic_interval(by_name[parameter.name], param_draws[parameter.name],
+                                     raws[parameter.name], level)
         values[parameter.name] = value
         intervals[parameter.name] = (legal_value(parameter, shift(lo)),
                                      legal_value(parameter, shift(hi)))
@@ -209,7 +215,7 @@ def predict_scale_up(
         raise PredictionRefusedError(
             f"the objective's law gives no finite value at cost {cost:.4g}, "
             f"{cost / max(costs):.3g}x the frontier's dearest point")
-    low, high = _interval(objective_draws, predicted, level)
+    low, high = _interval(objective_draws, predicted, level, symmetric=allocation is not None)
     return ScaleUpPrediction(
         cost=cost, params=values, intervals=intervals, objective=predicted,
         objective_interval=(low, high), extrapolation=cost / largest, law=law,
@@ -251,14 +257,42 @@ def _numeric_params(spec: StudySpec, numeric: Sequence[Parameter]) -> list[Param
     return [p for p in engine_params(spec) if p.name in names]
 
 
-def _interval(draws: Sequence[float], point: float, level: float) -> tuple[float, float]:
-    """Percentile interval of the bootstrap draws, widened to hold the point estimate."""
+def _basic_interval(
+    param: Param, draws: Sequence[float], value: float, level: float
+) -> tuple[float, float]:
+    """The interval of draws given in `param`'s basic coordinates, as parameter values."""
+    low, high = _interval(draws, param.space.basic_from_param(value), level, symmetric=True)
+    return _from_basic(param, low, -math.inf), _from_basic(param, high, math.inf)
+
+
+def _from_basic(param: Param, coordinate: float, overflow: float) -> float:
+    """A basic coordinate as a parameter value; `overflow` where it leaves float range
+    (legal_value clips it to the bound)."""
+    try:
+        return float(as_number(param.space.param_from_basic(coordinate, is_rounded=False)))
+    except OverflowError:
+        return overflow
+
+
+def _interval(
+    draws: Sequence[float], point: float, level: float, *, symmetric: bool = False
+) -> tuple[float, float]:
+    """Percentile interval of the bootstrap draws, widened to hold the point estimate and,
+    when `symmetric`, to at least the point ± z · the draws' standard deviation.
+
+    The joint law's refits start at the full fit, and a percentile interval of a nonlinear
+    fit can be lopsided, its short side shorter than the estimate's own error: the normal
+    interval guards it. Draws should then be in coordinates where the error is symmetric
+    (basic coordinates: log10 of a log-space value)."""
     finite = [d for d in draws if math.isfinite(d)]
     if not finite:
         return point, point
     tail = (1.0 - level) / 2.0 * 100.0
-    low, high = np.percentile(finite, [tail, 100.0 - tail])
-    return min(float(low), point), max(float(high), point)
+    low, high = (float(v) for v in np.percentile(finite, [tail, 100.0 - tail]))
+    if symmetric and len(finite) > 1:
+        reach = NormalDist().inv_cdf(0.5 + level / 2.0) * float(np.std(finite, ddof=1))
+        low, high = min(low, point - reach), max(high, point + reach)
+    return min(low, point), max(high, point)
 
 
 def legal_value(parameter: Parameter, value: float, *, clip: bool = True) -> float | int:
