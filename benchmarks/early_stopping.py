@@ -42,6 +42,7 @@ from benchmarks.curve_problems import (
 from benchmarks.quality import CarbsMethod, pareto_regret, regret_baseline, trial_seed
 from benchmarks.quality import RunRecord as RegretRun
 from benchmarks.quality import TrialRecord as RegretTrial
+from carbs_operator import early_stopping as rules
 from carbs_operator import trial_progress
 from carbs_operator.early_stopping import CurvePoint, Peer, StopDecision, decide
 from carbs_operator.models import Direction, TrialPhase
@@ -55,12 +56,20 @@ OUT_DIR = RESULTS_DIR / "early_stopping"
 RUNS_DIR = OUT_DIR / "runs"
 SUMMARY_PATH = RESULTS_DIR / "early_stopping.json"
 DEFAULT_TRIALS = 40
-#: A config is "<rule>/<feedback>"; "none" runs every trial to its end.
+#: A config is "<rule>/<feedback>"; "none" runs every trial to its end. "@name=value" runs
+#: it with one setting or rule constant changed (VARIANT_KNOBS): how the defaults were chosen.
+VARIANTS = ("frontier/failure@slack=0", "frontier/failure@slack=1",
+            "frontier/failure@margin=0.05", "frontier/failure@grace=0.15",
+            "frontier/failure@quantile=0.5")
 CONFIGS = ("none", "median/failure", "frontier/failure", "frontier/bound", "frontier/nothing",
-           "median/bound", "median/nothing", "frontier/failure/under")
+           "median/bound", "median/nothing", "frontier/failure/under", *VARIANTS)
 #: A config ending in "/under" is a stress test: the engine's predicted cost of every trial
 #: is taken this much too low, so Frontier believes each trial further along than it is.
 UNDER_PREDICTION = 0.7
+#: Variant name -> a field of EarlyStopping, or a constant of carbs_operator.early_stopping.
+VARIANT_KNOBS = {"margin": "margin", "grace": "grace_fraction", "min_trials": "min_trials",
+                 "slack": "PREDICTION_SLACK", "quantile": "FRONTIER_QUANTILE",
+                 "bandwidth": "FRONTIER_BANDWIDTH"}
 
 
 @dataclass
@@ -97,17 +106,39 @@ class StudyRun:
         return sum(t.spent for t in self.trials)
 
 
-def settings_for(config: str) -> tuple[EarlyStopping | None, StoppedFeedback]:
-    """The study's earlyStopping (the model's defaults but the rule) and the feedback."""
+def settings_for(config: str) -> tuple[EarlyStopping | None, StoppedFeedback,
+                                       dict[str, float]]:
+    """The study's earlyStopping (the model's defaults but the rule and a variant's field),
+    the feedback, and the rule constants a variant changes."""
     if config == "none":
-        return None, EARLY_STOPPED_FEEDBACK
-    rule, feedback = config.split("/")[:2]
-    return (EarlyStopping(rule=StoppingRule(rule.capitalize())), StoppedFeedback(feedback))
+        return None, EARLY_STOPPED_FEEDBACK, {}
+    base, _, variant = config.partition("@")
+    rule, feedback = base.split("/")[:2]
+    fields: dict[str, float] = {}
+    constants: dict[str, float] = {}
+    if variant:
+        name, value = variant.split("=")
+        knob = VARIANT_KNOBS[name]
+        (constants if knob.isupper() else fields)[knob] = float(value)
+    settings = EarlyStopping(rule=StoppingRule(rule.capitalize()), **fields)
+    return settings, StoppedFeedback(feedback), constants
 
 
 def run_study(problem: CurveProblem, config: str, seed: int, n_trials: int) -> StudyRun:
     """One sequential study; see the module docstring."""
-    settings, feedback = settings_for(config)
+    settings, feedback, constants = settings_for(config)
+    saved = {name: getattr(rules, name) for name in constants}
+    for name, value in constants.items():
+        setattr(rules, name, value)
+    try:
+        return _run_study(problem, config, seed, n_trials, settings, feedback)
+    finally:
+        for name, value in saved.items():
+            setattr(rules, name, value)
+
+
+def _run_study(problem: CurveProblem, config: str, seed: int, n_trials: int,
+               settings: EarlyStopping | None, feedback: StoppedFeedback) -> StudyRun:
     method = CarbsMethod(problem.specs, seed, None)
     engine = method.engine
     run = StudyRun(problem.name, config, seed, engine=engine_version())
@@ -121,7 +152,7 @@ def run_study(problem: CurveProblem, config: str, seed: int, n_trials: int) -> S
         params = {s.name: s.clip_round(float(pending[s.name])) for s in problem.specs}
         estimate = output.log.get("cost_estimate")
         predicted = float(estimate) if isinstance(estimate, int | float) else None
-        if predicted is not None and config.endswith("/under"):
+        if predicted is not None and "/under" in config:
             predicted *= UNDER_PREDICTION
         peers = trial_progress.peers(records, exclude=index)
         trial = _run_trial(problem, params, trial_seed(seed, index), settings, predicted, peers)
@@ -184,7 +215,8 @@ def _run_trial(problem: CurveProblem, params: dict[str, float], seed: int,
 
 
 def run_path(problem: str, config: str, seed: int) -> Path:
-    return RUNS_DIR / problem / f"{config.replace('/', '-')}-seed{seed}.json"
+    name = config.replace("/", "-").replace("@", "_at_").replace("=", "_")
+    return RUNS_DIR / problem / f"{name}-seed{seed}.json"
 
 
 def save(run: StudyRun) -> None:
@@ -274,8 +306,11 @@ def summarise(problem: CurveProblem, runs: Sequence[StudyRun]) -> dict[str, Any]
     if none is not None:
         by_seed = {i["seed"]: i for i in none["runs"]}
         for stats in per_config.values():
-            stats["compute_saved"] = 1.0 - stats["median_spent"] / none["median_spent"]
-            stats["regret_ratio"] = stats["median_regret"] / none["median_regret"]
+            # Against no stopping on the same seeds (a variant may have run fewer).
+            same = [by_seed[i["seed"]] for i in stats["runs"] if i["seed"] in by_seed]
+            base_spent = median([i["spent"] for i in same])
+            stats["compute_saved"] = 1.0 - stats["median_spent"] / base_spent
+            stats["regret_ratio"] = stats["median_regret"] / median([i["regret"] for i in same])
             paired = [i["spent"] / by_seed[i["seed"]]["spent"] for i in stats["runs"]
                       if i["seed"] in by_seed]
             stats["median_paired_spent_ratio"] = median(paired)
@@ -309,7 +344,8 @@ def render(summaries: Sequence[dict[str, Any]]) -> str:
                 f"{st['median_stopped']:.0f}", f"{st['median_dearest_finished']:.3g}",
                 f"{st['median_final_best']:.4f}",
             ])
-    return markdown_table(header, rows) + "\n\nMedians over seeds; ratios are of medians."
+    return markdown_table(header, rows) + (
+        "\n\nMedians over seeds; ratios are of medians, against no stopping on the same seeds.")
 
 
 def main(argv: list[str] | None = None) -> None:
