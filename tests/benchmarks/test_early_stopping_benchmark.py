@@ -85,3 +85,22 @@ def test_a_tiny_study_stops_trials_and_charges_only_what_they_used() -> None:
     assert frontier["median_stopped"] == len(stopped)
     assert math.isfinite(frontier["regret_ratio"])
     assert "frontier/failure" in bench.render([summary])
+
+
+def test_a_variant_config_changes_one_knob_and_only_for_its_run() -> None:
+    from carbs_operator import early_stopping as rules
+    from carbs_operator.replay import StoppedFeedback
+
+    settings, feedback, constants = bench.settings_for("frontier/failure@margin=0.05")
+    assert settings is not None
+    assert (settings.margin, feedback, constants) == (0.05, StoppedFeedback.FAILURE, {})
+    settings, _, constants = bench.settings_for("frontier/bound@slack=0")
+    assert settings is not None
+    assert settings.margin == 0.1
+    assert constants == {"PREDICTION_SLACK": 0.0}
+    before = rules.PREDICTION_SLACK
+    run = bench.run_study(ChinchillaCurve(), "frontier/failure@slack=0", seed=0, n_trials=2)
+    assert len(run.trials) == 2
+    after = rules.PREDICTION_SLACK
+    assert after == before
+    assert bench.settings_for("none")[0] is None
