@@ -280,7 +280,8 @@ def _frontier_verdict(point: _Point, predicted: float,
     stop exactly the cheapest and the dearest trials, those that extend the frontier. No
     verdict without peers near that cost, or with none at or below it: a trial cheaper than
     every peer is alone at its cost. A trial dearer than every peer is held to what the
-    dearest peers reach (it spent more, so being worse than them is plainly bad).
+    dearest peers reach (it spent more, so being worse than them is plainly bad). The
+    reference is never better than the best peer at or below the trial's cost.
     """
     if point.cost is None or point.cost <= 0:
         return None
@@ -297,9 +298,13 @@ def _frontier_verdict(point: _Point, predicted: float,
     kernel = [math.exp(-0.5 * ((xi - x) / FRONTIER_BANDWIDTH) ** 2) for xi in xs]
     if sum(kernel) < FRONTIER_SUPPORT:
         return None
-    reference = _local_quantile([xi - x for xi in xs], [y for _, y in fit_points], kernel,
-                                FRONTIER_QUANTILE)
-    return reference, len(fit_points)
+    ys = [y for _, y in fit_points]
+    reference = _local_quantile([xi - x for xi in xs], ys, kernel, FRONTIER_QUANTILE)
+    # A local line over few, scattered peers can run below every one of them (on the digits
+    # benchmark it asked for a negative cross-entropy): never hold the trial to better than
+    # the best peer reached with no more compute at that stage.
+    floor = min(y for xi, y in fit_points if xi <= x)
+    return max(reference, floor), len(fit_points)
 
 
 def _local_quantile(xs: Sequence[float], ys: Sequence[float], kernel: Sequence[float],

@@ -8,10 +8,21 @@ cost so far would have had, with a cosine schedule it sits higher until it annea
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 
-from carbs_operator.early_stopping import CurvePoint, Peer, StopDecision, decide
+from carbs_operator.early_stopping import (
+    PREDICTION_SLACK,
+    CurvePoint,
+    Peer,
+    StopDecision,
+    _at_fraction,
+    _finished,
+    _frontier_verdict,
+    _Point,
+    decide,
+)
 from carbs_operator.models import Direction, StudySpec, TrialPhase
 from carbs_operator.models.early_stopping import EarlyStopping, StoppingRule
 from carbs_operator.replay import (
@@ -256,3 +267,26 @@ def test_replay_of_the_measured_alternatives() -> None:
     observe_trial(engine, stopped_record(2, 8.0), StoppedFeedback.NOTHING)
     assert not engine.outstanding_suggestions
     assert (len(engine.success_observations), len(engine.failure_observations)) == (1, 1)
+
+
+def test_frontier_never_asks_for_better_than_the_best_peer_at_that_cost() -> None:
+    """Scattered peers (the digits MLP's are) can tilt a local line below all of them; the
+    reference is floored at the best peer with no more compute at that stage."""
+    rng = random.Random(7)  # noqa: S311 - test data, not secrets
+    for _ in range(200):
+        study = []
+        for _ in range(rng.randint(5, 12)):
+            total = 10 ** rng.uniform(2, 4)
+            level = rng.uniform(0.1, 3.0)
+            curve = [CurvePoint(i, level + 2.0 / i + rng.uniform(0, 0.3), total * i / 10)
+                     for i in range(1, 11)]
+            study.append(Peer(curve, curve[-1].objective, total))
+        finished = [f for f in (_finished(p, 1.0) for p in study) if f is not None]
+        cost = 10 ** rng.uniform(2, 4.5)
+        verdict = _frontier_verdict(_Point(5, 1.0, cost * 0.5), cost, finished)
+        if verdict is None:
+            continue
+        fraction = 0.5 / (1.0 + PREDICTION_SLACK)
+        reached = [xy for xy in (_at_fraction(f, fraction) for f in finished) if xy is not None]
+        best_within = min(y for x, y in reached if x <= math.log(cost * 0.5) + 1e-12)
+        assert verdict[0] >= best_within - 1e-9
