@@ -23,6 +23,7 @@ extrapolate: it takes the value the frontier uses most in its highest cost band.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections import Counter, OrderedDict
@@ -348,6 +349,7 @@ def scale_up_cost(trials: Sequence[TrialRecord], factor: float = SCALE_UP_FACTOR
 # starting) leave the finished trials as they were: the last predictions are kept, keyed
 # by everything they depend on.
 _SCALE_UPS: OrderedDict[tuple[object, ...], ScaleUpPrediction | None] = OrderedDict()
+_LOG = logging.getLogger(__name__)
 _SCALE_UPS_LOCK = threading.Lock()
 _SCALE_UPS_KEPT = 64
 
@@ -371,6 +373,12 @@ def scale_up_prediction(
         found: ScaleUpPrediction | None = predict_scale_up(
             spec, trials, cost, resamples=STATUS_RESAMPLES)
     except PredictionRefusedError:
+        found = None
+    except (ArithmeticError, ValueError, RuntimeError, np.linalg.LinAlgError) as error:
+        # The prediction is a view of the trials, not part of them: a numerical failure on
+        # some user's data (an overflow was seen once on the digits study) must not stop
+        # the runner or the operator that refreshes it. `carbs predict` still raises it.
+        _LOG.warning("scale-up prediction failed at cost %.3g: %r", cost, error)
         found = None
     with _SCALE_UPS_LOCK:
         _SCALE_UPS[key] = found

@@ -252,6 +252,25 @@ def test_scale_up_prediction_is_at_ten_times_the_largest_finished_trial() -> Non
     assert scale_up_prediction(spec_of(), []) is None
 
 
+def test_a_numerical_failure_of_the_status_prediction_is_logged_not_raised(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """status.scaleUp is refreshed by the runner and the operator on every pass: an
+    overflow inside the fit (seen once on the digits study) must leave it empty, not stop
+    them. `carbs predict` calls predict_scale_up itself and still reports the error."""
+    import carbs_operator.predict as predict_module
+
+    def overflow(*_: object, **__: object) -> None:
+        raise OverflowError("cannot convert float infinity to integer")
+
+    monkeypatch.setattr(predict_module, "predict_scale_up", overflow)
+    trials = frontier_trials([c * 1.0001 for c in COSTS])  # not in the cache of other tests
+    with caplog.at_level("WARNING", logger="carbs_operator.predict"):
+        assert scale_up_prediction(spec_of(), trials) is None
+    assert "scale-up prediction failed" in caplog.text
+    assert "OverflowError" in caplog.text
+
+
 def test_law_curve_puts_the_law_beside_the_frontier() -> None:
     trials = frontier_trials(COSTS)
     prediction = scale_up_prediction(spec_of(), trials)

@@ -213,12 +213,13 @@ def check_records(spec: StudySpec, records: Sequence[TrialRecord],
     """Phases final, no trial lost, status counts == phases, replay == finished trials."""
     phases = Counter(r.phase for r in records)
     assert phases[TrialPhase.PENDING] == phases[TrialPhase.RUNNING] == 0, f"{where}: {phases}"
-    finished = [r for r in records if r.phase in (TrialPhase.SUCCEEDED, TrialPhase.FAILED)]
+    finished = [r for r in records if r.phase in
+                (TrialPhase.SUCCEEDED, TrialPhase.FAILED, TrialPhase.EARLY_STOPPED)]
     if counts is not None:
         expected = {
             "total": len(records), "pending": 0, "running": 0,
             "succeeded": phases[TrialPhase.SUCCEEDED], "failed": phases[TrialPhase.FAILED],
-            "lost": phases[TrialPhase.LOST],
+            "lost": phases[TrialPhase.LOST], "earlyStopped": phases[TrialPhase.EARLY_STOPPED],
         }
         assert dict(counts) == expected, f"{where}: status counts {counts} != {expected}"
     ids = [r.suggestion_id for r in records]
