@@ -269,9 +269,9 @@ def test_replay_of_the_measured_alternatives() -> None:
     assert (len(engine.success_observations), len(engine.failure_observations)) == (1, 1)
 
 
-def test_frontier_never_asks_for_better_than_the_best_peer_at_that_cost() -> None:
+def test_frontier_never_asks_for_better_than_the_best_peer_at_that_stage() -> None:
     """Scattered peers (the digits MLP's are) can tilt a local line below all of them; the
-    reference is floored at the best peer with no more compute at that stage."""
+    reference is floored at the best any peer reached at that stage."""
     rng = random.Random(7)  # noqa: S311 - test data, not secrets
     for _ in range(200):
         study = []
@@ -288,5 +288,4 @@ def test_frontier_never_asks_for_better_than_the_best_peer_at_that_cost() -> Non
             continue
         fraction = 0.5 / (1.0 + PREDICTION_SLACK)
         reached = [xy for xy in (_at_fraction(f, fraction) for f in finished) if xy is not None]
-        best_within = min(y for x, y in reached if x <= math.log(cost * 0.5) + 1e-12)
-        assert verdict[0] >= best_within - 1e-9
+        assert verdict[0] >= min(y for _, y in reached) - 1e-9
