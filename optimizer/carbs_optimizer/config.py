@@ -88,6 +88,12 @@ class CARBSParams:
     max_cost_growth: float | None = 1.0
     cost_target_margin: float = 0.2
     cost_target_tolerance: float = 0.05
+    # Resamples pause while the noise measured on re-run points (their pooled standard
+    # deviation, once two points have been re-run) is below this fraction of the median
+    # step between adjacent frontier points: a repeat cannot move a frontier whose steps
+    # dwarf the noise. As the frontier fills in, its steps shrink and resampling resumes.
+    # 0 resamples on the reference's schedule regardless.
+    resample_noise_ratio: float = 0.25
 
     def __post_init__(self) -> None:
         if isinstance(self.outstanding_suggestion_estimator, str):
@@ -137,7 +143,7 @@ class CARBSParams:
         growth = self.max_cost_growth
         if growth is not None and not (growth > 0 and math.isfinite(growth)):
             problems.append("max_cost_growth must be a positive finite number or None")
-        for name in ("cost_target_margin", "cost_target_tolerance"):
+        for name in ("cost_target_margin", "cost_target_tolerance", "resample_noise_ratio"):
             value = getattr(self, name)
             if not (value >= 0 and math.isfinite(value)):
                 problems.append(f"{name} must be a non-negative finite number")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 
 import pytest
 import torch
@@ -40,17 +41,34 @@ def test_same_seed_same_suggestions_and_global_rng_untouched(params: list[Param]
     assert run(CARBS(fast_config(seed=8), params), 8) != first
 
 
-def test_resample_schedule_matches_the_reference(params: list[Param]) -> None:
-    """At the default frequency 5 a sequential loop resamples at suggestions 7, 12, 17."""
-    engine = CARBS(fast_config(), params)
+def resample_positions(engine: CARBS, steps: int, noise_sd: float = 0.0) -> list[int]:
+    """The 1-based suggestions that were resamples, with Gaussian noise on the toy output."""
+    rng = random.Random(5)  # noqa: S311 - test noise, not secrets
     kinds = []
-    for _ in range(17):
+    for _ in range(steps):
         out = engine.suggest()
         kinds.append(out.log["suggestion_kind"])
         output, cost = toy_objective(out.suggestion)
-        engine.observe(ObservationInParam(out.suggestion, output, cost))
-    resamples = [i + 1 for i, kind in enumerate(kinds) if kind == "resample"]
-    assert resamples == [7, 12, 17]
+        engine.observe(ObservationInParam(out.suggestion, output + rng.gauss(0, noise_sd), cost))
+    return [i + 1 for i, kind in enumerate(kinds) if kind == "resample"]
+
+
+def test_resample_schedule_matches_the_reference(params: list[Param]) -> None:
+    """At the default frequency 5 a sequential loop resamples at suggestions 7, 12, 17
+    (the noise rule off, as the reference has none)."""
+    engine = CARBS(fast_config(resample_noise_ratio=0.0), params)
+    assert resample_positions(engine, 17) == [7, 12, 17]
+
+
+def test_resampling_pauses_while_the_noise_is_far_below_the_frontier_steps(
+    params: list[Param],
+) -> None:
+    """A deterministic objective: the two re-runs return their first values exactly, so no
+    third resample is spent. With noise as large as the frontier's steps, the schedule
+    runs as the reference's."""
+    assert resample_positions(CARBS(fast_config(), params), 27) == [7, 12]
+    noisy = resample_positions(CARBS(fast_config(), params), 27, noise_sd=1.0)
+    assert noisy == [7, 12, 17, 22, 27]
 
 
 def test_a_backlog_of_observations_gives_one_resample_not_many(params: list[Param]) -> None:

@@ -119,7 +119,8 @@ class CarbsSettings(Model):
     resample_frequency: Int = Field(
         5, ge=0, json_schema_extra=immutable("carbs.resampleFrequency"),
         description="Every this many suggestions, re-run a Pareto point to measure noise; "
-        "0 disables. Default 5. Immutable.",
+        "a re-run is skipped while the noise measured so far is under a quarter of the "
+        "median step between adjacent frontier points. 0 disables. Default 5. Immutable.",
     )
     initial_search_radius: Float = Field(
         0.3, gt=0,
