@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 import threading
 import time
@@ -32,6 +31,7 @@ from carbs_optimizer.pareto import (
     get_pareto_groups_conservative,
     group_key,
     group_observations,
+    noise_is_negligible,
     observation_group_cost,
     observation_group_output,
     pareto_area_from_groups,
@@ -347,33 +347,15 @@ class CARBS:
         return due and not self._noise_is_negligible()
 
     def _noise_is_negligible(self) -> bool:
-        """True while re-run points show noise far below the frontier's steps.
-
-        The reference resamples one suggestion in five whatever the noise. On the suite's
+        """The reference resamples one suggestion in five whatever the noise. On the suite's
         simulators, whose replicates differ in the third decimal while adjacent frontier
         points differ by ~0.1, those were 12 of 60 trials that could not change the
-        frontier (and, cheapest first, all of them at its cheap end). The measurement needs
-        replicates, so the first two resamples always run.
-        """
+        frontier (and, cheapest first, all of them at its cheap end)."""
         ratio = self.config.resample_noise_ratio
-        if ratio <= 0:
-            return False
-        groups = group_observations(self.success_observations)
-        repeated = [g for g in groups if len(g) > 1]
-        if len(repeated) < 2:
-            return False
-        squares = sum(
-            (o.output - observation_group_output(g)) ** 2 for g in repeated for o in g
+        return ratio > 0 and noise_is_negligible(
+            group_observations(self.success_observations), ratio,
+            self.config.better_direction_sign,
         )
-        noise_sd = math.sqrt(squares / sum(len(g) - 1 for g in repeated))
-        front = get_pareto_groups(groups, 0.0, self.config.better_direction_sign)
-        steps = sorted(
-            abs(observation_group_output(a) - observation_group_output(b))
-            for a, b in itertools.pairwise(front)
-        )
-        if len(steps) < 2:
-            return False
-        return noise_sd < ratio * steps[len(steps) // 2]
 
     def _suggest(self, suggestion_id: str | None, remember: bool) -> SuggestOutput:
         if self._is_random_sampling():

@@ -6,6 +6,8 @@ All functions are pure. Outputs are compared as `output * better_direction_sign`
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -121,3 +123,25 @@ def pareto_area_from_groups(groups: Sequence[ObservationGroup]) -> float:
         total += (cost - last_cost) * last_output
         last_cost, last_output = cost, output
     return total
+
+
+def noise_is_negligible(
+    groups: Sequence[ObservationGroup], ratio: float, better_direction_sign: int
+) -> bool:
+    """True when the noise measured on repeated inputs (pooled standard deviation) is under
+    `ratio` times the median output step between adjacent strict-frontier groups: a
+    re-run could not reorder such a frontier. False until two inputs have been repeated
+    (no measurement) or the frontier has three groups; as the frontier fills in, its steps
+    shrink and this turns False again.
+    """
+    repeated = [g for g in groups if len(g) > 1]
+    if len(repeated) < 2:
+        return False
+    squares = sum((o.output - observation_group_output(g)) ** 2 for g in repeated for o in g)
+    noise_sd = math.sqrt(squares / sum(len(g) - 1 for g in repeated))
+    front = get_pareto_groups(groups, 0.0, better_direction_sign)
+    steps = sorted(
+        abs(observation_group_output(a) - observation_group_output(b))
+        for a, b in itertools.pairwise(front)
+    )
+    return len(steps) >= 2 and noise_sd < ratio * steps[len(steps) // 2]

@@ -12,7 +12,11 @@ from carbs_optimizer import (
     get_pareto_groups_conservative,
     group_observations,
 )
-from carbs_optimizer.pareto import observation_group_cost, observation_group_output
+from carbs_optimizer.pareto import (
+    noise_is_negligible,
+    observation_group_cost,
+    observation_group_output,
+)
 
 
 def obs(x: float, output: float, cost: float) -> ObservationInBasic:
@@ -85,3 +89,17 @@ def test_frontier_improves_with_cost_and_dominates_the_rest(
                 fc <= cost and fs >= score for fc, fs in zip(costs, scores, strict=True)
             )
             assert dominated or score <= threshold_bucket_best
+
+
+def test_noise_is_negligible_against_the_frontier_steps() -> None:
+    """Frontier outputs 1, 2, 3, 4 (steps of 1, maximising) with two points re-run."""
+    frontier = [obs(i, float(i), float(i)) for i in range(1, 5)]
+    quiet = group_observations([*frontier, obs(1, 1.01, 1), obs(2, 1.99, 2)])
+    assert noise_is_negligible(quiet, 0.25, 1)  # sd 0.01 against a median step of 1
+    loud = group_observations([*frontier, obs(1, 1.6, 1), obs(2, 1.4, 2)])
+    assert not noise_is_negligible(loud, 0.25, 1)  # sd 0.42
+    one_repeat = group_observations([*frontier, obs(1, 1.0, 1)])
+    assert not noise_is_negligible(one_repeat, 0.25, 1)  # not yet measured
+    short = group_observations([obs(1, 1.0, 1), obs(1, 1.0, 1), obs(2, 2.0, 2),
+                                obs(2, 2.0, 2)])
+    assert not noise_is_negligible(short, 0.25, 1)  # one step is no median
