@@ -21,6 +21,7 @@ from carbs_operator.replay import engine_space
 from carbs_operator.study import TrialRecord
 from carbs_optimizer import Param, ScalingLaw
 from carbs_optimizer.allocation_law import (
+    MAX_EXPONENT,
     AllocationLaw,
     AllocationPrior,
     bootstrap_allocation_laws,
@@ -149,7 +150,7 @@ def fit_allocation(
     )
     law = fit_allocation_law(x, z, y, ref, prior, relevance(
         np.array([float(t.cost or 0.0) for t in trials]), y))
-    if law is None:
+    if law is None or not plausible(law, y):
         return None
     low = np.array([bounds[name][0] for name in names])
     high = np.array([bounds[name][1] for name in names])
@@ -157,6 +158,23 @@ def fit_allocation(
         params=tuple(params), drivers=drivers, others=others, orientation=orientation,
         cost_model=cost_model, low=low, high=high, law=law, prior=prior, driver_data=x,
         other_data=z, objectives=y, trials=len(trials), sign=sign)
+
+
+def plausible(law: AllocationLaw, objectives: np.ndarray) -> bool:
+    """Whether the fitted law can be believed beyond its data (objectives minimized, n).
+
+    On the shipped digits study (30 trials) the fit once ran a driver's exponent into its
+    upper bound and put the floor at -27 for a cross-entropy whose trials lie in [0.1,
+    2.3]: power terms that large cancel each other inside the data and say nothing
+    outside it, and the prediction was a negative loss. Such a law is set aside for the
+    frontier's own laws: an exponent at its bound (the data did not pin it), or a floor
+    further below the best trial than twice the spread of the better nine tenths.
+    """
+    if bool(np.any(law.exponents >= 0.99 * MAX_EXPONENT)):
+        return False
+    best = float(objectives.min())
+    spread = float(np.quantile(objectives, 0.9)) - best
+    return law.floor >= best - 2.0 * spread
 
 
 def relevance(costs: np.ndarray, objectives: np.ndarray) -> np.ndarray:

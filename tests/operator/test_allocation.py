@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from carbs_operator.allocation import relevance
+from carbs_operator.allocation import plausible, relevance
 from carbs_operator.models import CarbsStudy, StudySpec, TrialPhase
 from carbs_operator.predict import law_curve, predict_scale_up
 from carbs_operator.study import TrialRecord
 from carbs_operator.validation import parse_study
-from carbs_optimizer.allocation_law import LN10, AllocationLaw
+from carbs_optimizer.allocation_law import LN10, MAX_EXPONENT, AllocationLaw
 
 E, A, B, ALPHA, BETA = 1.69, 406.4, 410.7, 0.34, 0.28
 LARGEST = 1e19
@@ -166,3 +166,20 @@ def test_allocate_equalizes_marginal_gain_per_unit_of_cost() -> None:
     assert clamped[0] == pytest.approx(0.5)
     assert float(weights @ clamped) == pytest.approx(5.0)
     assert law.gain(clamped) > law.gain(x)
+
+
+def test_a_law_the_data_did_not_pin_is_set_aside() -> None:
+    """An exponent at its bound, or a floor far below every trial (the digits study once
+    gave -27 for a cross-entropy in [0.1, 2.3] and predicted a negative loss)."""
+    def law(floor: float, exponents: list[float]) -> AllocationLaw:
+        return AllocationLaw(
+            floor=floor, log_amplitudes=np.zeros(2), exponents=np.array(exponents),
+            driver_mean=np.zeros(2), centers=np.zeros(0), slopes=np.zeros((2, 0)),
+            log_curvatures=np.zeros(0), driver_ref=np.zeros(2), noise=1.0,
+            relevance=np.ones(1))
+
+    objectives = np.linspace(0.1, 2.3, 30)
+    assert plausible(law(0.05, [0.3, 0.5]), objectives)
+    assert plausible(law(-3.5, [0.3, 0.5]), objectives)  # within twice the spread
+    assert not plausible(law(-27.0, [0.3, 0.5]), objectives)
+    assert not plausible(law(0.05, [0.3, MAX_EXPONENT]), objectives)
