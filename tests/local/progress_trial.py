@@ -46,8 +46,11 @@ def main() -> int:
     args = parser.parse_args()
     note("start")
 
+    terminated: list[int] = []
+
     def on_term(signum: int, frame: FrameType | None) -> None:
         note("term")
+        terminated.append(signum)
         if args.ignore_term:
             return
         time.sleep(args.on_term)
@@ -71,6 +74,8 @@ def main() -> int:
             print('CARBS_PROGRESS {"step": "one", "loss": 1}', flush=True)
         if args.silent_after is None or step <= args.silent_after:
             report_progress(step, loss=loss, flops=float(step + 1))
+    while terminated and args.ignore_term:  # only SIGKILL ends it, even past its last step
+        time.sleep(1.0)
     report(loss=loss, flops=float(args.steps))
     return 0
 

@@ -9,10 +9,12 @@ from typing import Any
 
 from carbs_operator.early_stopping import CurvePoint
 from carbs_operator.learning_curves import MARKER, MAX_BACKLOG_BYTES, MAX_READ_BYTES
+from carbs_operator.local import launcher as files
 from carbs_operator.local.watch import (
     DEFAULT_GRACE_SECONDS,
     ReadState,
     grace_seconds,
+    has_ended,
     read_new_output,
     read_progress,
 )
@@ -87,3 +89,14 @@ def test_read_progress_builds_the_curve_across_reads(tmp_path: Path) -> None:
     _, silent = read_progress(runtime, record, log, state, 200.0, gpus=0, silent_after=60.0)
     assert silent == ("no progress for over 60 s since step 1; the trial is judged on the "
                       "progress it reported")
+
+
+def test_a_trial_that_reported_its_result_or_exited_is_not_stopped(tmp_path: Path) -> None:
+    """Its last progress line and its result are printed together: a stop decided on that
+    line once discarded a finished trial's result (the runner now skips such a trial)."""
+    assert not has_ended(tmp_path)
+    (tmp_path / files.RESULT_FILE).write_text("{}")
+    assert has_ended(tmp_path)
+    (tmp_path / files.RESULT_FILE).unlink()
+    (tmp_path / files.EXIT_FILE).write_text("{}")
+    assert has_ended(tmp_path)

@@ -233,7 +233,11 @@ class EarlyStopper:
         stopped: list[TrialRecord] = []
         for record in records:
             entry = running.get(record.index)
-            if entry is None or record.phase != TrialPhase.RUNNING:
+            if entry is None or record.phase != TrialPhase.RUNNING or _primary_succeeded(
+                    spec, entry[1]):
+                # A primary pod that succeeded printed its last progress line with its
+                # result: the reconciler concludes it; a stop decided on that line would
+                # discard the result.
                 out.append(record)
                 continue
             name = trial_name(self.study, record.index)
@@ -314,3 +318,7 @@ class EarlyStopper:
         self._gone |= unknown
         return deleted
 
+
+def _primary_succeeded(spec: StudySpec, pods: Sequence[Mapping[str, Any]]) -> bool:
+    pod = workloads.primary_pod(pods, primary_labels(spec))
+    return pod is not None and (pod.get("status") or {}).get("phase") == "Succeeded"

@@ -382,7 +382,8 @@ class LocalRunner:
                     watch.kill(flight.directory, self._launcher_pid(flight))
                 continue
             changed |= self._read_progress(flight, now)
-            if self.spec.early_stopping is None or not flight.record.curve:
+            if (self.spec.early_stopping is None or not flight.record.curve
+                    or watch.has_ended(flight.directory)):
                 continue
             seen = (flight.record.curve[-1], len(flight.record.curve), finished)
             if seen == flight.judged:

@@ -149,6 +149,13 @@ def launcher_pid(directory: Path) -> int | None:
     return _pid(directory / files.STARTED_FILE)
 
 
+def has_ended(directory: Path) -> bool:
+    """Whether the trial has reported its result or its command has exited: it is no
+    longer a candidate for an early stop (its last progress line and its result are printed
+    together, and a stop decided on that line would discard a finished trial's result)."""
+    return (directory / files.RESULT_FILE).exists() or (directory / files.EXIT_FILE).exists()
+
+
 def terminate(directory: Path, launcher: int | None) -> None:
     """Ask the trial to end (its launcher applies the grace period); the command's process
     group directly when the launcher is gone."""
