@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -69,3 +72,13 @@ def finished_trials(db: Path) -> int:
     except sqlite3.OperationalError:  # the schema is not there yet
         return 0
     return int(row[0])
+
+
+def carbs_run(study: Path, state: Path, log: Path) -> subprocess.Popen[bytes]:
+    """A real `carbs run` in its own process (to be killed), its trials logging to `log`."""
+    env = {**os.environ, "TRIAL_LOG": str(log)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "carbs_operator.cli", "run", str(study), "--state-dir",
+         str(state), "--device", "cpu"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )

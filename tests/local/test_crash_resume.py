@@ -19,18 +19,9 @@ import pytest
 
 from carbs_operator.local.store import TrialStore
 from carbs_operator.models import TrialPhase
-from tests.local.conftest import finished_trials
+from tests.local.conftest import carbs_run, finished_trials
 
 MAX_TRIALS = 6
-
-
-def carbs_run(study: Path, state: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "TRIAL_LOG": str(log)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "carbs_operator.cli", "run", str(study), "--state-dir",
-         str(state), "--device", "cpu"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:

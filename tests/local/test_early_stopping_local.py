@@ -8,12 +8,9 @@ in $TRIAL_LOG, so a trial run twice, or signalled twice, shows up.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -31,6 +28,7 @@ from carbs_operator.local.trial_files import lock_is_held
 from carbs_operator.models import TrialPhase
 from carbs_operator.study import StopReason, TrialRecord, decide
 from carbs_operator.validation import load_study
+from tests.local.conftest import carbs_run
 
 HERE = Path(__file__).parent
 P = TrialPhase
@@ -187,15 +185,6 @@ def test_a_trial_ignoring_sigterm_is_killed_after_the_grace_period(
         assert not (folder / "result.json").exists()
 
 
-def runner_process(path: Path, state: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "TRIAL_LOG": str(log)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "carbs_operator.cli", "run", str(path), "--state-dir",
-         str(state), "--device", "cpu"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-
-
 def pending_stops(db: Path) -> list[tuple[int, float]]:
     if not db.exists():
         return []
@@ -217,7 +206,7 @@ def test_kill_9_while_a_trial_is_being_stopped_then_resume(
     path = write_study(args=["--on-term=6"], grace=10, budget={"maxTrials": 8})
     state = tmp_path / "state"
     db = state / "curves.db"
-    runner = runner_process(path, state, trial_log)
+    runner = carbs_run(path, state, trial_log)
     deadline = time.monotonic() + 120
 
     def signalled() -> bool:
@@ -236,7 +225,7 @@ def test_kill_9_while_a_trial_is_being_stopped_then_resume(
     assert any(lock_is_held(state / "curves" / f"trial-{index}") for index, _ in before)
     with TrialStore(db) as store:
         decided = {t.index: t for t in store.trials() if t.phase == P.EARLY_STOPPED}
-    resumed = runner_process(path, state, trial_log)
+    resumed = carbs_run(path, state, trial_log)
     _, stderr = resumed.communicate(timeout=180)
     assert resumed.returncode == 0, stderr.decode()
     with TrialStore(db) as store:
