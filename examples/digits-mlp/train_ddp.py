@@ -85,6 +85,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         result = train_ddp(args.lr, args.width, args.epochs, args.weight_decay, args.seed,
                            args.activation, rank, world_size)
+        if world_size > 1:
+            # Rank 0 evaluates while the others wait: a rank that tore the group down first
+            # could abort its peer's gloo transport (seen once as SIGABRT on a busy machine).
+            dist.barrier()
     finally:
         if world_size > 1:
             dist.destroy_process_group()
