@@ -14,7 +14,12 @@ from torch import Tensor
 
 from carbs_optimizer.acquisition import log_expected_improvement
 from carbs_optimizer.config import CARBSParams, OutstandingSuggestionEstimatorEnum
-from carbs_optimizer.cost_targets import target_logcost, target_position, window_mask
+from carbs_optimizer.cost_targets import (
+    fill_position,
+    target_logcost,
+    target_position,
+    window_mask,
+)
 from carbs_optimizer.discrete import InputEncoding
 from carbs_optimizer.observations import (
     SUGGESTION_ID_DICT_KEY,
@@ -619,6 +624,11 @@ class CARBS:
         )
         position = target_position(config.seed, index, config.cost_target_margin)
         low, high = min(log_costs), max(log_costs)
+        if config.cost_target_fill_bins and 0.0 <= position <= 1.0 and index % 2 == 0:
+            position = fill_position(
+                self._trial_log_costs(), low, high, config.cost_target_fill_bins, tie=position
+            )
+            log["cost_target_filled"] = True
         target = target_logcost(position, low, high, _MIN_TARGET_STEP)
         tolerance = config.cost_target_tolerance * max(high - low, _MIN_TARGET_STEP)
         predicted = torch.log(cost_estimate)
@@ -641,6 +651,20 @@ class CARBS:
         ) & eligible
         log.update(cost_target=math.exp(target), cost_target_position=position)
         return torch.where(mask, score, torch.full_like(score, -math.inf))
+
+    def _trial_log_costs(self) -> list[float]:
+        """Log costs of every trial so far: successes, failures with a cost, and pending
+        suggestions at their predicted cost (so a batch spreads over the emptiest parts
+        instead of filling one). Pending points without a prediction (random phase, or
+        re-added after a restart) are not counted."""
+        costs = [o.cost for o in self.success_observations]
+        costs += [o.cost for o in self.failure_observations]
+        pending = self.outstanding_suggestions.values()
+        costs += [s.log_info.get("cost_estimate", 0.0) for s in pending]
+        return [
+            math.log(c) for c in costs
+            if isinstance(c, float | int) and c > 0 and math.isfinite(c)
+        ]
 
     def _clamp_value(self, model: SurrogateModel, groups: Sequence[ObservationGroup]) -> float:
         """The frontier's surrogate value at a cost drawn log-uniformly along it: a candidate

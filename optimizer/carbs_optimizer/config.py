@@ -88,6 +88,11 @@ class CARBSParams:
     max_cost_growth: float | None = 1.0
     cost_target_margin: float = 0.2
     cost_target_tolerance: float = 0.05
+    # Every other interior target goes to the emptiest of this many equal bins of the
+    # observed log-cost range instead of the bag's position (cost_targets.fill_position), so
+    # trials piled up around the search center give way to the parts not yet measured.
+    # 0 keeps the bag's positions.
+    cost_target_fill_bins: int = 8
     # Resamples pause while the noise measured on re-run points (their pooled standard
     # deviation, once two points have been re-run) is below this fraction of the median
     # step between adjacent frontier points: a repeat cannot move a frontier whose steps
@@ -143,6 +148,8 @@ class CARBSParams:
         growth = self.max_cost_growth
         if growth is not None and not (growth > 0 and math.isfinite(growth)):
             problems.append("max_cost_growth must be a positive finite number or None")
+        if self.cost_target_fill_bins < 0:
+            problems.append("cost_target_fill_bins must be >= 0 (0 keeps the bag's positions)")
         for name in ("cost_target_margin", "cost_target_tolerance", "resample_noise_ratio"):
             value = getattr(self, name)
             if not (value >= 0 and math.isfinite(value)):

@@ -18,13 +18,24 @@ with two changes found by measurement:
   weight, as in Protein, is drowned by expected improvement, whose logarithm spans tens of
   units between candidates.
 
-Targets are a pure function of (seed, suggestion index), so a study replayed from its trial
-records draws the same ones.
+Filling (``fill_position``): the bag spreads targets evenly, but the trials are not spread
+evenly. The random phase and the first steps pile up around the search center, so from a
+cheap center a study kept refining its crowded cheap end with four of every six targets:
+measured on the suite's Chinchilla problems, 32-37 of 60 trials ended below the first compute
+level that matters. Every other interior slot of the bag (the ones past the ends stay) now
+goes to the part of the observed range with the fewest trials for its share, so a crowded
+region gives way to an empty one. Only every other: where the crowd sits on a steep part of
+the frontier (the digits MLP's cheap end), giving all interior slots to the empty parts left
+the cheap end half-tuned.
+
+Targets are a pure function of (seed, suggestion index) and the costs observed so far, so a
+study replayed from its trial records draws the same ones.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
 from torch import Tensor
 
@@ -70,3 +81,24 @@ def window_mask(predicted_logcost: Tensor, target: float, tolerance: float) -> T
     """
     distance = (predicted_logcost - target).abs()
     return distance <= distance.min() + tolerance
+
+
+def fill_position(log_costs: Sequence[float], low: float, high: float, bins: int,
+                  shares: Sequence[float] | None = None, tie: float = 0.0) -> float:
+    """The position on [0, 1] of the middle of the bin most short of trials: the observed
+    log-cost range cut into ``bins`` equal bins, each wanting ``shares[b]`` of the trials
+    (equal shares by default); the bin with the most share per trial already in it (plus
+    one) wins. ``tie`` in [0, 1) picks among equal bins, so ties do not always go to the
+    cheapest. Costs outside the range count in the end bins."""
+    if bins < 1 or not high > low:
+        return 0.5
+    counts = [0] * bins
+    for value in log_costs:
+        index = int((value - low) / (high - low) * bins)
+        counts[min(max(index, 0), bins - 1)] += 1
+    wanted = list(shares) if shares is not None else [1.0] * bins
+    need = [share / (count + 1) for share, count in zip(wanted, counts, strict=True)]
+    most = max(need)
+    choices = [b for b, value in enumerate(need) if value >= most * (1 - 1e-9)]
+    chosen = choices[min(int(tie * len(choices)), len(choices) - 1)]
+    return (chosen + 0.5) / bins
