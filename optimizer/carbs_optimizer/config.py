@@ -90,8 +90,9 @@ class CARBSParams:
     cost_target_tolerance: float = 0.05
     # Every other interior target goes to the emptiest of this many equal bins of the
     # observed log-cost range instead of the bag's position (cost_targets.fill_position), so
-    # trials piled up around the search center give way to the parts not yet measured.
-    # 0 keeps the bag's positions.
+    # trials piled up around the search center give way to the parts not yet measured; so
+    # does a target past the top while nothing dearer may be suggested (the cost cap or
+    # the growth limit). 0 keeps the bag's positions and aims such targets at the top.
     cost_target_fill_bins: int = 8
     # Resamples pause while the noise measured on re-run points (their pooled standard
     # deviation, once two points have been re-run) is below this fraction of the median

@@ -26,7 +26,10 @@ level that matters. Every other interior slot of the bag (the ones past the ends
 goes to the part of the observed range with the fewest trials for its share, so a crowded
 region gives way to an empty one. Only every other: where the crowd sits on a steep part of
 the frontier (the digits MLP's cheap end), giving all interior slots to the empty parts left
-the cheap end half-tuned.
+the cheap end half-tuned. A target past the dearest success while no candidate may cost
+more (the cost cap, or the growth limit) is filled too: the window would otherwise pick the
+dearest candidates each time, and a tenth of a mid-center study's trials piled up under
+its cap.
 
 Targets are a pure function of (seed, suggestion index) and the costs observed so far, so a
 study replayed from its trial records draws the same ones.

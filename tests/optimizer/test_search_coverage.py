@@ -92,16 +92,25 @@ def test_fill_goes_to_the_emptiest_bin() -> None:
     assert fill_position([], 1.0, 1.0, bins=4) == 0.5  # no range yet
 
 
-def test_filling_moves_trials_out_of_the_crowded_cheap_end() -> None:
-    """From a cheap center the first trials pile up at the cheap end. With filling, more of
-    the later trials go to the dear half of the range the study ends up covering."""
-    def dear_share(bins: int) -> float:
-        config = fast_config(better_direction_sign=-1, seed=4, cost_target_fill_bins=bins)
-        costs = [math.log(c) for c in observed_costs(CARBS(config, scaling_params(3e6, 3e7)), 36)]
-        middle = (min(costs) + max(costs)) / 2
-        return sum(c > middle for c in costs) / len(costs)
-
-    assert dear_share(8) > dear_share(0)
+def test_filled_targets_go_past_a_crowded_cheap_end() -> None:
+    """Ten trials crowd the cheapest decade of a five-decade range, one sits in each other
+    decade: every filled target lies above the crowd (the bag alone puts one interior
+    target in four into the cheapest fifth of the range)."""
+    engine = CARBS(fast_config(better_direction_sign=-1, seed=3), scaling_params(1e7, 1e8))
+    sizes = [1.0e6 * 1.25**k for k in range(10)] + [1e7, 1e8, 1e9, 1e10]
+    for size in sizes:
+        point = {"size": size, "data": 1e8, "lr": 1e-3}
+        engine.observe(ObservationInParam(point, *scaling_loss(point)))
+    crowd_top = 6 * sizes[9] * 1e8
+    filled = []
+    for _ in range(12):
+        output = engine.suggest()
+        if output.log.get("cost_target_filled"):
+            filled.append(output.log["cost_target"])
+    # Pending suggestions count at their predicted cost, so the filled targets spread.
+    assert len(filled) >= 3
+    assert len(set(filled)) >= 2
+    assert min(filled) > crowd_top
 
 
 def test_suggestions_cover_the_cost_axis_from_a_mid_range_center() -> None:
@@ -186,3 +195,27 @@ def test_a_target_below_the_cost_floor_is_dropped() -> None:
         engine.observe(ObservationInParam(output.suggestion, loss, cost))
     assert redirected >= 2
     assert bayesian_near_floor <= 3
+
+
+def test_a_target_above_the_cost_cap_fills_the_range_instead() -> None:
+    """Once the dearest trial sits at `max_suggestion_cost`, a target past the top cannot
+    be reached; it goes to the emptiest part of the range instead of the cap again."""
+    cap = 6 * 1e8 * 1e9 * 3
+    def at_cap(bins: int) -> tuple[int, int]:
+        config = fast_config(better_direction_sign=-1, seed=5, max_suggestion_cost=cap,
+                             cost_target_fill_bins=bins)
+        engine = CARBS(config, scaling_params(1e8, 1e9))
+        near_cap = ceiling = 0
+        for _ in range(36):
+            output = engine.suggest()
+            loss, cost = scaling_loss(output.suggestion)
+            ceiling += bool(output.log.get("cost_target_ceiling_reached"))
+            near_cap += output.log.get("suggestion_kind") == "bayesian" and cost > cap / 2
+            engine.observe(ObservationInParam(output.suggestion, loss, cost))
+        return near_cap, ceiling
+
+    near_cap_filled, redirected = at_cap(8)
+    near_cap_unfilled, never = at_cap(0)
+    assert redirected >= 2
+    assert never == 0
+    assert near_cap_filled < near_cap_unfilled
