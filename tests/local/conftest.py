@@ -74,11 +74,21 @@ def finished_trials(db: Path) -> int:
     return int(row[0])
 
 
+# `carbs run` as started from a terminal, where Ctrl-C raises KeyboardInterrupt. A process
+# inherits an ignored SIGINT (a test suite started in the background of a non-interactive
+# shell has one) and Python then installs no handler: the runner ignored the test's SIGINT
+# and finished the study. The wrapper installs Python's own handler first.
+_AS_FROM_A_TERMINAL = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'carbs'; runpy.run_module('carbs_operator.cli', run_name='__main__')"
+)
+
+
 def carbs_run(study: Path, state: Path, log: Path) -> subprocess.Popen[bytes]:
     """A real `carbs run` in its own process (to be killed), its trials logging to `log`."""
     env = {**os.environ, "TRIAL_LOG": str(log)}
     return subprocess.Popen(
-        [sys.executable, "-m", "carbs_operator.cli", "run", str(study), "--state-dir",
+        [sys.executable, "-c", _AS_FROM_A_TERMINAL, "run", str(study), "--state-dir",
          str(state), "--device", "cpu"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
