@@ -93,6 +93,13 @@ class Prometheus:
         assert body["status"] == "success", body
         return body["data"]
 
+    def has_scraped(self) -> bool:
+        """Whether the scrape loop has tried the metrics port at least once. Prometheus
+        applies its targets up to ~5 s after it reports ready; a run started before then
+        had only its last 2-3 seconds scraped (a flaky "too few successful scrapes")."""
+        targets = self.api("targets")["activeTargets"]
+        return any(t.get("health") in ("up", "down") for t in targets)
+
     def ready(self) -> bool:
         try:
             url = f"http://127.0.0.1:{self.port}/-/ready"
@@ -141,7 +148,8 @@ def carbs_run(
     tmp_path: Path, metrics_port: int, prometheus: Prometheus
 ) -> Iterator[subprocess.Popen[bytes]]:
     """`carbs run` of a six-trial quadratic study, two at a time, each trial ~1.5 s; started
-    once Prometheus is ready, so it is scraped from its first second."""
+    once Prometheus scrapes the (still closed) port, so it is scraped from its first second."""
+    wait_for(prometheus.has_scraped, 30, "Prometheus to scrape the metrics port")
     shutil.copy(TRIAL_SCRIPT, tmp_path / "quadratic_trial.py")
     study = tmp_path / "study.yaml"
     study.write_text(yaml.safe_dump(study_manifest(
