@@ -166,15 +166,18 @@ def band_reading(law: ScalingLaw) -> str:
 
 
 def scaling_table(laws: Sequence[ScalingLaw]) -> Table:
-    """Scaling laws with their fit quality beside them, so a poor R² is seen, not hidden."""
-    table = Table(title="Scaling laws over the frontier", title_justify="left")
-    for header in ("parameter", "space", "exponent/slope", "intercept", "R²", "points"):
+    """Scaling laws with their fit quality beside them, so a poor R² is seen, not hidden.
+    `fit` says where a law came from: "joint", the compute-optimal path of one law over
+    every trial (R² of the frontier's points about it); "frontier", a line through them."""
+    table = Table(title="Scaling laws", title_justify="left")
+    for header in ("parameter", "space", "fit", "exponent/slope", "intercept", "R²", "points"):
         table.add_column(header, justify="left" if header in ("parameter", "space") else "right")
     table.add_column("reading")
     for law in laws:
         table.add_row(
             law.parameter,
             law.space,
+            law.fit,
             "—" if law.exponent is None else f"{law.exponent:+.3g}",
             fmt_number(law.intercept),
             "—" if law.r2 is None else f"{law.r2:.2f}",

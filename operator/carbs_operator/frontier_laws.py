@@ -17,21 +17,10 @@ import torch
 from carbs_operator.cost_model import fit_cost_model
 from carbs_operator.study import TrialRecord
 from carbs_optimizer import ObservationInBasic, Param, ScalingLaw
-from carbs_optimizer.scaling import fit_scaling_laws
+from carbs_optimizer.scaling import dearest_band, fit_scaling_laws
+from carbs_optimizer.scaling import follow_law as scaling_follow_law
 from carbs_optimizer.spaces import as_number
 from carbs_optimizer.surrogate import DTYPE
-
-# The highest cost band: this dearest fraction of the frontier's points (at least one).
-BAND_FRACTION = 1.0 / 3.0
-# A slope whose t statistic (slope / its standard error) falls below this is not
-# extrapolated (see follow_law); 2 is about the 95% two-sided level for 10+ points.
-MIN_SLOPE_T = 2.0
-
-
-def dearest_band(frontier: Sequence[TrialRecord]) -> list[TrialRecord]:
-    """The frontier's highest cost band: its dearest BAND_FRACTION of points."""
-    ranked = sorted(frontier, key=lambda t: float(t.cost or 0.0))
-    return ranked[-max(1, math.ceil(len(ranked) * BAND_FRACTION)):]
 
 
 def frontier_laws(params: Sequence[Param], frontier: Sequence[TrialRecord]) -> list[ScalingLaw]:
@@ -47,18 +36,11 @@ def frontier_group(params: Sequence[Param], point: TrialRecord) -> tuple[Observa
 
 
 def follow_law(law: ScalingLaw, frontier: Sequence[TrialRecord], cost: float) -> float | None:
-    """The law's value at `cost` when its slope stands out from the frontier's scatter;
-    otherwise the median value of the frontier's highest cost band.
-
-    A parameter that barely matters (a nuisance such as warmup) wanders along the frontier;
-    its fitted slope is noise, and a decade of extrapolation carries that noise into a
-    bound. Holding it where the dearest trials have it is the honest prediction.
-    """
-    if law.r2 is None or law.points <= 2:
-        return law.predict(cost)
-    if law.r2 >= 1.0 or law.r2 * (law.points - 2) / (1.0 - law.r2) >= MIN_SLOPE_T**2:
-        return law.predict(cost)
-    return float(np.median([float(t.params[law.parameter]) for t in dearest_band(frontier)]))
+    """The law's value at `cost`, or the median value of the frontier's dearest band where
+    its slope does not stand out (carbs_optimizer.scaling.follow_law)."""
+    band = dearest_band([float(t.cost or 0.0) for t in frontier])
+    return scaling_follow_law(law, [float(frontier[i].params[law.parameter]) for i in band],
+                              cost)
 
 
 def frontier_values(
@@ -91,11 +73,12 @@ def cost_shifts(
     (cost_model.py), applied alike to its value and its interval; the identity where the
     trials' costs follow no line in the parameters. Each law is fitted on its own, so
     their configuration need not cost what was asked."""
-    model = fit_cost_model(params, trials)
+    line = fit_cost_model(params, trials)
     moves = {p.name: 0.0 for p in params}
-    if model is not None:
-        basic = {p.name: p.space.basic_from_param(raws[p.name]) for p in params}
-        moves.update(model.shift(basic, cost))
+    if line is not None:
+        basic = np.array([p.space.basic_from_param(raws[p.name]) for p in params])
+        moves.update(zip([p.name for p in params], map(float, line.shift(basic, cost)),
+                         strict=True))
 
     def mover(param: Param) -> Callable[[float], float]:
         move = moves[param.name]

@@ -34,10 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from carbs_operator.allocation import Allocation, allocation_for
+from carbs_operator.allocation import allocation_for
 from carbs_operator.frontier import pareto_frontier
 from carbs_operator.frontier_laws import (
-    BAND_FRACTION,
     cost_shifts,
     frontier_laws,
     frontier_values,
@@ -47,7 +46,9 @@ from carbs_operator.models import Parameter, StudySpec, TrialPhase
 from carbs_operator.replay import engine_params, engine_space
 from carbs_operator.study import TrialRecord, direction_sign
 from carbs_optimizer import Param, ScalingLaw
+from carbs_optimizer.allocation import Allocation
 from carbs_optimizer.objective_law import ObjectiveLaw, bootstrap_law_fits, fit_objective_law
+from carbs_optimizer.scaling import dearest_band
 from carbs_optimizer.spaces import as_number
 
 # A law with three parameters (E, A, α) needs at least one more point than it has.
@@ -155,7 +156,7 @@ def predict_scale_up(
     laws = tuple(frontier_laws(params, frontier))
 
     rng = np.random.default_rng(seed)
-    allocation = allocation_for(numeric, params, usable, frontier, laws, sign)
+    allocation = allocation_for(params, usable, frontier, laws, sign)
     param_draws: dict[str, list[float]] = {p.name: [] for p in numeric}
     if allocation is not None:
         draws = [[int(i) for i in rng.integers(0, allocation.trials, allocation.trials)]
@@ -327,7 +328,7 @@ def band_choice(
                     key=lambda pair: pair[0])
     if not ranked:
         raise PredictionRefusedError(f"no frontier point has a value for {parameter.name}")
-    band = ranked[-max(1, math.ceil(len(ranked) * BAND_FRACTION)):]
+    band = [ranked[i] for i in dearest_band([c for c, _ in ranked])]
     counts = Counter(v for _, v in band)
     top = max(counts.values())
     chosen: ParamValue = next(v for _, v in reversed(band) if counts[v] == top)

@@ -214,6 +214,7 @@ def _laws(laws: Sequence[FittedLaw]) -> list[ScalingLaw]:
             parameter=law.parameter, space=ParameterSpace(law.space),
             slope=float(law.exponent or 0.0), intercept=float(law.intercept or 0.0),
             r2=float(law.r2 or 0.0), points=law.points,
+            fit="joint" if law.fit == "joint" else "frontier",
         ))
     return out[:MAX_PARAMETERS]
 

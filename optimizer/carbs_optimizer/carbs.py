@@ -13,6 +13,11 @@ import torch
 from torch import Tensor
 
 from carbs_optimizer.acquisition import log_expected_improvement
+from carbs_optimizer.allocation import (
+    ObservedAllocation,
+    observed_allocation,
+    observed_scaling_laws,
+)
 from carbs_optimizer.config import CARBSParams, OutstandingSuggestionEstimatorEnum
 from carbs_optimizer.cost_targets import (
     fill_position,
@@ -42,7 +47,7 @@ from carbs_optimizer.pareto import (
     pareto_area_from_groups,
 )
 from carbs_optimizer.sampling import Oversampler, SearchSpace, sample_candidates
-from carbs_optimizer.scaling import ScalingLaw, fit_scaling_laws
+from carbs_optimizer.scaling import ScalingLaw
 from carbs_optimizer.spaces import Param
 from carbs_optimizer.surrogate import (
     DTYPE,
@@ -104,6 +109,8 @@ class CARBS:
         self._lock = threading.RLock()
         self._clock = clock
         self._refit_iterations: int | None = None  # set within suggest_batch
+        # The joint law behind cost_path_origins, with the success count it was fitted at.
+        self._path_law: tuple[int, ObservedAllocation] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         """For users who pickle the engine, as the reference allows; the project itself
@@ -198,7 +205,9 @@ class CARBS:
             return ObserveOutput(logs={})
 
     def scaling_laws(self) -> list[ScalingLaw]:
-        """Each parameter fitted against log10 cost over the Pareto frontier.
+        """Each parameter's scaling law: its slope along the compute-optimal path of one law
+        over every success where that law can be fitted (allocation.observed_scaling_laws),
+        else its line against log10 cost over the Pareto frontier.
 
         The frontier here is every non-dominated group. The search's cheap-cost bucket
         (`min_pareto_cost_fraction`) is left out on purpose: it keeps the single best of the
@@ -209,7 +218,8 @@ class CARBS:
         with self._lock:
             grouped = group_observations(self.success_observations)
             frontier = get_pareto_groups(grouped, 0.0, self.config.better_direction_sign)
-            return fit_scaling_laws(self.params, frontier)
+            return observed_scaling_laws(self.params, self.success_observations, frontier,
+                                         -self.config.better_direction_sign)
 
     def pareto_groups(self, conservative: bool | None = None) -> tuple[ObservationGroup, ...]:
         if conservative is None:
@@ -427,6 +437,41 @@ class CARBS:
         inside = origins[self._space.inside(origins, strict=False)]
         return inside if inside.shape[0] else self.search_center_in_basic.unsqueeze(0)
 
+    def _path_origins(self, groups: Sequence[ObservationGroup]) -> Tensor | None:
+        """Points of the compute-optimal path (k x d) at `cost_path_origins` costs spread
+        evenly in log over the observed range and one growth step past it; None where no
+        joint law fits (allocation.py).
+
+        The frontier's points are each tuned only by the trials near their own cost, and a
+        search is always short of those at the dear end: the model size they split compute
+        by and the learning rate they use lag what every trial together says. The path
+        pools all of them. A discrete parameter (no path) keeps the value of the frontier
+        point nearest in cost.
+        """
+        count = self.config.cost_path_origins
+        if not count or not groups:
+            return None
+        successes = self.success_observations
+        if self._path_law is None or self._path_law[0] != len(successes):
+            sign = self.config.better_direction_sign
+            strict = get_pareto_groups(group_observations(successes), 0.0, sign)
+            self._path_law = (len(successes), observed_allocation(
+                self.params, successes, strict, -sign))
+        fitted = self._path_law[1]
+        if fitted.allocation is None:
+            return None
+        log_costs = [math.log(o.cost) for o in successes if o.cost > 0]
+        low, high = min(log_costs), max(log_costs) + _MIN_TARGET_STEP
+        group_costs = torch.tensor([math.log(observation_group_cost(g)) for g in groups])
+        points = []
+        for log_cost in torch.linspace(low, high, count).tolist():
+            nearest = groups[int(torch.argmin((group_costs - log_cost).abs()))]
+            point = nearest[0].real_number_input.clone()
+            path = fitted.allocation.basic(fitted.allocation.law, math.exp(log_cost))
+            point[list(fitted.numeric)] = torch.as_tensor(path, dtype=point.dtype)
+            points.append(point)
+        return torch.stack(points)
+
     def _random_suggestion(self, origins: Tensor) -> Tensor:
         """One sample around the origins, a point not yet tried when one can be found."""
         samples, _ = sample_candidates(
@@ -540,6 +585,9 @@ class CARBS:
         fit_seconds = time.perf_counter() - fit_began
 
         origins = self._sampling_origins(self._origin_groups(groups))
+        path = self._path_origins(groups)
+        if path is not None:
+            origins = torch.cat([origins, path.to(origins.dtype)])
         count = config.num_candidates_for_suggestion_per_dim * self.real_dim
         candidates, log_density = sample_candidates(
             self._space, origins, self.search_radius_in_basic, count, self._generator,

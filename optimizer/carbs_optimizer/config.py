@@ -100,6 +100,11 @@ class CARBSParams:
     # dwarf the noise. As the frontier fills in, its steps shrink and resampling resumes.
     # 0 resamples on the reference's schedule regardless.
     resample_noise_ratio: float = 0.25
+    # Candidates are also drawn around this many points of the compute-optimal path that
+    # one law over every success predicts (allocation.py), spread over the observed
+    # log-cost range and one growth step past it, where a line in the parameters explains
+    # cost and the law fits. 0: around the frontier's points only.
+    cost_path_origins: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.outstanding_suggestion_estimator, str):
@@ -149,6 +154,8 @@ class CARBSParams:
         growth = self.max_cost_growth
         if growth is not None and not (growth > 0 and math.isfinite(growth)):
             problems.append("max_cost_growth must be a positive finite number or None")
+        if self.cost_path_origins < 0:
+            problems.append("cost_path_origins must be >= 0 (0 draws around the frontier only)")
         if self.cost_target_fill_bins < 0:
             problems.append("cost_target_fill_bins must be >= 0 (0 keeps the bag's positions)")
         for name in ("cost_target_margin", "cost_target_tolerance", "resample_noise_ratio"):

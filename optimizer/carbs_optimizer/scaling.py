@@ -23,6 +23,11 @@ from carbs_optimizer.spaces import LinearSpace, LogitSpace, Param
 
 #: Above this many frontier points a law is fitted on an evenly spaced subset of them.
 _THEIL_SEN_MAX_POINTS = 64
+#: The frontier's highest cost band: this dearest fraction of its points (at least one).
+BAND_FRACTION = 1.0 / 3.0
+#: A slope whose t statistic (slope / its standard error) falls below this is not
+#: extrapolated (see follow_law); 2 is about the 95% two-sided level for 10+ points.
+MIN_SLOPE_T = 2.0
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,10 @@ class ScalingLaw:
     # For a categorical or ordinal parameter, in place of a line: the value the frontier
     # uses in each cost band, cheapest first; `exponent` is then None.
     bands: tuple[CostBand, ...] | None = None
+    # "frontier": the line through the frontier's points; "joint": the compute-optimal path
+    # of one law over every trial (allocation.py), with `r2` that of the frontier's points
+    # about it.
+    fit: str = "frontier"
 
     def predict(self, cost: float) -> float | None:
         """The parameter value the law predicts at `cost` (None when not fitted, or when a
@@ -74,14 +83,15 @@ def fit_scaling_laws(
             laws.append(ScalingLaw(param.name, param.space.kind, None, None, None, len(x), bands))
             continue
         y = np.array(
-            [_unscale(param, float(g[0].real_number_input[index])) for g in groups],
+            [law_coordinate(param, float(g[0].real_number_input[index])) for g in groups],
             dtype=np.float64,
         )
         laws.append(_fit_line(param, x, y))
     return laws
 
 
-def _unscale(param: Param, basic: float) -> float:
+def law_coordinate(param: Param, basic: float) -> float:
+    """A basic coordinate in the law's coordinate (log10 value, value or log10-odds)."""
     unscaled = basic * param.space.scale
     if isinstance(param.space, LinearSpace | LogitSpace):
         return unscaled
@@ -109,3 +119,25 @@ def _fit_line(param: Param, x: np.ndarray, y: np.ndarray) -> ScalingLaw:
     total = float(np.sum((y - y.mean()) ** 2))
     r2 = 1.0 - residual / total if total > 0 else 1.0
     return ScalingLaw(param.name, param.space.kind, float(slope), float(intercept), r2, points)
+
+
+def dearest_band(costs: Sequence[float]) -> list[int]:
+    """Indices of the frontier's highest cost band: its dearest BAND_FRACTION of points."""
+    ranked = sorted(range(len(costs)), key=lambda i: costs[i])
+    return ranked[-max(1, math.ceil(len(ranked) * BAND_FRACTION)):]
+
+
+def follow_law(law: ScalingLaw, band_values: Sequence[float], cost: float) -> float | None:
+    """The law's value at `cost` when its slope stands out from the frontier's scatter;
+    otherwise the median of `band_values`, the parameter's values in the frontier's highest
+    cost band.
+
+    A parameter that barely matters (a nuisance such as warmup) wanders along the frontier;
+    its fitted slope is noise, and a decade of extrapolation carries that noise into a
+    bound. Holding it where the dearest trials have it is the honest prediction.
+    """
+    if law.r2 is None or law.points <= 2:
+        return law.predict(cost)
+    if law.r2 >= 1.0 or law.r2 * (law.points - 2) / (1.0 - law.r2) >= MIN_SLOPE_T**2:
+        return law.predict(cost)
+    return float(np.median(band_values))

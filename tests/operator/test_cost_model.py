@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from carbs_operator.cost_model import fit_cost_model
@@ -34,12 +35,12 @@ def test_flops_follow_size_and_tokens_and_the_shift_splits_the_deficit() -> None
     model = fit_cost_model(PARAMS, flops_trials())
     assert model is not None
     assert model.r2 == pytest.approx(1.0)
-    assert set(model.drivers) == {"size", "tokens"}
-    assert model.weights["size"] == pytest.approx(1.0)
-    basic = {"size": 8.0, "tokens": 10.0, "lr": -3.0, "warmup": 0.2}
+    assert model.drivers == (0, 1)  # size and tokens
+    assert model.weights[0] == pytest.approx(1.0)
+    basic = np.array([8.0, 10.0, -3.0, 0.2])  # size, tokens, lr, warmup
     shift = model.shift(basic, 6e20)  # modelled cost 6e18: two decades short
-    assert shift == pytest.approx({"size": 1.0, "tokens": 1.0})
-    assert math.isclose(model.log_cost({**basic, "size": 9.0, "tokens": 11.0}), math.log10(6e20))
+    assert shift == pytest.approx([1.0, 1.0, 0.0, 0.0])
+    assert math.isclose(model.log_cost(basic + shift), math.log10(6e20))
 
 
 def test_no_model_when_cost_does_not_follow_the_parameters() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -100,7 +100,8 @@ class ValueBand(StatusModel):
 
 
 class ScalingLaw(StatusModel):
-    """How a parameter's best value moves with cost, fitted over the Pareto frontier."""
+    """How a parameter's best value moves with cost: along the compute-optimal path of one
+    law over every trial where that law fits, else a line over the Pareto frontier."""
 
     parameter: str = Field(description="Parameter name.")
     space: ParameterSpace = Field(description="Space the fit is in.")
@@ -111,8 +112,14 @@ class ScalingLaw(StatusModel):
         "and ordinal parameters, which have bands instead.",
     )
     intercept: Float | None = Field(None, description="Intercept of that line.")
-    r2: Float | None = Field(None, description="Coefficient of determination of the fit.")
-    points: Int = Field(ge=0, description="Frontier points the fit used.")
+    r2: Float | None = Field(
+        None, description="Coefficient of determination of the frontier's points about the "
+        "line (below 0 where a joint path passes further from them than their mean).")
+    points: Int = Field(ge=0, description="Frontier points (the line's, or the r2's).")
+    fit: Literal["frontier", "joint"] | None = Field(
+        None, description="frontier: a robust line through the frontier's points; joint: the "
+        "parameter's path under one law over every successful trial (power-law returns per "
+        "cost driver, a valley per other parameter), as `carbs predict` uses.")
     bands: list[ValueBand] | None = Field(
         None, max_length=MAX_FRONTIER_POINTS,
         description="Categorical and ordinal parameters: the value the frontier uses in "

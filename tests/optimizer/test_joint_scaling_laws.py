@@ -1,0 +1,73 @@
+"""scaling_laws() reads each parameter's slope off one law over every trial where it can.
+
+A Chinchilla-shaped objective (L = E + A/N^a + B/D^b, cost 6ND, a learning rate whose best
+value falls with N) has a closed-form compute-optimal model size N* ∝ C^(b/(a+b)). Its
+trials are scattered the way a search leaves them; the frontier's own line then reads the
+few best-at-their-cost trials and misses the exponent, the joint law does not.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from carbs_optimizer import CARBS, LinearSpace, LogSpace, ObservationInParam, Param
+from tests.optimizer.conftest import fast_config
+
+E, A, B, A_EXP, B_EXP = 1.8, 480.0, 2100.0, 0.35, 0.37
+N_EXPONENT = B_EXP / (A_EXP + B_EXP)
+LR_EXPONENT = -0.25  # the best learning rate against N
+
+PARAMS = [Param("n_params", LogSpace(min=1e6, max=1e11), 1e8),
+          Param("tokens", LogSpace(min=1e8, max=1e13), 1e10),
+          Param("lr", LogSpace(min=1e-5, max=1.0), 1e-3),
+          Param("warmup", LinearSpace(min=0.0, max=1.0), 0.5)]
+
+
+def best_n(compute: float) -> float:
+    g = (A_EXP * A / (B_EXP * B)) ** (1.0 / (A_EXP + B_EXP))
+    return float(g * (compute / 6.0) ** N_EXPONENT)
+
+
+def observe_study(engine: CARBS, seed: int, *, cost_of: object = None) -> None:
+    """60 trials over three decades of compute: N ±0.5 decades about N*, lr ±0.7 decades
+    about its best, warmup anywhere (the loss ignores it); loss noise 0.005."""
+    rng = np.random.default_rng(seed)
+    for _ in range(60):
+        compute = 10.0 ** rng.uniform(17.0, 20.0)
+        n = best_n(compute) * 10.0 ** rng.uniform(-0.5, 0.5)
+        tokens = compute / (6.0 * n)
+        lr = 3e-3 * (n / 1e8) ** LR_EXPONENT * 10.0 ** rng.uniform(-0.7, 0.7)
+        loss = (E + A * n**-A_EXP + B * tokens**-B_EXP
+                + 0.08 * math.log10(lr / (3e-3 * (n / 1e8) ** LR_EXPONENT)) ** 2
+                + rng.normal(0.0, 0.005))
+        cost = compute if cost_of is None else 10.0 ** rng.uniform(0.0, 3.0)
+        engine.observe(ObservationInParam(
+            {"n_params": n, "tokens": tokens, "lr": lr, "warmup": rng.uniform(0.0, 1.0)},
+            loss, cost))
+
+
+@pytest.mark.parametrize("seed", [0, 2])  # the frontier line misses N on both
+def test_the_model_size_exponent_comes_from_the_joint_law(seed: int) -> None:
+    engine = CARBS(fast_config(better_direction_sign=-1), PARAMS)
+    observe_study(engine, seed)
+    laws = {law.parameter: law for law in engine.scaling_laws()}
+    size, tokens, lr = laws["n_params"], laws["tokens"], laws["lr"]
+    assert size.fit == tokens.fit == lr.fit == "joint"
+    assert size.exponent == pytest.approx(N_EXPONENT, abs=0.02)
+    # The drivers split each decade of cost between them: the cost line is 6ND.
+    assert (size.exponent or 0.0) + (tokens.exponent or 0.0) == pytest.approx(1.0, abs=0.01)
+    assert lr.exponent == pytest.approx(LR_EXPONENT * N_EXPONENT, abs=0.02)
+    # The law goes through the compute-optimal N at the frontier's dear end.
+    assert math.log10(size.predict(1e20) or 0.0) == pytest.approx(
+        math.log10(best_n(1e20)), abs=0.05)
+
+
+def test_without_a_cost_line_the_frontier_line_stays() -> None:
+    """Costs no line in the parameters explains: nothing says which parameters buy compute,
+    so each law is the frontier's own line."""
+    engine = CARBS(fast_config(better_direction_sign=-1), PARAMS)
+    observe_study(engine, 0, cost_of="random")
+    assert {law.fit for law in engine.scaling_laws()} == {"frontier"}
