@@ -110,7 +110,8 @@ def test_scaling_readings() -> None:
     assert law_reading(laws[3]) == "not enough frontier points"
     table = scaling_table(laws)
     assert list(table.columns[0].cells) == ["lr", "x", "dropout", "width"]
-    assert list(table.columns[4].cells) == ["0.91", "0.50", "0.20", "—"]
+    assert list(table.columns[2].cells) == ["frontier"] * 4
+    assert list(table.columns[5].cells) == ["0.91", "0.50", "0.20", "—"]
     text = _text(table)
     assert "lr ∝ cost^-0.21" in text
     assert "not enough frontier points" in text
