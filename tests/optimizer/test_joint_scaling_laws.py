@@ -31,11 +31,11 @@ def best_n(compute: float) -> float:
     return float(g * (compute / 6.0) ** N_EXPONENT)
 
 
-def observe_study(engine: CARBS, seed: int, *, cost_of: object = None) -> None:
-    """60 trials over three decades of compute: N ±0.5 decades about N*, lr ±0.7 decades
+def observe_study(engine: CARBS, seed: int, *, cost_of: object = None, count: int = 60) -> None:
+    """`count` trials over three decades of compute: N ±0.5 decades about N*, lr ±0.7 decades
     about its best, warmup anywhere (the loss ignores it); loss noise 0.005."""
     rng = np.random.default_rng(seed)
-    for _ in range(60):
+    for _ in range(count):
         compute = 10.0 ** rng.uniform(17.0, 20.0)
         n = best_n(compute) * 10.0 ** rng.uniform(-0.5, 0.5)
         tokens = compute / (6.0 * n)
@@ -71,3 +71,39 @@ def test_without_a_cost_line_the_frontier_line_stays() -> None:
     engine = CARBS(fast_config(better_direction_sign=-1), PARAMS)
     observe_study(engine, 0, cost_of="random")
     assert {law.fit for law in engine.scaling_laws()} == {"frontier"}
+
+
+def test_candidates_are_also_drawn_around_the_compute_optimal_path() -> None:
+    """cost_path_origins points lie on the law's path: the compute-optimal split and the
+    best learning rate at costs from the cheapest success to a growth step past the dearest."""
+    engine = CARBS(fast_config(better_direction_sign=-1, cost_path_origins=4), PARAMS)
+    observe_study(engine, 0)
+    path = engine._path_origins(engine.pareto_groups())
+    assert path is not None
+    assert path.shape == (4, len(PARAMS))
+    points = [engine.basic_to_param(point) for point in path]
+    costs = [6.0 * float(p["n_params"]) * float(p["tokens"]) for p in points]
+    observed = [o.cost for o in engine.success_observations]
+    assert math.log10(costs[0]) == pytest.approx(math.log10(min(observed)), abs=0.05)
+    assert math.log10(costs[-1]) == pytest.approx(math.log10(3.0 * max(observed)), abs=0.05)
+    for point, cost in zip(points, costs, strict=True):
+        n = float(point["n_params"])
+        assert math.log10(n / best_n(cost)) == pytest.approx(0.0, abs=0.05)
+        best_lr = 3e-3 * (n / 1e8) ** LR_EXPONENT
+        assert math.log10(float(point["lr"]) / best_lr) == pytest.approx(0.0, abs=0.1)
+    # The law is refitted once the successes grew by a tenth, not on every observation.
+    law = engine._path_law
+    observe_study(engine, 1, count=5)
+    engine._path_origins(engine.pareto_groups())
+    assert engine._path_law is law
+    observe_study(engine, 2, count=1)
+    engine._path_origins(engine.pareto_groups())
+    assert engine._path_law is not law
+
+
+def test_no_path_origins_without_a_cost_line() -> None:
+    engine = CARBS(fast_config(better_direction_sign=-1, cost_path_origins=4,
+                               resample_frequency=0), PARAMS)
+    observe_study(engine, 0, cost_of="random")
+    assert engine._path_origins(engine.pareto_groups()) is None
+    assert engine.suggest().log["suggestion_kind"] == "bayesian"
