@@ -441,8 +441,9 @@ class CARBS:
 
     def _path_origins(self, groups: Sequence[ObservationGroup]) -> Tensor | None:
         """Points of the compute-optimal path (k x d) at `cost_path_origins` costs spread
-        evenly in log over the observed range and one growth step past it; None where no
-        joint law fits (allocation.py).
+        evenly in log over the observed range and one growth step past it, plus one at this
+        suggestion's target cost (`cost_path_origin_at_target`); None where no joint law
+        fits (allocation.py).
 
         The frontier's points are each tuned only by the trials near their own cost, and a
         search is always short of those at the dear end: the model size they split compute
@@ -470,10 +471,24 @@ class CARBS:
         low, high = min(log_costs), max(log_costs) + _MIN_TARGET_STEP
         group_costs = torch.tensor([math.log(observation_group_cost(g)) for g in groups])
         points = []
-        for log_cost in torch.linspace(low, high, count).tolist():
+        allocation = fitted.allocation
+        at = torch.linspace(low, high, count).tolist()
+        if self.config.cost_path_origin_at_target and self.config.is_cost_targeted:
+            position, t_low, t_high, _ = self._target_position()
+            target = target_logcost(position, t_low, t_high, _MIN_TARGET_STEP)
+            reached = math.log(10.0) * allocation.cost_line.log_cost(
+                allocation.basic(allocation.law, math.exp(target)))
+            # Left out where the box's bounds hold the path away from the target (below the
+            # cheapest success with the cost drivers at their lower bounds, say): candidates
+            # around it would repeat the corner that the floor rule steers away from.
+            tolerance = self.config.cost_target_tolerance * max(t_high - t_low,
+                                                                _MIN_TARGET_STEP)
+            if abs(reached - target) <= tolerance:
+                at.append(target)
+        for log_cost in at:
             nearest = groups[int(torch.argmin((group_costs - log_cost).abs()))]
             point = nearest[0].real_number_input.clone()
-            path = fitted.allocation.basic(fitted.allocation.law, math.exp(log_cost))
+            path = allocation.basic(allocation.law, math.exp(log_cost))
             point[list(fitted.numeric)] = torch.as_tensor(path, dtype=point.dtype)
             points.append(point)
         return torch.stack(points)
@@ -672,16 +687,8 @@ class CARBS:
                             ) -> Tensor:
         """Keep only the candidates predicted closest to this suggestion's target cost."""
         config = self.config
-        log_costs = [math.log(o.cost) for o in self.success_observations]
-        index = len(self.success_observations) + len(self.failure_observations) + len(
-            self.outstanding_suggestions
-        )
-        position = target_position(config.seed, index, config.cost_target_margin)
-        low, high = min(log_costs), max(log_costs)
-        if config.cost_target_fill_bins and 0.0 <= position <= 1.0 and index % 2 == 0:
-            position = fill_position(
-                self._trial_log_costs(), low, high, config.cost_target_fill_bins, tie=position
-            )
+        position, low, high, filled = self._target_position()
+        if filled:
             log["cost_target_filled"] = True
         target = target_logcost(position, low, high, _MIN_TARGET_STEP)
         tolerance = config.cost_target_tolerance * max(high - low, _MIN_TARGET_STEP)
@@ -719,6 +726,25 @@ class CARBS:
         ) & eligible
         log.update(cost_target=math.exp(target), cost_target_position=position)
         return torch.where(mask, score, torch.full_like(score, -math.inf))
+
+    def _target_position(self) -> tuple[float, float, float, bool]:
+        """This suggestion's target position, the observed log-cost range, and whether
+        filling chose the position: one computation, so that the path origin drawn before
+        the candidates and the window applied after them aim at the same cost."""
+        config = self.config
+        log_costs = [math.log(o.cost) for o in self.success_observations]
+        index = len(self.success_observations) + len(self.failure_observations) + len(
+            self.outstanding_suggestions
+        )
+        position = target_position(config.seed, index, config.cost_target_margin)
+        low, high = min(log_costs), max(log_costs)
+        filled = bool(config.cost_target_fill_bins and 0.0 <= position <= 1.0
+                      and index % 2 == 0)
+        if filled:
+            position = fill_position(
+                self._trial_log_costs(), low, high, config.cost_target_fill_bins, tie=position
+            )
+        return position, low, high, filled
 
     def _trial_log_costs(self) -> list[float]:
         """Log costs of every trial so far: successes, failures with a cost, and pending

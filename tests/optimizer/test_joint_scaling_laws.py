@@ -12,8 +12,11 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from carbs_optimizer import CARBS, LinearSpace, LogSpace, ObservationInParam, Param
+from carbs_optimizer.carbs import _MIN_TARGET_STEP
+from carbs_optimizer.cost_targets import target_logcost
 from tests.optimizer.conftest import fast_config
 
 E, A, B, A_EXP, B_EXP = 1.8, 480.0, 2100.0, 0.35, 0.37
@@ -73,14 +76,20 @@ def test_without_a_cost_line_the_frontier_line_stays() -> None:
     assert {law.fit for law in engine.scaling_laws()} == {"frontier"}
 
 
-def test_candidates_are_also_drawn_around_the_compute_optimal_path() -> None:
-    """cost_path_origins points lie on the law's path: the compute-optimal split and the
-    best learning rate at costs from the cheapest success to a growth step past the dearest."""
-    engine = CARBS(fast_config(better_direction_sign=-1, cost_path_origins=4), PARAMS)
+def path_after_study(points: int, **config: object) -> tuple[CARBS, torch.Tensor]:
+    """An engine after `observe_study` (seed 0) and its path origins, which must be `points`."""
+    engine = CARBS(fast_config(better_direction_sign=-1, **config), PARAMS)
     observe_study(engine, 0)
     path = engine._path_origins(engine.pareto_groups())
     assert path is not None
-    assert path.shape == (4, len(PARAMS))
+    assert path.shape == (points, len(PARAMS))
+    return engine, path
+
+
+def test_candidates_are_also_drawn_around_the_compute_optimal_path() -> None:
+    """cost_path_origins points lie on the law's path: the compute-optimal split and the
+    best learning rate at costs from the cheapest success to a growth step past the dearest."""
+    engine, path = path_after_study(4, cost_path_origins=4, cost_path_origin_at_target=False)
     points = [engine.basic_to_param(point) for point in path]
     costs = [6.0 * float(p["n_params"]) * float(p["tokens"]) for p in points]
     observed = [o.cost for o in engine.success_observations]
@@ -99,6 +108,43 @@ def test_candidates_are_also_drawn_around_the_compute_optimal_path() -> None:
     observe_study(engine, 2, count=1)
     engine._path_origins(engine.pareto_groups())
     assert engine._path_law is not law
+
+
+def test_one_path_origin_sits_at_the_suggestions_target_cost() -> None:
+    """The extra origin is the path's configuration at the cost this suggestion aims at,
+    so the cost window holds candidates around what the law says is optimal there."""
+    engine, path = path_after_study(3, cost_path_origins=2, resample_frequency=0)
+    position, low, high, _ = engine._target_position()
+    target = math.exp(target_logcost(position, low, high, _MIN_TARGET_STEP))
+    point = engine.basic_to_param(path[-1])
+    cost = 6.0 * float(point["n_params"]) * float(point["tokens"])
+    assert math.log10(cost) == pytest.approx(math.log10(target), abs=0.05)
+    assert math.log10(float(point["n_params"]) / best_n(cost)) == pytest.approx(0.0, abs=0.05)
+    # The window aims at that same cost.
+    assert engine.suggest().log["cost_target"] == pytest.approx(target, rel=1e-6)
+    # Without cost targets there is no target to aim at.
+    path_after_study(2, cost_path_origins=2, is_cost_targeted=False)
+
+
+def test_no_path_origin_at_a_target_the_box_cannot_reach(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A target the path could reach only past the box's bounds (here, far below the
+    cheapest size and data the box allows) adds no origin: clipped, it would sit at the
+    box's corner and draw candidates there again and again."""
+    engine = CARBS(fast_config(better_direction_sign=-1, cost_path_origins=2), PARAMS)
+    observe_study(engine, 0)
+    _, low, high, filled = engine._target_position()
+    monkeypatch.setattr(engine, "_target_position", lambda: (-0.2, low, high, filled))
+    path = engine._path_origins(engine.pareto_groups())
+    assert path is not None
+    assert path.shape == (3, len(PARAMS))
+    point = engine.basic_to_param(path[-1])
+    # A little under the cheapest success is still inside the box: that origin stays.
+    assert math.log(6.0 * float(point["n_params"]) * float(point["tokens"])) < low
+    monkeypatch.setattr(engine, "_target_position", lambda: (-10.0, low, high, filled))
+    path = engine._path_origins(engine.pareto_groups())
+    assert path is not None
+    assert path.shape == (2, len(PARAMS))
 
 
 def test_no_path_origins_without_a_cost_line() -> None:
