@@ -20,6 +20,7 @@ from carbs_optimizer.allocation import (
 )
 from carbs_optimizer.config import CARBSParams, OutstandingSuggestionEstimatorEnum
 from carbs_optimizer.cost_targets import (
+    CostTarget,
     fill_position,
     target_logcost,
     target_position,
@@ -439,10 +440,11 @@ class CARBS:
         inside = origins[self._space.inside(origins, strict=False)]
         return inside if inside.shape[0] else self.search_center_in_basic.unsqueeze(0)
 
-    def _path_origins(self, groups: Sequence[ObservationGroup]) -> Tensor | None:
+    def _path_origins(self, groups: Sequence[ObservationGroup],
+                      target: CostTarget | None) -> Tensor | None:
         """Points of the compute-optimal path (k x d) at `cost_path_origins` costs spread
         evenly in log over the observed range and one growth step past it, plus one at this
-        suggestion's target cost (`cost_path_origin_at_target`); None where no joint law
+        suggestion's `target` cost (`cost_path_origin_at_target`); None where no joint law
         fits (allocation.py).
 
         The frontier's points are each tuned only by the trials near their own cost, and a
@@ -470,25 +472,21 @@ class CARBS:
         log_costs = [math.log(o.cost) for o in successes if o.cost > 0]
         low, high = min(log_costs), max(log_costs) + _MIN_TARGET_STEP
         group_costs = torch.tensor([math.log(observation_group_cost(g)) for g in groups])
-        points = []
         allocation = fitted.allocation
-        at = torch.linspace(low, high, count).tolist()
-        if self.config.cost_path_origin_at_target and self.config.is_cost_targeted:
-            position, t_low, t_high, _ = self._target_position()
-            target = target_logcost(position, t_low, t_high, _MIN_TARGET_STEP)
-            reached = math.log(10.0) * allocation.cost_line.log_cost(
-                allocation.basic(allocation.law, math.exp(target)))
+        paths = [(log_cost, allocation.basic(allocation.law, math.exp(log_cost)))
+                 for log_cost in torch.linspace(low, high, count).tolist()]
+        if target is not None and self.config.cost_path_origin_at_target:
+            at_target = allocation.basic(allocation.law, math.exp(target.log_cost))
+            reached = math.log(10.0) * allocation.cost_line.log_cost(at_target)
             # Left out where the box's bounds hold the path away from the target (below the
             # cheapest success with the cost drivers at their lower bounds, say): candidates
             # around it would repeat the corner that the floor rule steers away from.
-            tolerance = self.config.cost_target_tolerance * max(t_high - t_low,
-                                                                _MIN_TARGET_STEP)
-            if abs(reached - target) <= tolerance:
-                at.append(target)
-        for log_cost in at:
+            if abs(reached - target.log_cost) <= target.tolerance:
+                paths.append((target.log_cost, at_target))
+        points = []
+        for log_cost, path in paths:
             nearest = groups[int(torch.argmin((group_costs - log_cost).abs()))]
             point = nearest[0].real_number_input.clone()
-            path = allocation.basic(allocation.law, math.exp(log_cost))
             point[list(fitted.numeric)] = torch.as_tensor(path, dtype=point.dtype)
             points.append(point)
         return torch.stack(points)
@@ -606,7 +604,8 @@ class CARBS:
         fit_seconds = time.perf_counter() - fit_began
 
         origins = self._sampling_origins(self._origin_groups(groups))
-        path = self._path_origins(groups)
+        target = self._cost_target()
+        path = self._path_origins(groups, target)
         if path is not None:
             origins = torch.cat([origins, path.to(origins.dtype)])
         count = config.num_candidates_for_suggestion_per_dim * self.real_dim
@@ -643,8 +642,8 @@ class CARBS:
                 log["cost_limit_unmet"] = True
         if config.max_cost_growth is not None and "cost_limit_unmet" not in log:
             score = self._pace_cost(score, prediction.cost_estimate, log)
-        if config.is_cost_targeted and "cost_limit_unmet" not in log:
-            score = self._aim_at_cost_target(score, prediction.cost_estimate, log)
+        if target is not None and "cost_limit_unmet" not in log:
+            score = self._aim_at_cost_target(score, prediction.cost_estimate, log, target)
         best_index = int(torch.argmax(score))
         log.update(
             surrogate_output=float(prediction.surrogate_output[best_index]),
@@ -683,15 +682,14 @@ class CARBS:
         log["cost_growth_limit"] = limit
         return torch.where(within, score, torch.full_like(score, -math.inf))
 
-    def _aim_at_cost_target(self, score: Tensor, cost_estimate: Tensor, log: dict[str, Any]
-                            ) -> Tensor:
+    def _aim_at_cost_target(self, score: Tensor, cost_estimate: Tensor, log: dict[str, Any],
+                            cost_target: CostTarget) -> Tensor:
         """Keep only the candidates predicted closest to this suggestion's target cost."""
         config = self.config
-        position, low, high, filled = self._target_position()
-        if filled:
+        position, low, high = cost_target.position, cost_target.low, cost_target.high
+        if cost_target.filled:
             log["cost_target_filled"] = True
-        target = target_logcost(position, low, high, _MIN_TARGET_STEP)
-        tolerance = config.cost_target_tolerance * max(high - low, _MIN_TARGET_STEP)
+        target, tolerance = cost_target.log_cost, cost_target.tolerance
         predicted = torch.log(cost_estimate)
         eligible = torch.isfinite(score)
         if not bool(eligible.any()):
@@ -727,11 +725,11 @@ class CARBS:
         log.update(cost_target=math.exp(target), cost_target_position=position)
         return torch.where(mask, score, torch.full_like(score, -math.inf))
 
-    def _target_position(self) -> tuple[float, float, float, bool]:
-        """This suggestion's target position, the observed log-cost range, and whether
-        filling chose the position: one computation, so that the path origin drawn before
-        the candidates and the window applied after them aim at the same cost."""
+    def _cost_target(self) -> CostTarget | None:
+        """This suggestion's cost target; None when cost targeting is off."""
         config = self.config
+        if not config.is_cost_targeted:
+            return None
         log_costs = [math.log(o.cost) for o in self.success_observations]
         index = len(self.success_observations) + len(self.failure_observations) + len(
             self.outstanding_suggestions
@@ -744,7 +742,11 @@ class CARBS:
             position = fill_position(
                 self._trial_log_costs(), low, high, config.cost_target_fill_bins, tie=position
             )
-        return position, low, high, filled
+        return CostTarget(
+            position=position, low=low, high=high, filled=filled,
+            log_cost=target_logcost(position, low, high, _MIN_TARGET_STEP),
+            tolerance=config.cost_target_tolerance * max(high - low, _MIN_TARGET_STEP),
+        )
 
     def _trial_log_costs(self) -> list[float]:
         """Log costs of every trial so far: successes, failures with a cost, and pending

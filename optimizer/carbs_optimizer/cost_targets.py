@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from torch import Tensor
 
@@ -58,6 +59,22 @@ def target_position(seed: int, index: int, margin: float) -> float:
     random.Random(f"{seed}:{cycle}").shuffle(order)  # noqa: S311 - not for security
     step = (1.0 + 2.0 * margin) / (BAG_SIZE - 1)
     return -margin + order[slot] * step
+
+
+@dataclass(frozen=True)
+class CostTarget:
+    """One suggestion's cost target: its `position` on the observed log-cost range [low,
+    high] (past either end outside [0, 1]), whether filling chose it, the target itself in
+    natural log cost, and the half-width of the window around it. Drawn once per
+    suggestion: the path origin placed before the candidates and the window applied after
+    them must aim at the same cost."""
+
+    position: float
+    low: float
+    high: float
+    filled: bool
+    log_cost: float
+    tolerance: float
 
 
 def target_logcost(position: float, low: float, high: float, min_step: float) -> float:

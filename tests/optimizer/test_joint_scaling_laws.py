@@ -9,6 +9,7 @@ few best-at-their-cost trials and misses the exponent, the joint law does not.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ import torch
 
 from carbs_optimizer import CARBS, LinearSpace, LogSpace, ObservationInParam, Param
 from carbs_optimizer.carbs import _MIN_TARGET_STEP
-from carbs_optimizer.cost_targets import target_logcost
+from carbs_optimizer.cost_targets import CostTarget, target_logcost
 from tests.optimizer.conftest import fast_config
 
 E, A, B, A_EXP, B_EXP = 1.8, 480.0, 2100.0, 0.35, 0.37
@@ -80,7 +81,7 @@ def path_after_study(points: int, **config: object) -> tuple[CARBS, torch.Tensor
     """An engine after `observe_study` (seed 0) and its path origins, which must be `points`."""
     engine = CARBS(fast_config(better_direction_sign=-1, **config), PARAMS)
     observe_study(engine, 0)
-    path = engine._path_origins(engine.pareto_groups())
+    path = engine._path_origins(engine.pareto_groups(), engine._cost_target())
     assert path is not None
     assert path.shape == (points, len(PARAMS))
     return engine, path
@@ -103,10 +104,10 @@ def test_candidates_are_also_drawn_around_the_compute_optimal_path() -> None:
     # The law is refitted once the successes grew by a tenth, not on every observation.
     law = engine._path_law
     observe_study(engine, 1, count=5)
-    engine._path_origins(engine.pareto_groups())
+    engine._path_origins(engine.pareto_groups(), None)
     assert engine._path_law is law
     observe_study(engine, 2, count=1)
-    engine._path_origins(engine.pareto_groups())
+    engine._path_origins(engine.pareto_groups(), None)
     assert engine._path_law is not law
 
 
@@ -114,8 +115,9 @@ def test_one_path_origin_sits_at_the_suggestions_target_cost() -> None:
     """The extra origin is the path's configuration at the cost this suggestion aims at,
     so the cost window holds candidates around what the law says is optimal there."""
     engine, path = path_after_study(3, cost_path_origins=2, resample_frequency=0)
-    position, low, high, _ = engine._target_position()
-    target = math.exp(target_logcost(position, low, high, _MIN_TARGET_STEP))
+    cost_target = engine._cost_target()
+    assert cost_target is not None
+    target = math.exp(cost_target.log_cost)
     point = engine.basic_to_param(path[-1])
     cost = 6.0 * float(point["n_params"]) * float(point["tokens"])
     assert math.log10(cost) == pytest.approx(math.log10(target), abs=0.05)
@@ -126,23 +128,27 @@ def test_one_path_origin_sits_at_the_suggestions_target_cost() -> None:
     path_after_study(2, cost_path_origins=2, is_cost_targeted=False)
 
 
-def test_no_path_origin_at_a_target_the_box_cannot_reach(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_path_origin_at_a_target_the_box_cannot_reach() -> None:
     """A target the path could reach only past the box's bounds (here, far below the
     cheapest size and data the box allows) adds no origin: clipped, it would sit at the
     box's corner and draw candidates there again and again."""
     engine = CARBS(fast_config(better_direction_sign=-1, cost_path_origins=2), PARAMS)
     observe_study(engine, 0)
-    _, low, high, filled = engine._target_position()
-    monkeypatch.setattr(engine, "_target_position", lambda: (-0.2, low, high, filled))
-    path = engine._path_origins(engine.pareto_groups())
+    drawn = engine._cost_target()
+    assert drawn is not None
+    low, high = drawn.low, drawn.high
+
+    def at(position: float) -> CostTarget:
+        return replace(drawn, position=position,
+                       log_cost=target_logcost(position, low, high, _MIN_TARGET_STEP))
+
+    path = engine._path_origins(engine.pareto_groups(), at(-0.2))
     assert path is not None
     assert path.shape == (3, len(PARAMS))
     point = engine.basic_to_param(path[-1])
     # A little under the cheapest success is still inside the box: that origin stays.
     assert math.log(6.0 * float(point["n_params"]) * float(point["tokens"])) < low
-    monkeypatch.setattr(engine, "_target_position", lambda: (-10.0, low, high, filled))
-    path = engine._path_origins(engine.pareto_groups())
+    path = engine._path_origins(engine.pareto_groups(), at(-10.0))
     assert path is not None
     assert path.shape == (2, len(PARAMS))
 
@@ -151,5 +157,5 @@ def test_no_path_origins_without_a_cost_line() -> None:
     engine = CARBS(fast_config(better_direction_sign=-1, cost_path_origins=4,
                                resample_frequency=0), PARAMS)
     observe_study(engine, 0, cost_of="random")
-    assert engine._path_origins(engine.pareto_groups()) is None
+    assert engine._path_origins(engine.pareto_groups(), engine._cost_target()) is None
     assert engine.suggest().log["suggestion_kind"] == "bayesian"
