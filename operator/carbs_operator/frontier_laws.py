@@ -35,12 +35,13 @@ def frontier_group(params: Sequence[Param], point: TrialRecord) -> tuple[Observa
     return (ObservationInBasic(basic, float(point.objective or 0.0), float(point.cost or 0.0)),)
 
 
-def follow_law(law: ScalingLaw, frontier: Sequence[TrialRecord], cost: float) -> float | None:
-    """The law's value at `cost`, or the median value of the frontier's dearest band where
+def follow_laws(laws: Sequence[ScalingLaw], frontier: Sequence[TrialRecord],
+                cost: float) -> dict[str, float | None]:
+    """Each law's value at `cost`, or the median value of the frontier's dearest band where
     its slope does not stand out (carbs_optimizer.scaling.follow_law)."""
     band = dearest_band([float(t.cost or 0.0) for t in frontier])
-    return scaling_follow_law(law, [float(frontier[i].params[law.parameter]) for i in band],
-                              cost)
+    return {law.parameter: scaling_follow_law(
+        law, [float(frontier[i].params[law.parameter]) for i in band], cost) for law in laws}
 
 
 def frontier_values(
@@ -49,15 +50,14 @@ def frontier_values(
 ) -> tuple[dict[str, float | None], dict[str, list[float]]]:
     """Each parameter on its own law at `cost` (None where the law gives no finite value),
     and its values with the laws refitted on each resample of the frontier."""
-    raws = {fitted.parameter: follow_law(fitted, frontier, cost) for fitted in laws}
+    raws = follow_laws(laws, frontier, cost)
     groups = [frontier_group(params, point) for point in frontier]
     param_draws: dict[str, list[float]] = {p.name: [] for p in params}
     for draw in draws:
-        points = [frontier[i] for i in draw]
-        for fitted in fit_scaling_laws(params, [groups[i] for i in draw]):
-            value = follow_law(fitted, points, cost)
+        refitted = fit_scaling_laws(params, [groups[i] for i in draw])
+        for name, value in follow_laws(refitted, [frontier[i] for i in draw], cost).items():
             if value is not None and math.isfinite(value):
-                param_draws[fitted.parameter].append(value)
+                param_draws[name].append(value)
     return raws, param_draws
 
 

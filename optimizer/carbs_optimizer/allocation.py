@@ -250,7 +250,7 @@ def path_laws(allocation: Allocation, laws: Sequence[ScalingLaw], frontier_costs
             out.append(law)
             continue
         intercept = high - slope * math.log10(top)
-        y = np.array([law_coordinate(param, float(v)) for v in frontier_basic[:, j]])
+        y = law_coordinate(param, frontier_basic[:, j])
         total = float(np.sum((y - y.mean()) ** 2))
         residual = float(np.sum((y - (slope * x + intercept)) ** 2))
         out.append(replace(law, exponent=slope, intercept=intercept,

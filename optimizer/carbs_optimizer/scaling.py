@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 from scipy.stats import theilslopes
@@ -76,22 +76,31 @@ def fit_scaling_laws(
 ) -> list[ScalingLaw]:
     """A robust line of each parameter's coordinate against log10(group mean cost)."""
     x = np.array([math.log10(observation_group_cost(g)) for g in groups], dtype=np.float64)
+    # One copy of the groups' inputs (g x d), not one tensor lookup per group and parameter:
+    # the operator refits these laws on every bootstrap draw of a frontier of thousands.
+    basic = (np.stack([g[0].real_number_input.numpy() for g in groups]).astype(np.float64)
+             if groups else np.zeros((0, len(params))))
     laws = []
     for index, param in enumerate(params):
         if param.space.is_discrete:
             bands = cost_bands(param, index, groups)
             laws.append(ScalingLaw(param.name, param.space.kind, None, None, None, len(x), bands))
             continue
-        y = np.array(
-            [law_coordinate(param, float(g[0].real_number_input[index])) for g in groups],
-            dtype=np.float64,
-        )
-        laws.append(_fit_line(param, x, y))
+        laws.append(_fit_line(param, x, law_coordinate(param, basic[:, index])))
     return laws
 
 
-def law_coordinate(param: Param, basic: float) -> float:
-    """A basic coordinate in the law's coordinate (log10 value, value or log10-odds)."""
+@overload
+def law_coordinate(param: Param, basic: float) -> float: ...
+
+
+@overload
+def law_coordinate(param: Param, basic: np.ndarray) -> np.ndarray: ...
+
+
+def law_coordinate(param: Param, basic: float | np.ndarray) -> float | np.ndarray:
+    """Basic coordinates (one, or an array) in the law's coordinate (log10 value, value or
+    log10-odds)."""
     unscaled = basic * param.space.scale
     if isinstance(param.space, LinearSpace | LogitSpace):
         return unscaled
