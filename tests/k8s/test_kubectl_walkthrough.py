@@ -91,7 +91,7 @@ async def test_the_readme_walkthrough_with_kubectl(empty_cluster: Cluster, tmp_p
 
     delays = PhaseDelays(pending=0.05, running=1.2, finishing=0.05)  # cost: >= 1 GPU-second
     async with SimulatedKubelet(cluster, digits, delays=delays) as kubelet:
-        with CarbsOperator(cluster, tmp_path, ["-n", "default"]) as operator:
+        async with CarbsOperator(cluster, tmp_path, ["-n", "default"]) as operator:
             # Apply the shipped example, as is.
             created = await kubectl("apply", "-f", str(EXAMPLE.relative_to(REPO)))
             assert created.stdout.strip() == "carbsstudy.carbs.dev/digits-mlp created"

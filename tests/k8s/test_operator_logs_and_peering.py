@@ -44,11 +44,11 @@ async def test_started_as_the_readme_says_it_runs_and_logs_each_decision(
 ) -> None:
     cluster = bare_cluster
     await cluster.create(study(budget={"maxTrials": 3, "maxFailedTrials": 1}))
-    async with SimulatedKubelet(cluster, objective):
-        with CarbsOperator(cluster, tmp_path, ["-n", "default"]) as process:
-            await _phase(cluster, "Succeeded", 120)
-            await cluster.wait_for(lambda: "completed" in process.output(), 10,
-                                   what="the completion line")
+    async with (SimulatedKubelet(cluster, objective),
+                CarbsOperator(cluster, tmp_path, ["-n", "default"]) as process):
+        await _phase(cluster, "Succeeded", 120)
+        await cluster.wait_for(lambda: "completed" in process.output(), 10,
+                               what="the completion line")
     lines = process.output().splitlines()
     # kopf's per-event "Handler ... succeeded" lines would drown the decisions.
     assert not [line for line in lines if "Handler 'register" in line]
@@ -75,7 +75,8 @@ async def test_json_logs_carry_namespace_study_and_trial(
 ) -> None:
     cluster = bare_cluster
     await cluster.create(study(budget={"maxTrials": 2, "maxFailedTrials": 1}, parallelism=2))
-    with CarbsOperator(cluster, tmp_path, ["-n", "default", "--log-format", "json"]) as process:
+    args = ["-n", "default", "--log-format", "json"]
+    async with CarbsOperator(cluster, tmp_path, args) as process:
         async def created() -> list[dict[str, Any]] | None:
             records = [json.loads(line) for line in process.output().splitlines()
                        if line.startswith("{")]
@@ -98,7 +99,7 @@ async def test_quiet_logs_warnings_only(bare_cluster: Cluster, tmp_path: Path) -
     bad["spec"]["trialTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"] = [
         "--lr=${params.nope}"]
     await cluster.create(bad)
-    with CarbsOperator(cluster, tmp_path, ["-n", "default", "--quiet"]) as process:
+    async with CarbsOperator(cluster, tmp_path, ["-n", "default", "--quiet"]) as process:
         await _phase(cluster, "Invalid", 60)
         await cluster.wait_for(lambda: "invalid (InvalidSpec)" in process.output(), 10,
                                what="the warning line")
@@ -110,8 +111,8 @@ async def test_quiet_logs_warnings_only(bare_cluster: Cluster, tmp_path: Path) -
 async def test_mandatory_peering_that_is_missing_is_an_error(
     bare_cluster: Cluster, tmp_path: Path
 ) -> None:
-    with CarbsOperator(bare_cluster, tmp_path,
-                       ["-n", "default", "--peering", "carbs-operator"]) as process:
+    async with CarbsOperator(bare_cluster, tmp_path,
+                             ["-n", "default", "--peering", "carbs-operator"]) as process:
         await bare_cluster.wait_for(lambda: process.exit_code is not None, 60,
                                     what="carbs operator exits")
         code = process.exit_code

@@ -18,13 +18,9 @@ import json
 import os
 import random
 import re
-import signal
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -77,49 +73,6 @@ def operator_writes(emulator: Emulator) -> int:
         if str(request.method).upper().rpartition(".")[2] in WRITES
         and exempt not in {str(key).lower() for key in request.headers}
     )
-
-
-class OperatorProcess:
-    """`carbs operator --standalone` as a real process against the emulator (via KUBECONFIG)."""
-
-    def __init__(self, cluster: Cluster, directory: Path, namespaces: Sequence[str] = ("default",),
-                 extra_env: Mapping[str, str] | None = None) -> None:
-        kubeconfig = cluster.kubeconfig(directory / "kubeconfig")
-        self.env = {**os.environ, "KUBECONFIG": str(kubeconfig), **(extra_env or {})}
-        self.command = [sys.executable, "-m", "carbs_operator.cli", "operator", "--standalone"]
-        for namespace in namespaces:
-            self.command += ["-n", namespace]
-        self.log = directory / "operator.log"
-        self.process: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self) -> subprocess.Popen[bytes]:
-        with open(self.log, "ab") as output:
-            self.process = subprocess.Popen(self.command, env=self.env, stdout=output,
-                                            stderr=subprocess.STDOUT)
-        self.starts += 1
-        return self.process
-
-    def kill9(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait()
-            self.process = None
-
-    def stop(self) -> None:
-        """SIGTERM (kopf stops gracefully), SIGKILL if it does not within 20 s."""
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process = None
-
-    def tail(self, characters: int = 3000) -> str:
-        return self.log.read_text(errors="replace")[-characters:] if self.log.exists() else ""
 
 
 async def study_object(cluster: Cluster, name: str, namespace: str = "default") -> dict[str, Any]:

@@ -26,7 +26,6 @@ import kmock
 from tests.k8s.conftest import objective, study
 from tests.reliability.support import (
     LONG,
-    OperatorProcess,
     Seeded,
     StudyFigures,
     check_k8s_study,
@@ -37,6 +36,7 @@ from tests.reliability.support import (
 from tests.support.apiserver import Emulator
 from tests.support.emulator import Cluster
 from tests.support.kubelet import SimulatedKubelet
+from tests.support.operator_process import CarbsOperator
 
 STUDIES = kmock.resource(group="carbs.dev", version="v1alpha1", plural="carbsstudies")
 
@@ -60,7 +60,7 @@ async def kill_campaign(cluster: Cluster, kubelet: SimulatedKubelet, directory: 
                         parallelism: int) -> dict[str, Any]:
     rng = seeded.rng
     kubelet.objective = flaky_objective
-    operator = OperatorProcess(cluster, directory)
+    operator = CarbsOperator(cluster, directory, ["--standalone", "-n", "default"])
     waves: list[list[str]] = []
 
     async def new_wave() -> None:
@@ -114,7 +114,7 @@ async def kill_campaign(cluster: Cluster, kubelet: SimulatedKubelet, directory: 
         state = await describe(cluster, kubelet, names)
         raise AssertionError(f"{seeded}: not finished\n{state}\n{operator.tail()}") from error
     finally:
-        operator.stop()
+        await operator.stop()
     totals = [await check_k8s_study(cluster, kubelet, name, context=str(seeded))
               for name in names]
     return _figures(seeded, kills, names, totals, moments, operator.starts, began)

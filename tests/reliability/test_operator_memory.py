@@ -18,7 +18,6 @@ from pathlib import Path
 
 from tests.k8s.conftest import objective, study
 from tests.reliability.support import (
-    OperatorProcess,
     check_k8s_study,
     long_only,
     print_figures,
@@ -26,6 +25,7 @@ from tests.reliability.support import (
 from tests.reliability.test_operator_kill9 import all_succeeded
 from tests.support.emulator import Cluster
 from tests.support.kubelet import PhaseDelays, SimulatedKubelet
+from tests.support.operator_process import CarbsOperator
 
 STUDIES = int(os.environ.get("CARBS_MEMORY_STUDIES", "50"))
 TRIALS = int(os.environ.get("CARBS_MEMORY_TRIALS", "100"))
@@ -57,7 +57,7 @@ async def test_operator_memory_at_50_studies_of_100_trials(
     for name in names:
         await cluster.create(study(name, budget={"maxTrials": TRIALS, "maxFailedTrials": TRIALS},
                                    parallelism=10))
-    operator = OperatorProcess(cluster, tmp_path)
+    operator = CarbsOperator(cluster, tmp_path, ["--standalone", "-n", "default"])
     process = operator.start()
     began = time.monotonic()
     samples: list[tuple[float, int, int]] = []  # (seconds, finished trials, VmRSS KiB)
@@ -74,7 +74,7 @@ async def test_operator_memory_at_50_studies_of_100_trials(
         memory = memory_kib(process.pid)
         cpu = cpu_seconds(process.pid)
     finally:
-        operator.stop()
+        await operator.stop()
     for name in names:
         await check_k8s_study(cluster, kubelet, name)
     half = next((rss for _, done, rss in samples if done >= STUDIES * TRIALS // 2), 0)

@@ -31,19 +31,31 @@ TRIALS = Resource(GROUP, VERSION, "carbstrials")
 JOBS = Resource("batch", "v1", "jobs")
 
 
+#: Seconds any one API call may take, ours and kopf's alike (handlers.py sets kopf's). The
+#: client waits forever by default: an API server that stops answering mid-request would
+#: hold a pool thread for good (four such calls stall every study) and keep the process
+#: from exiting on SIGTERM, since Python's exit waits for the pool's threads.
+REQUEST_TIMEOUT_SECONDS = 60.0
+
+
 class KubeApi:
     """Namespaced reads and writes of studies, trials, Jobs and Pods."""
 
-    def __init__(self, api_client: k8s.ApiClient, threads: int = 4) -> None:
+    def __init__(self, api_client: k8s.ApiClient, threads: int = 4,
+                 request_timeout: float = REQUEST_TIMEOUT_SECONDS) -> None:
         self._custom = k8s.CustomObjectsApi(api_client)
         self._core = k8s.CoreV1Api(api_client)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="carbs-k8s")
+        self._timeout = request_timeout
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """`fn` in the pool, bounded by the request timeout (a timeout raises urllib3's
+        ReadTimeoutError or ConnectTimeoutError, which kopf retries as any handler error)."""
         loop = asyncio.get_running_loop()
+        kwargs["_request_timeout"] = self._timeout
         return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
 
     async def list_objects(

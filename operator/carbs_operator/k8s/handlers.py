@@ -21,7 +21,7 @@ from typing import Any, cast
 import kopf
 from kubernetes import client as k8s
 
-from carbs_operator.k8s.api import KubeApi
+from carbs_operator.k8s.api import REQUEST_TIMEOUT_SECONDS, KubeApi
 from carbs_operator.k8s.reconciler import PROGRESS_SECONDS, SILENCE_SECONDS, StudyReconciler
 from carbs_operator.k8s.workload_api import DEFAULT_TRIAL_KINDS
 from carbs_operator.metrics import StudyMetrics
@@ -101,7 +101,7 @@ def register(
         settings.posting.reporting_instance = os.environ.get("POD_ID") or socket.gethostname()
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
-        settings.networking.request_timeout = 60
+        settings.networking.request_timeout = REQUEST_TIMEOUT_SECONDS
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
