@@ -6,7 +6,8 @@ behind `carbs predict` and `status.scaleUp`) for the configuration and loss at 1
 100x C0. Compare with the analytic optimum at that compute (log10 error of model size,
 tokens and learning rate; whether the interval holds it) and with the naive baseline:
 the best trial's configuration with model size and tokens each scaled by sqrt(k), so the
-baseline spends exactly k times the best trial's cost.
+baseline spends exactly k times the best trial's cost (kept inside the search box, as the
+optimum is: past model size's bound, the rest goes to tokens).
 
 Regret is the configuration's noise-free loss minus the best loss achievable at the target
 compute C. A configuration that spends more than C could buy a negative regret that way,
@@ -128,12 +129,21 @@ def optimum(problem: ChinchillaProblem, compute: float) -> dict[str, float]:
             "warmup": problem.warmup_opt, "beta2": problem.beta2_opt}
 
 
-def naive(best: Any, compute: float) -> dict[str, float]:
-    """The best trial's configuration, model size and tokens each scaled by sqrt(k)."""
+def naive(problem: ChinchillaProblem, best: Any, compute: float) -> dict[str, float]:
+    """The best trial's configuration, model size and tokens each scaled by sqrt(k), inside
+    the box the study searched: where the step takes model size past its bound, the size
+    stops there and the rest of the compute goes to tokens (and tokens stop at theirs).
+
+    The optimum it is scored against is the best inside that box (`optimal_split` clamps),
+    and so is our prediction; a baseline stepping out of the box could beat the box's
+    optimum and score a negative regret (it did on the swapped set, whose optimal size sits
+    on the bound).
+    """
     factor = math.sqrt(compute / float(best.cost))
     params = {k: float(v) for k, v in best.params.items()}
-    params["n_params"] *= factor
-    params["tokens"] *= factor
+    product = params["n_params"] * params["tokens"] * factor**2
+    params["n_params"] = min(max(params["n_params"] * factor, problem.n_min), problem.n_max)
+    params["tokens"] = min(max(product / params["n_params"], problem.d_min), problem.d_max)
     return params
 
 
@@ -201,7 +211,7 @@ def predict_row(problem: ChinchillaProblem, row: dict[str, Any]) -> dict[str, An
         entry: dict[str, Any] = {"cost": compute, "optimum": target,
                                  "best_loss": problem.best_loss(compute)}
         if best is not None:
-            entry["naive"] = score(problem, naive(best, compute), compute)
+            entry["naive"] = score(problem, naive(problem, best, compute), compute)
         try:
             started = time.perf_counter()
             prediction = predict_scale_up(spec, records, compute)
