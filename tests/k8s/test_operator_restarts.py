@@ -9,10 +9,6 @@ SIGKILL at three moments of one study.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -20,6 +16,7 @@ from tests.k8s.conftest import carbs_operator, get_study, objective, study, tria
 from tests.support.apiserver import Faults
 from tests.support.emulator import Cluster
 from tests.support.kubelet import SimulatedKubelet
+from tests.support.operator_process import CarbsOperator
 
 MAX_TRIALS = 6
 
@@ -95,39 +92,29 @@ async def test_kill_9_a_real_operator_process_three_times(
 ) -> None:
     """`carbs operator` as a real process, SIGKILLed mid-study three times."""
     kubelet.objective = objective
-    kubeconfig = cluster.kubeconfig(tmp_path / "kubeconfig")
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
-    command = [sys.executable, "-m", "carbs_operator.cli", "operator", "-n", "default",
-               "--standalone"]
+    operator = CarbsOperator(cluster, tmp_path, ["-n", "default", "--standalone"])
     await cluster.create(study(budget={"maxTrials": 8, "maxFailedTrials": 1}))
 
     async def trial_count() -> int:
         return len(await trials_of(cluster))
 
-    log = tmp_path / "operator.log"
     for at_least in (1, 3, 5):
-        with open(log, "ab") as output:
-            process = subprocess.Popen(command, env=env, stdout=output, stderr=output)
+        operator.start()
         try:
             try:
                 await cluster.wait_for(lambda n=at_least: _at_least(trial_count, n), 60,
                                        what=f"{at_least} trials")
             except TimeoutError as error:
-                raise AssertionError(log.read_text()[-3000:]) from error
+                raise AssertionError(operator.tail()) from error
         finally:
-            process.send_signal(signal.SIGKILL)
-            await asyncio.to_thread(process.wait)
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
-    try:
-        async def succeeded() -> bool:
-            status = (await get_study(cluster)).get("status") or {}
-            return status.get("phase") == "Succeeded"
+            operator.kill9()
 
+    async def succeeded() -> bool:
+        status = (await get_study(cluster)).get("status") or {}
+        return status.get("phase") == "Succeeded"
+
+    async with operator:
         await cluster.wait_for(succeeded, 90, what="study Succeeded after the kills")
-    finally:
-        process.terminate()
-        await asyncio.to_thread(process.wait)
     trials = await trials_of(cluster)
     assert [t["spec"]["index"] for t in trials] == list(range(8))
     assert all(t["status"]["phase"] == "Succeeded" for t in trials)
