@@ -104,21 +104,18 @@ def window_mask(predicted_logcost: Tensor, target: float, tolerance: float) -> T
 
 
 def fill_position(log_costs: Sequence[float], low: float, high: float, bins: int,
-                  shares: Sequence[float] | None = None, tie: float = 0.0) -> float:
+                  tie: float = 0.0) -> float:
     """The position on [0, 1] of the middle of the bin most short of trials: the observed
-    log-cost range cut into ``bins`` equal bins, each wanting ``shares[b]`` of the trials
-    (equal shares by default); the bin with the most share per trial already in it (plus
-    one) wins. ``tie`` in [0, 1) picks among equal bins, so ties do not always go to the
-    cheapest. Costs outside the range count in the end bins."""
+    log-cost range cut into ``bins`` equal bins; the bin with the fewest trials wins.
+    ``tie`` in [0, 1) picks among equal bins, so ties do not always go to the cheapest.
+    Costs outside the range count in the end bins."""
     if bins < 1 or not high > low:
         return 0.5
     counts = [0] * bins
     for value in log_costs:
         index = int((value - low) / (high - low) * bins)
         counts[min(max(index, 0), bins - 1)] += 1
-    wanted = list(shares) if shares is not None else [1.0] * bins
-    need = [share / (count + 1) for share, count in zip(wanted, counts, strict=True)]
-    most = max(need)
-    choices = [b for b, value in enumerate(need) if value >= most * (1 - 1e-9)]
+    fewest = min(counts)
+    choices = [b for b, count in enumerate(counts) if count == fewest]
     chosen = choices[min(int(tie * len(choices)), len(choices) - 1)]
     return (chosen + 0.5) / bins

@@ -85,10 +85,6 @@ def test_fill_goes_to_the_emptiest_bin() -> None:
     # Costs past the range count in the end bins; ties go by `tie`, not always cheapest.
     assert fill_position([-3.0, 9.0], 0.0, 4.0, bins=4, tie=0.0) == pytest.approx(1.5 / 4)
     assert fill_position([-3.0, 9.0], 0.0, 4.0, bins=4, tie=0.99) == pytest.approx(2.5 / 4)
-    # A bin may want more than its equal share.
-    assert fill_position([0.5, 1.5, 2.5, 3.5], 0.0, 4.0, bins=4, shares=[3, 1, 1, 1]) == (
-        pytest.approx(0.5 / 4)
-    )
     assert fill_position([], 1.0, 1.0, bins=4) == 0.5  # no range yet
 
 
