@@ -10,14 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 import pytest
 from kubernetes import client as k8s
 
 from carbs_operator.k8s.api import STUDIES, KubeApi
 
+CALLS: dict[str, Callable[[KubeApi], Awaitable[object]]] = {
+    "a parsed object": lambda api: api.get(STUDIES, "default", "quad"),
+    "a raw body": lambda api: api.pods("default", "app=x"),  # read in the pool as well
+}
 
-async def test_a_call_to_a_server_that_never_answers_gives_up_at_the_timeout() -> None:
+
+@pytest.mark.parametrize("call", CALLS.values(), ids=CALLS.keys())
+async def test_a_call_to_a_server_that_never_answers_gives_up_at_the_timeout(
+    call: Callable[[KubeApi], Awaitable[object]],
+) -> None:
     requests = 0
 
     async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -37,7 +46,7 @@ async def test_a_call_to_a_server_that_never_answers_gives_up_at_the_timeout() -
     try:
         began = time.monotonic()
         with pytest.raises(Exception, match=r"(?i)timed? ?out"):
-            await asyncio.wait_for(api.get(STUDIES, "default", "quad"), 30)
+            await asyncio.wait_for(call(api), 30)
         assert time.monotonic() - began < 10
         assert requests == 1  # it reached the server, which then said nothing
     finally:

@@ -58,6 +58,17 @@ class KubeApi:
         kwargs["_request_timeout"] = self._timeout
         return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
 
+    async def _body(self, fn: Any, *args: Any, **kwargs: Any) -> bytes:
+        """The raw body of `fn`'s response, read in the pool too: unparsed, the response
+        is read lazily, and a read on the event loop would hold every study while it
+        arrives."""
+        def call() -> bytes:
+            response = fn(*args, _preload_content=False, _request_timeout=self._timeout,
+                          **kwargs)
+            return bytes(response.data)
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+
     async def list_objects(
         self, resource: Resource, namespace: str, label_selector: str
     ) -> list[dict[str, Any]]:
@@ -122,15 +133,13 @@ class KubeApi:
     async def served(self, resource: Resource) -> bool:
         """Whether the API server serves `resource` (its CRD is installed), by discovery."""
         try:
-            response = await self._run(
-                self._custom.get_api_resources, resource.group, resource.version,
-                _preload_content=False,
-            )
+            body = await self._body(
+                self._custom.get_api_resources, resource.group, resource.version)
         except ApiException as error:
             if error.status == 404:
                 return False
             raise
-        resources = json.loads(response.data).get("resources") or []
+        resources = json.loads(body).get("resources") or []
         return any(entry.get("name") == resource.plural for entry in resources)
 
     async def pod_log(
@@ -150,9 +159,9 @@ class KubeApi:
         if tail_lines is not None:
             options["tail_lines"] = tail_lines
         try:
-            response = await self._run(
+            data = await self._body(
                 self._core.read_namespaced_pod_log, pod, namespace, container=container,
-                limit_bytes=limit_bytes, _preload_content=False, **options,
+                limit_bytes=limit_bytes, **options,
             )
         except ApiException as error:
             if error.status == 403:
@@ -161,12 +170,9 @@ class KubeApi:
             if error.status in (400, 404):
                 return None, f"no output: the log of pod {pod} ({container}) is gone"
             raise
-        data: bytes = response.data
         return data.decode("utf-8", errors="replace"), None
 
     async def pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
-        response = await self._run(
-            self._core.list_namespaced_pod, namespace, label_selector=label_selector,
-            _preload_content=False,
-        )
-        return list(json.loads(response.data).get("items") or [])
+        body = await self._body(
+            self._core.list_namespaced_pod, namespace, label_selector=label_selector)
+        return list(json.loads(body).get("items") or [])
