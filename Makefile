@@ -1,8 +1,9 @@
 # The two set-up commands of the README. Each installs what it needs, then runs.
 #   make run    install the project (all extras) and run the shipped example study locally
 #   make test   install system tools, the project with its test extras, then lint and test
-#               (pytest-xdist: one worker per core, at most 4; most tests wait on real
-#               processes, so two workers on 2 cores take about half the time of one)
+#               (pytest-xdist: one worker per core, at most 4, each with one BLAS/torch
+#               thread so the workers do not oversubscribe the cores; most tests wait on
+#               real processes, so two workers on 2 cores take about half the time of one)
 PYTHON ?= python3
 VENV   ?= .venv
 PIP    := $(VENV)/bin/pip
@@ -31,4 +32,4 @@ test: system-tools $(VENV)/bin/python
 	$(PIP) install -q $(TORCH) -e '.[all,test,bench]'
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/python -m pytest -q -n auto --maxprocesses=4
+	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -q -n auto --maxprocesses=4
