@@ -17,7 +17,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -32,11 +32,9 @@ GRACE_SECONDS = 20.0
 class CarbsOperator:
     """``carbs operator ARGS`` in a subprocess; ``async with`` runs it for the block."""
 
-    def __init__(self, cluster: Cluster, directory: Path, args: Sequence[str],
-                 extra_env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, cluster: Cluster, directory: Path, args: Sequence[str]) -> None:
         self.kubeconfig = cluster.kubeconfig(directory / "kubeconfig")
-        self.env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1",
-                    **(extra_env or {})}
+        self.env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1"}
         self.command = [sys.executable, "-m", "carbs_operator.cli", "operator", *args]
         self.log = directory / "operator.log"
         self.process: subprocess.Popen[bytes] | None = None

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
@@ -29,6 +30,7 @@ class Resource:
 STUDIES = Resource(GROUP, VERSION, "carbsstudies")
 TRIALS = Resource(GROUP, VERSION, "carbstrials")
 JOBS = Resource("batch", "v1", "jobs")
+T = TypeVar("T")
 
 
 #: Seconds any one API call may take, ours and kopf's alike (handlers.py sets kopf's). The
@@ -54,19 +56,16 @@ class KubeApi:
     async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """`fn` in the pool, bounded by the request timeout (a timeout raises urllib3's
         ReadTimeoutError or ConnectTimeoutError, which kopf retries as any handler error)."""
-        loop = asyncio.get_running_loop()
-        kwargs["_request_timeout"] = self._timeout
-        return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
+        return await self._in_pool(lambda: fn(*args, _request_timeout=self._timeout, **kwargs))
 
     async def _body(self, fn: Any, *args: Any, **kwargs: Any) -> bytes:
         """The raw body of `fn`'s response, read in the pool too: unparsed, the response
         is read lazily, and a read on the event loop would hold every study while it
         arrives."""
-        def call() -> bytes:
-            response = fn(*args, _preload_content=False, _request_timeout=self._timeout,
-                          **kwargs)
-            return bytes(response.data)
+        return await self._in_pool(lambda: bytes(fn(
+            *args, _preload_content=False, _request_timeout=self._timeout, **kwargs).data))
 
+    async def _in_pool(self, call: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, call)
 
     async def list_objects(
