@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -73,8 +72,7 @@ def oracle_exponent(x: np.ndarray, y: np.ndarray, seed: int = 0) -> float:
     return beta / (alpha + beta)
 
 
-def seed_row(problem: ChinchillaProblem, raw: dict[str, Any], redraws: int,
-             fit: Callable[[np.ndarray, np.ndarray], float]) -> dict[str, Any]:
+def seed_row(problem: ChinchillaProblem, raw: dict[str, Any], redraws: int) -> dict[str, Any]:
     """One cached run: the engine's exponent, the oracle's on the observed losses, and the
     oracle's over `redraws` fresh noise draws on the same trials."""
     trials = [t for t in raw["trials"] if not t["failed"]]
@@ -82,12 +80,12 @@ def seed_row(problem: ChinchillaProblem, raw: dict[str, Any], redraws: int,
     x[:, 4] = _logit10(x[:, 4])
     true = np.array([float(t["true_loss"]) for t in trials])
     rng = np.random.default_rng(1000 + int(raw["seed"]))
-    redrawn = [fit(x, true + rng.normal(0.0, problem.noise_sd, len(true)))
+    redrawn = [oracle_exponent(x, true + rng.normal(0.0, problem.noise_sd, len(true)))
                for _ in range(redraws)]
     return {
         "seed": raw["seed"], "trials": len(trials),
         "engine": raw.get("scaling_exponents", {}).get("n_params"),
-        "oracle": fit(x, np.array([float(t["loss"]) for t in trials])),
+        "oracle": oracle_exponent(x, np.array([float(t["loss"]) for t in trials])),
         "redrawn": redrawn,
     }
 
@@ -112,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"{name}: not a Chinchilla simulator")
         analytic = base.n_opt_exponent
         runs = sorted(RUNS_DIR.joinpath(name).glob("ours-seed*.json"))
-        seeds = [seed_row(base, json.loads(p.read_text()), args.redraws, oracle_exponent)
+        seeds = [seed_row(base, json.loads(p.read_text()), args.redraws)
                  for p in runs]
         out["problems"][name] = {"analytic": analytic, "noise_sd": base.noise_sd,
                                  "seeds": seeds}
