@@ -25,7 +25,14 @@ from carbs_optimizer.pareto import (
     get_pareto_groups_conservative,
     group_observations,
 )
-from carbs_optimizer.scaling import ScalingLaw
+from carbs_optimizer.scaling import (
+    VERDICT_LAW,
+    VERDICT_NO_LAW,
+    VERDICT_SATURATED,
+    VERDICT_TOO_FEW,
+    LawVerdict,
+    ScalingLaw,
+)
 from carbs_optimizer.spaces import (
     CategoricalSpace,
     LinearSpace,
@@ -40,9 +47,14 @@ from carbs_optimizer.state import StateError
 __all__ = [
     "CARBS",
     "SUGGESTION_ID_DICT_KEY",
+    "VERDICT_LAW",
+    "VERDICT_NO_LAW",
+    "VERDICT_SATURATED",
+    "VERDICT_TOO_FEW",
     "CARBSParams",
     "CategoricalSpace",
     "CostBand",
+    "LawVerdict",
     "LinearSpace",
     "LogSpace",
     "LogitSpace",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import Any, overload
 
 import numpy as np
@@ -28,6 +29,29 @@ BAND_FRACTION = 1.0 / 3.0
 #: A slope whose t statistic (slope / its standard error) falls below this is not
 #: extrapolated (see follow_law); 2 is about the 95% two-sided level for 10+ points.
 MIN_SLOPE_T = 2.0
+
+
+class LawVerdict(StrEnum):
+    """What a law's interval and the frontier allow a reader to conclude, in words.
+
+    LAW: the exponent's interval excludes 0, so the parameter's best value moves with compute.
+    NO_LAW: the interval holds 0; the parameter does not scale with compute, and the value the
+    frontier uses is the answer (`ScalingLaw.held_value`).
+    SATURATED: the objective stops improving with cost past `ScalingLaw.saturation_cost`; no
+    law extrapolates beyond it, whatever its interval.
+    TOO_FEW: the trials cannot pin a line (too few frontier points, or resamples that fail).
+    """
+
+    LAW = "law"
+    NO_LAW = "no law"
+    SATURATED = "saturated"
+    TOO_FEW = "too few trials"
+
+
+VERDICT_LAW = LawVerdict.LAW.value
+VERDICT_NO_LAW = LawVerdict.NO_LAW.value
+VERDICT_SATURATED = LawVerdict.SATURATED.value
+VERDICT_TOO_FEW = LawVerdict.TOO_FEW.value
 
 
 @dataclass(frozen=True)
@@ -51,6 +75,15 @@ class ScalingLaw:
     # of one law over every trial (allocation.py), with `r2` that of the frontier's points
     # about it.
     fit: str = "frontier"
+    # An 80% interval (low, high) of `exponent` (law_intervals.py); None where no line was
+    # fitted, or where the law was fitted without its uncertainty (fit_scaling_laws alone).
+    exponent_interval: tuple[float, float] | None = None
+    # One of the VERDICT_* strings (LawVerdict): what the interval allows one to conclude.
+    verdict: str = VERDICT_TOO_FEW
+    # For "no law": the value the frontier uses (the median of its dearest band).
+    held_value: float | None = None
+    # For "saturated": the cost past which the objective stops improving.
+    saturation_cost: float | None = None
 
     def predict(self, cost: float) -> float | None:
         """The parameter value the law predicts at `cost` (None when not fitted, or when a
