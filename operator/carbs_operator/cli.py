@@ -142,10 +142,16 @@ def _configure_plot(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _configure_frontier(parser: argparse.ArgumentParser) -> None:
+    _add_study_and_state(parser)
+    parser.add_argument("--json", action="store_true",
+                        help="print the frontier, laws and stopped trials as JSON, for scripts")
+
+
 def _run_frontier(args: argparse.Namespace) -> int:
     from carbs_operator.local.commands import frontier_command
 
-    return frontier_command(args.study, args.state_dir)
+    return frontier_command(args.study, args.state_dir, as_json=args.json)
 
 
 def _run_plot(args: argparse.Namespace) -> int:
@@ -159,7 +165,7 @@ register(Subcommand(
 ))
 register(Subcommand(
     "frontier", "print the Pareto frontier and scaling laws of a local study",
-    _add_study_and_state, _run_frontier,
+    _configure_frontier, _run_frontier,
 ))
 register(Subcommand(
     "plot", "plot a local study's trials, cost vs objective", _configure_plot, _run_plot

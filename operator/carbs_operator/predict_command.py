@@ -17,7 +17,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from carbs_operator.frontier import cost_label, fmt_number
+from carbs_operator.formatting import cost_label, fmt_number
 from carbs_operator.models import CarbsStudy
 from carbs_operator.predict import (
     ParamValue,

@@ -70,7 +70,7 @@ def study_status(
     are left out, since the status schema has no way to say "unknown" for a slope.
     """
     decision = decide(spec, trials)
-    usable = [t for t in trials if _trustworthy(t)]
+    usable = usable_trials(trials)
     phase = study_phase(spec, decision)
     old = {c.type: c for c in (previous.conditions if previous else [])}
     conditions = [c for c in (previous.conditions if previous else [])
@@ -175,6 +175,11 @@ def _condition(
     since = old.last_transition_time if old is not None and old.status == status else now
     return Condition(type=kind, status=status, reason=reason, message=message,
                      last_transition_time=since, observed_generation=generation)
+
+
+def usable_trials(trials: Sequence[TrialRecord]) -> list[TrialRecord]:
+    """The trials a status, a table or a plot may show as results (see _trustworthy)."""
+    return [t for t in trials if _trustworthy(t)]
 
 
 def _trustworthy(trial: TrialRecord) -> bool:

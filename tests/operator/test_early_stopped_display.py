@@ -10,10 +10,12 @@ import pytest
 from rich.console import Console
 
 from carbs_operator.early_stopping import CurvePoint, StopDecision
-from carbs_operator.frontier import plot_study, render_report, stopped_table, study_figure
 from carbs_operator.local.progress import Progress
 from carbs_operator.models import Budget, StudySpec, TrialPhase
+from carbs_operator.reports.plots import plot_study, study_figure
+from carbs_operator.reports.tables import render_report, stopped_sheet
 from carbs_operator.study import TrialRecord, decide
+from carbs_operator.study_view import build_view
 from carbs_operator.validation import load_study
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "digits-mlp" / "study.yaml"
@@ -78,13 +80,14 @@ def test_the_live_panel_counts_stopped_trials_and_shows_running_progress(
 
 def test_frontier_report_lists_stopped_trials_apart(spec: StudySpec) -> None:
     console = Console(file=io.StringIO(), width=250, record=True)
-    render_report(spec, trials(), [], console)
+    render_report(build_view(spec, trials(), name="digits", laws=[]), console)
     text = console.export_text()
     assert "Stopped early (1)" in text
     assert REASON in text
     frontier_part = text.split("Stopped early")[0]
     assert "1.233" not in frontier_part  # a stopped trial is never on the frontier
-    assert stopped_table(spec, [t for t in trials() if t.phase != P.EARLY_STOPPED]) is None
+    kept = [t for t in trials() if t.phase != P.EARLY_STOPPED]
+    assert stopped_sheet(build_view(spec, kept, name="digits", laws=[])) is None
 
 
 def test_plot_curves_by_cost_and_by_step(spec: StudySpec, tmp_path: Path) -> None:

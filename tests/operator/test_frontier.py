@@ -11,17 +11,13 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from carbs_operator.frontier import (
-    frontier_table,
-    law_reading,
-    pareto_frontier,
-    plot_study,
-    render_report,
-    scaling_table,
-    study_figure,
-)
+from carbs_operator.formatting import law_reading
+from carbs_operator.frontier import pareto_frontier
 from carbs_operator.models import StudySpec, TrialPhase
+from carbs_operator.reports.plots import plot_study, study_figure
+from carbs_operator.reports.tables import Sheet, frontier_sheet, laws_sheet, render_report
 from carbs_operator.study import TrialRecord
+from carbs_operator.study_view import StudyView, build_view
 from carbs_operator.validation import load_study
 from carbs_optimizer import ScalingLaw
 
@@ -64,6 +60,15 @@ def _console() -> Console:
     return Console(width=200, record=True, file=io.StringIO())
 
 
+def _view(spec: StudySpec, trials: list[TrialRecord],
+          laws: list[ScalingLaw] | None = None) -> StudyView:
+    return build_view(spec, trials, name="digits-mlp", laws=laws)
+
+
+def _column(sheet: Sheet, number: int) -> list[str]:
+    return [row[number] for row in sheet.rows]
+
+
 def _text(renderable: object) -> str:
     console = _console()
     console.print(renderable)
@@ -71,20 +76,20 @@ def _text(renderable: object) -> str:
 
 
 def test_frontier_table_rows_by_cost_and_best_marked(spec: StudySpec) -> None:
-    table = frontier_table(spec, _study())
-    headers = [str(c.header) for c in table.columns]
+    table = frontier_sheet(_view(spec, _study()))
+    headers = table.headers
     assert headers[:3] == ["trial", "flops", "val_loss"]
     assert headers[3:7] == ["lr", "width", "epochs", "weight_decay"]
-    assert list(table.columns[0].cells) == ["0", "1", "3"]
-    assert list(table.columns[1].cells) == ["1e+09", "1e+10", "1e+11"]
-    marks = list(table.columns[-1].cells)
+    assert _column(table, 0) == ["0", "1", "3"]
+    assert _column(table, 1) == ["1e+09", "1e+10", "1e+11"]
+    marks = _column(table, -1)
     assert marks == ["", "", "★ best"]
-    assert list(table.columns[5].cells) == ["1", "10", "100"]  # integer params print as ints
+    assert _column(table, 5) == ["1", "10", "100"]  # integer params print as ints
 
 
 def test_frontier_table_without_successes(spec: StudySpec) -> None:
-    table = frontier_table(spec, [_trial(0, TrialPhase.FAILED, reason="boom")])
-    assert table.row_count == 0
+    table = frontier_sheet(_view(spec, [_trial(0, TrialPhase.FAILED, reason="boom")]))
+    assert table.rows == []
     assert "no successful trials yet" in str(table.caption)
 
 
@@ -93,33 +98,59 @@ def test_frontier_table_maximize_marks_highest(spec: StudySpec) -> None:
         "objective": spec.objective.model_copy(update={"direction": "maximize"})})
     ok = TrialPhase.SUCCEEDED
     trials = [_trial(0, ok, 0.1, 1e9), _trial(1, ok, 0.9, 1e10)]
-    table = frontier_table(flipped, trials)
-    assert list(table.columns[-1].cells) == ["", "★ best"]
+    table = frontier_sheet(_view(flipped, trials))
+    assert _column(table, -1) == ["", "★ best"]
 
 
-def test_scaling_readings() -> None:
+def test_scaling_readings(spec: StudySpec) -> None:
+    """Each law reads with its interval and verdict; a negative R² is never a reading."""
     laws = [
-        ScalingLaw("lr", "log", -0.2134, -1.0, 0.91, 6),
-        ScalingLaw("x", "linear", 0.3, 1.0, 0.5, 4),
-        ScalingLaw("dropout", "logit", -0.05, 0.0, 0.2, 4),
+        ScalingLaw("lr", "log", -0.2134, -1.0, 0.91, 6, exponent_interval=(-0.25, -0.18),
+                   verdict="law"),
+        ScalingLaw("x", "linear", 0.3, 1.0, -4.2, 4, exponent_interval=(-0.4, 0.9),
+                   verdict="no law", held_value=1.5),
+        ScalingLaw("dropout", "logit", -0.05, 0.0, 0.2, 4, exponent_interval=(-0.1, 0.0),
+                   verdict="saturated", saturation_cost=5e8),
         ScalingLaw("width", "log", None, None, None, 1),
     ]
-    assert law_reading(laws[0]) == "lr ∝ cost^-0.21"
-    assert law_reading(laws[1]) == "x: +0.3 per decade of cost"
-    assert "per decade" in law_reading(laws[2])
-    assert law_reading(laws[3]) == "not enough frontier points"
-    table = scaling_table(laws)
-    assert list(table.columns[0].cells) == ["lr", "x", "dropout", "width"]
-    assert list(table.columns[2].cells) == ["frontier"] * 4
-    assert list(table.columns[5].cells) == ["0.91", "0.50", "0.20", "—"]
-    text = _text(table)
+    assert law_reading(laws[0]) == "lr ∝ cost^-0.21 (80%: -0.25 to -0.18)"
+    assert law_reading(laws[1]).startswith("no law: x does not move with cost")
+    assert "keep it near 1.5" in law_reading(laws[1])
+    assert "saturated" in law_reading(laws[2])
+    assert "5e+08" in law_reading(laws[2])
+    assert law_reading(laws[3]) == "too few frontier points (1) to fit a law"
+    table = laws_sheet(_view(spec, _study(), laws))
+    assert _column(table, 0) == ["lr", "x", "dropout", "width"]
+    assert _column(table, 1) == ["frontier"] * 4
+    assert _column(table, 3) == ["-0.25 to -0.18", "-0.40 to +0.90", "-0.10 to +0.00", "—"]
+    assert _column(table, 4) == ["0.91", "poor", "0.20", "—"]
+    assert _column(table, 6) == ["law", "no law", "saturated", "too few trials"]
+    text = _text(table.table())
     assert "lr ∝ cost^-0.21" in text
-    assert "not enough frontier points" in text
+    assert "-4.2" not in text
+
+
+def test_tables_fit_80_columns_without_cutting_numbers(spec: StudySpec) -> None:
+    """In an 80-column terminal every number is printed whole: the table turns into one
+    record per block rather than cutting `5.216e+09` to `5.216…`."""
+    trials = [_trial(i, TrialPhase.SUCCEEDED, 1.0 / (i + 1) + 0.1234567, 5.216789e9 * (i + 1))
+              for i in range(6)]
+    view = _view(spec, trials)
+    out = io.StringIO()
+    console = Console(file=out, width=80)
+    render_report(view, console)
+    text = out.getvalue()
+    assert "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+    for point in view.frontier:
+        assert f"{point.cost:.4g}" in text
 
 
 def test_render_report_prints_both_tables(spec: StudySpec) -> None:
     console = _console()
-    render_report(spec, _study(), [ScalingLaw("lr", "log", -0.25, -2.0, 0.8, 3)], console)
+    law = ScalingLaw("lr", "log", -0.25, -2.0, 0.8, 3, exponent_interval=(-0.3, -0.2),
+                     verdict="law")
+    render_report(_view(spec, _study(), [law]), console)
     text = console.export_text()
     assert "Pareto frontier" in text
     assert "★ best" in text
@@ -181,7 +212,7 @@ def test_choices_show_as_strings_and_as_bands(spec: StudySpec, tmp_path: Path) -
     cost range in the scaling report instead of an exponent."""
     trials = _study()
     out = io.StringIO()
-    Console(file=out, width=200).print(frontier_table(spec, trials))
+    Console(file=out, width=200).print(frontier_sheet(_view(spec, trials)).table())
     table = out.getvalue()
     assert "activation" in table
     assert "gelu" in table  # trials 1 and 3, on the frontier

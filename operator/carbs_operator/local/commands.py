@@ -9,12 +9,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from carbs_operator.frontier import plot_study, render_report
 from carbs_operator.local.store import StoreError, TrialStore
 from carbs_operator.local.warm import describe, local_seeds
 from carbs_operator.models import CarbsStudy
-from carbs_operator.replay import scaling_laws
 from carbs_operator.study import Decision, StopReason, TrialRecord, decide
+from carbs_operator.study_view import StudyView, build_view
 from carbs_operator.validation import ManifestError, load_study
 
 LOCAL_NAMESPACE = "local"
@@ -31,8 +30,15 @@ def _load(path: Path, console: Console) -> CarbsStudy | None:
 
 
 def _report(study: CarbsStudy, trials: list[TrialRecord], console: Console) -> None:
-    laws = scaling_laws(study.spec, trials)
-    render_report(study.spec, trials, laws, console)
+    from carbs_operator.reports.tables import render_report
+
+    render_report(local_view(study, trials), console)
+
+
+def local_view(study: CarbsStudy, trials: Sequence[TrialRecord]) -> StudyView:
+    """The study view of a local study (no previous status: a local run keeps none)."""
+    return build_view(study.spec, trials, name=study.metadata.name or "study",
+                      namespace=LOCAL_NAMESPACE)
 
 
 def state_path(state_dir: Path, study: CarbsStudy) -> Path:
@@ -117,11 +123,18 @@ def _stored_trials(path: Path, state_dir: Path, console: Console) -> tuple[
         return study, store.trials()
 
 
-def frontier_command(path: Path, state_dir: Path) -> int:
+def frontier_command(path: Path, state_dir: Path, *, as_json: bool = False) -> int:
     console = Console(soft_wrap=True)
     study, trials = _stored_trials(path, state_dir, console)
     if study is None:
         return EXIT_PROBLEMS
+    if as_json:
+        import json
+
+        from carbs_operator.view_json import frontier_json
+
+        print(json.dumps(frontier_json(local_view(study, trials)), indent=2))
+        return EXIT_OK
     _report(study, trials, console)
     console.print(f"study {study.metadata.name}: {decide(study.spec, trials).message}")
     return EXIT_OK
@@ -132,6 +145,8 @@ def plot_command(path: Path, state_dir: Path, output: Path, *, curves: bool = Fa
     study, trials = _stored_trials(path, state_dir, console)
     if study is None:
         return EXIT_PROBLEMS
+    from carbs_operator.reports.plots import plot_study
+
     plot_study(study.spec, trials, output, study=study.metadata.name, curves=curves)
     print(f"wrote {output}", file=sys.stdout)
     return EXIT_OK

@@ -18,7 +18,7 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
-from carbs_operator.frontier import cost_label, fmt_number
+from carbs_operator.formatting import cost_label, fmt_number
 from carbs_operator.models import StudySpec, TrialPhase
 from carbs_operator.study import Decision, TrialRecord, best_trial
 

@@ -15,6 +15,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,14 @@ _SELECT_TRIALS = (
     "failure_reason, created_at, started_at, finished_at, predicted_cost, curve, early_stop, "
     "progress_warning FROM trials ORDER BY idx"
 )
+
+
+#: meta key of the study's spec as JSON, written on every bind (readers: ui/local_source).
+SPEC_KEY = "spec"
+
+
+def spec_json(spec: StudySpec) -> str:
+    return spec.model_dump_json(by_alias=True, exclude_none=True)
 
 
 class StoreError(Exception):
@@ -133,7 +142,7 @@ class TrialStore:
                 self._db.executemany(
                     "INSERT INTO meta (key, value) VALUES (?, ?)",
                     [("study", name), ("signature", signature),
-                     ("schema_version", str(SCHEMA_VERSION))],
+                     ("schema_version", str(SCHEMA_VERSION)), (SPEC_KEY, spec_json(spec))],
                 )
                 return
         version = int(self._meta("schema_version") or 0)
@@ -152,6 +161,11 @@ class TrialStore:
                 "manifest has now; its trials would not fit this search. Keep the old "
                 "manifest, or start afresh with another --state-dir (or delete the file)."
             )
+        # The spec as last run (budgets may grow between runs): `carbs ui .carbs` shows a
+        # study from its state file alone.
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                             (SPEC_KEY, spec_json(spec)))
 
     # -- trials --------------------------------------------------------------------------
     def trials(self) -> list[TrialRecord]:
@@ -298,4 +312,37 @@ def _record(row: tuple[Any, ...], curve: tuple[CurvePoint, ...]) -> TrialRecord:
         curve=curve,
         early_stop=stop_from_status(_loads(early_stop)),
         progress_warning=warning,
+    )
+
+
+@dataclass(frozen=True)
+class StoredStudy:
+    """A state file as a reader sees it: the study's name, its spec as last run (None in
+    files written before the spec was kept) and its trials."""
+
+    name: str | None
+    spec: dict[str, Any] | None
+    trials: list[TrialRecord]
+
+
+def read_stored_study(path: Path) -> StoredStudy:
+    """Read a state file without writing to it (no schema migration, no lock held): a
+    viewer must never change a study that a runner may be writing this moment."""
+    uri = path.resolve().as_uri() + "?mode=ro"
+    try:
+        db = sqlite3.connect(uri, uri=True, timeout=30)
+    except sqlite3.Error as error:
+        raise StoreError(f"{path}: cannot open: {error}") from error
+    try:
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        rows = db.execute(_SELECT_TRIALS).fetchall()
+    except sqlite3.Error as error:
+        raise StoreError(f"{path}: not a study state this carbs can read ({error}); "
+                         "`carbs run` the study once to bring it up to date") from error
+    finally:
+        db.close()
+    spec = _loads(meta.get(SPEC_KEY))
+    return StoredStudy(
+        name=meta.get("study"), spec=spec if isinstance(spec, dict) else None,
+        trials=[_record(row, curve_from_status(_loads(row[13]))) for row in rows],
     )

@@ -1,0 +1,131 @@
+"""The part of a StudySource that both sources share: from (spec, trials) at a revision to
+the JSON the UI reads, cached by that revision so an unchanged study is computed once.
+
+A source (local_source, cluster_source) only says which studies exist, what their
+revision is and what their records hold; everything derived goes through here, and so
+through study_view, like the operator's status and `carbs frontier`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import yaml
+
+from carbs_operator.importance import cost_importance
+from carbs_operator.models import StudySpec, StudyStatus
+from carbs_operator.predict import PredictionRefusedError, predict_scale_up
+from carbs_operator.study import TrialRecord
+from carbs_operator.study_view import StudyView, build_view
+from carbs_operator.ui.source import JSON
+from carbs_operator.view_json import (
+    curves_json,
+    summary_json,
+    trial_detail_json,
+    view_json,
+)
+
+_LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StudyRecords:
+    """What a source read of one study at one revision."""
+
+    key: str
+    name: str
+    namespace: str
+    source: str
+    revision: str
+    spec: StudySpec
+    trials: tuple[TrialRecord, ...]
+    manifest: dict[str, Any]
+    previous: StudyStatus | None = None
+
+
+@dataclass
+class _Entry:
+    revision: str
+    view: StudyView
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+class ViewCache:
+    """Study views by key, each recomputed only when its revision moves."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, _Entry] = {}
+        self._lock = threading.Lock()
+
+    def entry(self, records: StudyRecords) -> _Entry:
+        with self._lock:
+            found = self._entries.get(records.key)
+            if found is not None and found.revision == records.revision:
+                return found
+        view = build_view(records.spec, records.trials, name=records.name,
+                          namespace=records.namespace, previous=records.previous,
+                          now=_clock(records))
+        entry = _Entry(records.revision, view)
+        with self._lock:
+            self._entries[records.key] = entry
+        return entry
+
+    def forget_except(self, keys: Sequence[str]) -> None:
+        """Drop the views of studies that are gone (a bounded cache, not a history)."""
+        with self._lock:
+            for key in set(self._entries) - set(keys):
+                del self._entries[key]
+
+    def _memo(self, records: StudyRecords, name: str,
+              compute: Callable[[StudyView], Any]) -> Any:
+        entry = self.entry(records)
+        if name not in entry.cache:
+            entry.cache[name] = compute(entry.view)
+        return entry.cache[name]
+
+    def summary(self, records: StudyRecords) -> JSON:
+        return {**self._memo(records, "summary", summary_json), **_identity(records)}
+
+    def view(self, records: StudyRecords) -> JSON:
+        manifest = yaml.safe_dump(records.manifest, sort_keys=False)
+        out = self._memo(records, "view", lambda v: view_json(v, manifest=manifest))
+        return {**out, **_identity(records),
+                "summary": {**out["summary"], **_identity(records)}}
+
+    def curves(self, records: StudyRecords) -> JSON:
+        return dict(self._memo(records, "curves", curves_json))
+
+    def importance(self, records: StudyRecords) -> JSON:
+        return dict(self._memo(records, "importance",
+                               lambda v: cost_importance(v.spec, v.trials)))
+
+    def trial(self, records: StudyRecords, index: int, log: list[str] | None) -> JSON | None:
+        return trial_detail_json(self.entry(records).view, index, log)
+
+    def predict(self, records: StudyRecords, cost: float) -> JSON:
+        if not (math.isfinite(cost) and cost > 0):
+            return {"error": "the cost must be a positive number"}
+        try:
+            prediction = predict_scale_up(records.spec, records.trials, cost)
+        except PredictionRefusedError as error:
+            return {"error": str(error)}
+        return prediction.to_json()
+
+
+def _identity(records: StudyRecords) -> JSON:
+    return {"key": records.key, "source": records.source, "revision": records.revision}
+
+
+def _clock(records: StudyRecords) -> datetime:
+    """The status's clock: the latest trial event, so the same records give the same view
+    (a view at one revision must not change with the wall clock)."""
+    times = [t for r in records.trials for t in (r.created_at, r.started_at, r.finished_at)
+             if t is not None]
+    return datetime.fromtimestamp(max(times), tz=UTC) if times else datetime(1970, 1, 1,
+                                                                              tzinfo=UTC)
