@@ -14,7 +14,6 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -23,6 +22,7 @@ from kubernetes import client as k8s
 
 from carbs_operator.k8s.api import REQUEST_TIMEOUT_SECONDS, KubeApi
 from carbs_operator.k8s.reconciler import PROGRESS_SECONDS, SILENCE_SECONDS, StudyReconciler
+from carbs_operator.k8s.workers import WorkerPool
 from carbs_operator.k8s.workload_api import DEFAULT_TRIAL_KINDS
 from carbs_operator.metrics import StudyMetrics
 from carbs_operator.models import GROUP, VERSION
@@ -36,12 +36,12 @@ Key = tuple[str, str]  # (namespace, study name)
 
 @dataclass
 class OperatorContext:
-    """What the handlers share: clients, the engine's bounded pool, the reconcilers."""
+    """What the handlers share: clients, the worker pool, the reconcilers."""
 
     api: KubeApi
     metrics: StudyMetrics | None = None
     device: str = "cpu"
-    engine_threads: int = 2
+    workers: int = 0  # worker processes; 0: one per CPU the pod may use
     resync_seconds: float = 10.0
     trial_kinds: frozenset[str] = DEFAULT_TRIAL_KINDS  # workload kinds it may create
     progress_seconds: float = PROGRESS_SECONDS  # spec.earlyStopping: log reads per trial
@@ -51,10 +51,9 @@ class OperatorContext:
     )
 
     def __post_init__(self) -> None:
-        # Suggestions are CPU-heavy: a small pool bounds them, off the event loop.
-        self.engine_pool = ThreadPoolExecutor(
-            max_workers=self.engine_threads, thread_name_prefix="carbs-engine"
-        )
+        # Suggestions and derived views are CPU-heavy: worker processes bound them, off
+        # the event loop and off its GIL (k8s/workers.py).
+        self.engine_pool = WorkerPool(self.workers)
 
     def wake(self, namespace: str | None, study: str | None) -> None:
         entry = self.reconcilers.get((namespace or "", study or ""))
@@ -67,7 +66,7 @@ class OperatorContext:
             task.cancel()
         await asyncio.gather(*(t for _, t in self.reconcilers.values()), return_exceptions=True)
         self.reconcilers.clear()
-        self.engine_pool.shutdown(wait=False, cancel_futures=True)
+        self.engine_pool.shutdown()
         self.api.close()
 
 

@@ -21,14 +21,11 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
-
 from carbs_operator.k8s.api import STUDIES, TRIALS, KubeApi
+from carbs_operator.k8s.engine_calls import suggest
 from carbs_operator.k8s.signature import (
     SIGNATURE_ANNOTATION,
     changed_message,
@@ -36,6 +33,7 @@ from carbs_operator.k8s.signature import (
     encode,
     signature_parts,
 )
+from carbs_operator.k8s.status_writer import INVALID_SPEC, StatusWriter
 from carbs_operator.k8s.stopping import EarlyStopper
 from carbs_operator.k8s.trials import (
     owner_reference,
@@ -45,6 +43,8 @@ from carbs_operator.k8s.trials import (
     trial_manifest,
     usable_record,
 )
+from carbs_operator.k8s.views import StudyViews
+from carbs_operator.k8s.workers import WorkerPool
 from carbs_operator.k8s.workload_api import (
     DEFAULT_TRIAL_KINDS,
     KIND_UNAVAILABLE,
@@ -58,13 +58,10 @@ from carbs_operator.metrics import StudyMetrics
 from carbs_operator.models import (
     CarbsStudy,
     RunningTrialsPolicy,
-    StudyPhase,
-    StudyStatus,
     TrialPhase,
 )
 from carbs_operator.models.status import WarmStartStatus
-from carbs_operator.replay import build_engine, scaling_laws
-from carbs_operator.status import invalid_status, study_status, trial_name
+from carbs_operator.status import trial_name
 from carbs_operator.study import Outcome, TrialRecord, conclude_trial, decide
 from carbs_operator.template import LABEL_STUDY, build_workload, requested_gpus
 from carbs_operator.validation import ManifestError, parse_study
@@ -74,7 +71,6 @@ from carbs_optimizer import SUGGESTION_ID_DICT_KEY
 
 log = logging.getLogger("carbs_operator")
 SEARCH_CHANGED = "SearchChanged"
-INVALID_SPEC = "InvalidSpec"
 PREEMPTED = ("lost: preempted (its workload was suspended again after it started, e.g. by "
              "Kueue); a new trial takes its place")
 
@@ -85,15 +81,18 @@ RESYNC_SECONDS = 10.0
 # late (a warning in its status) after this long without a progress line.
 PROGRESS_SECONDS = 30.0
 SILENCE_SECONDS = 600.0
+#: Trial objects read between two yields to the event loop (a pass over a study of
+#: thousands of trials must not hold every other study while it reads them).
+YIELD_EVERY = 200
 
 
-class StudyReconciler:
+class StudyReconciler(StatusWriter):
     """Owns one study while it exists; `run()` until `stop()`."""
 
     def __init__(
         self,
         api: KubeApi,
-        engine_pool: ThreadPoolExecutor,
+        engine_pool: WorkerPool,
         body: dict[str, Any],
         *,
         post_event: EventPoster,
@@ -122,6 +121,7 @@ class StudyReconciler:
         self._skipped: set[str] = set()
         self._next_index = 0
         self._warm_status: WarmStartStatus | None = None
+        self.views = StudyViews(engine_pool, self.namespace, self.name, metrics)
         self.stopper = EarlyStopper(api, self.namespace, self.name,
                                     poll_seconds=progress_seconds,
                                     silence_seconds=silence_seconds)
@@ -191,7 +191,9 @@ class StudyReconciler:
         records = []
         unreadable = 0
         running: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
-        for obj in objects:
+        for position, obj in enumerate(objects):
+            if position % YIELD_EVERY == YIELD_EVERY - 1:
+                await asyncio.sleep(0)
             record = usable_record(obj)
             if record is None:
                 self._skip(obj)
@@ -210,8 +212,8 @@ class StudyReconciler:
                 records = [await self._stop_trial(study, r, reason) if r.in_flight else r
                            for r in records]
         elif decision.start > 0:
-            records += await self._start(study, records, decision.start)
-        await self._write_status(study, records, generation)
+            records += await self._start(body, study, records, decision.start)
+        await self._write_status(body, study, records, generation)
 
     def _skip(self, obj: Any) -> None:
         name = str(((obj or {}).get("metadata") or {}).get("name") or "?")
@@ -345,26 +347,26 @@ class StudyReconciler:
         await self.api.create(resource_of(kind_of(study.spec)), self.namespace, job)
 
     async def _start(
-        self, study: CarbsStudy, records: list[TrialRecord], count: int
+        self, body: dict[str, Any], study: CarbsStudy, records: list[TrialRecord], count: int
     ) -> list[TrialRecord]:
-        """Suggest `count` points (in the engine's thread pool) and create their trials."""
+        """Suggest `count` points (in the worker pool) and create their trials."""
         if not await self._still_ours():
             return []
         seeds = await self._seeds(study)
-        engine = build_engine(study.spec, [*seeds, *records], self.device)
-        engine.gp_fit_state = self._fit_state
-        loop = asyncio.get_running_loop()
         began = time.perf_counter()
-        outputs = await loop.run_in_executor(self.engine_pool, engine.suggest_batch, count)
+        answer = await suggest(self.engine_pool, body, [*seeds, *records], count,
+                               device=self.device, fit_state=self._fit_state)
         elapsed = time.perf_counter() - began
-        self._log("suggested %d trial(s) in %.3f s", count, elapsed)
+        self._log("suggested %d trial(s) in %.3f s (%.3f s in the engine)", count, elapsed,
+                  answer.seconds)
         if self.metrics is not None:
             self.metrics.observe_suggest(self.namespace, self.name, elapsed / max(count, 1))
-        self._fit_state = engine.gp_fit_state
+        self._fit_state = answer.fit_state
+        outputs = answer.outputs
         if self.metrics is not None:
             for output in outputs:
-                if "gp_fit_seconds" in output.log:
-                    fit = float(output.log["gp_fit_seconds"])
+                if "gp_fit_seconds" in output["log"]:
+                    fit = float(output["log"]["gp_fit_seconds"])
                     self.metrics.observe_gp_fit(self.namespace, self.name, fit)
         if not await self._still_ours():  # deleted while the engine was thinking
             return []
@@ -373,11 +375,12 @@ class StudyReconciler:
         created: list[TrialRecord] = []
         for offset, output in enumerate(outputs):
             index = next_index + offset
-            params = {k: v for k, v in output.suggestion.items() if k != SUGGESTION_ID_DICT_KEY}
-            suggestion_id = str(output.suggestion[SUGGESTION_ID_DICT_KEY])
-            kind = str(output.log.get("suggestion_kind", "bayesian"))
+            suggestion, output_log = output["suggestion"], output["log"]
+            params = {k: v for k, v in suggestion.items() if k != SUGGESTION_ID_DICT_KEY}
+            suggestion_id = str(suggestion[SUGGESTION_ID_DICT_KEY])
+            kind = str(output_log.get("suggestion_kind", "bayesian"))
             name = trial_name(self.name, index)
-            predicted = output.log.get("cost_estimate")
+            predicted = output_log.get("cost_estimate")
             manifest = trial_manifest(self.body, name, index, params, suggestion_id, kind,
                                       stamp, float(predicted) if predicted is not None else None)
             trial, fresh = await self.api.create(TRIALS, self.namespace, manifest)
@@ -421,57 +424,3 @@ class StudyReconciler:
                       if status.missing_studies else "")
         self._warm_status = status
         return seeds.records
-
-    # -- status --------------------------------------------------------------------------
-    def _previous_status(self) -> StudyStatus | None:
-        try:
-            return StudyStatus.model_validate(self.body.get("status") or {})
-        except ValidationError:
-            return None
-
-    async def _write_status(
-        self, study: CarbsStudy, records: list[TrialRecord], generation: int | None
-    ) -> None:
-        laws = scaling_laws(study.spec, records)
-        previous = self._previous_status()
-        status = study_status(study.spec, records, laws, generation, previous,
-                              datetime.now(UTC), study=self.name)
-        if study.spec.warm_start is not None:
-            status.warm_start = self._warm_status or (previous.warm_start if previous else None)
-        if self.metrics is not None:
-            self.metrics.update_study(self.namespace, self.name, study.spec, records)
-        await self._patch_if_changed(status, previous)
-
-    async def _patch_if_changed(self, status: StudyStatus, previous: StudyStatus | None) -> None:
-        new = status.model_dump(mode="json", by_alias=True, exclude_none=True)
-        old = previous.model_dump(mode="json", by_alias=True, exclude_none=True) if previous else {}
-        if new == old:
-            return
-        changed = previous is None or previous.phase != status.phase
-        if changed and status.phase != StudyPhase.INVALID:  # InvalidSpec says more
-            self.post_event(self.body, "Normal", f"Study{status.phase}",
-                            f"study {self.name} is {status.phase}")
-            if status.phase is not None and status.phase.is_final:
-                self._log("%s (%s trials finished, total cost %.6g)",
-                          "completed" if status.phase == StudyPhase.SUCCEEDED else "failed",
-                          status.progress, status.total_cost,
-                          level=logging.INFO if status.phase == StudyPhase.SUCCEEDED
-                          else logging.WARNING)
-        await self.api.patch_status(STUDIES, self.namespace, self.name, new)
-        self.body = {**self.body, "status": new}
-
-    async def _mark_invalid(self, message: str, generation: int | None, reason: str) -> None:
-        """Phase Invalid, Valid=False with `reason` (InvalidSpec or SearchChanged); no trial
-        starts until the spec is fixed. Once per generation and reason."""
-        if self._invalid == (generation, reason):
-            return
-        message = message[:4000]
-        status = invalid_status(message, generation, self._previous_status(), datetime.now(UTC))
-        if reason != INVALID_SPEC:
-            status.conditions = [c.model_copy(update={"reason": reason}) if c.type == "Valid"
-                                 else c for c in status.conditions]
-        self.post_event(self.body, "Warning", reason, message)
-        self._log("invalid (%s): %s", reason, message, level=logging.WARNING)
-        self._accepted = False
-        await self._patch_if_changed(status, self._previous_status())
-        self._invalid = (generation, reason)

@@ -1,0 +1,98 @@
+"""Writing a study's status: the derived view from the worker pool, or Invalid.
+
+A mixin of `StudyReconciler` (reconciler.py), kept apart so each file says one thing: this
+one what a pass writes back to the study object, and when it writes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from carbs_operator.k8s.api import STUDIES, KubeApi
+from carbs_operator.k8s.views import StudyViews
+from carbs_operator.models import CarbsStudy, StudyPhase, StudyStatus
+from carbs_operator.models.status import WarmStartStatus
+from carbs_operator.status import invalid_status
+from carbs_operator.study import TrialRecord
+
+INVALID_SPEC = "InvalidSpec"
+
+
+class StatusWriter:
+    """The status half of a study's reconciler (its attributes are the reconciler's)."""
+
+    api: KubeApi
+    body: dict[str, Any]
+    post_event: Callable[[dict[str, Any], str, str, str], None]
+    name: str
+    namespace: str
+    views: StudyViews
+    _invalid: tuple[int | None, str] | None
+    _accepted: bool
+    _warm_status: WarmStartStatus | None
+
+    def _log(self, message: str, *args: Any, trial: str | None = None,
+             level: int = logging.INFO) -> None:
+        raise NotImplementedError
+
+    def _previous_status(self) -> StudyStatus | None:
+        try:
+            return StudyStatus.model_validate(self.body.get("status") or {})
+        except ValidationError:
+            return None
+
+    async def _write_status(
+        self, body: dict[str, Any], study: CarbsStudy, records: list[TrialRecord],
+        generation: int | None,
+    ) -> None:
+        """The derived view (status, laws, prediction, metrics) comes from the worker pool,
+        and not at all when the trials are as they were when it was last written."""
+        previous = self._previous_status()
+        view = await self.views.derive(body, records, generation, previous)
+        if view is None:
+            return
+        status = view.status
+        if study.spec.warm_start is not None:
+            status.warm_start = self._warm_status or (previous.warm_start if previous else None)
+        await self._patch_if_changed(status, previous)
+        self.views.commit(view)
+
+    async def _patch_if_changed(self, status: StudyStatus, previous: StudyStatus | None) -> None:
+        new = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+        old = previous.model_dump(mode="json", by_alias=True, exclude_none=True) if previous else {}
+        if new == old:
+            return
+        changed = previous is None or previous.phase != status.phase
+        if changed and status.phase != StudyPhase.INVALID:  # InvalidSpec says more
+            self.post_event(self.body, "Normal", f"Study{status.phase}",
+                            f"study {self.name} is {status.phase}")
+            if status.phase is not None and status.phase.is_final:
+                self._log("%s (%s trials finished, total cost %.6g)",
+                          "completed" if status.phase == StudyPhase.SUCCEEDED else "failed",
+                          status.progress, status.total_cost,
+                          level=logging.INFO if status.phase == StudyPhase.SUCCEEDED
+                          else logging.WARNING)
+        await self.api.patch_status(STUDIES, self.namespace, self.name, new)
+        self.body = {**self.body, "status": new}
+
+    async def _mark_invalid(self, message: str, generation: int | None, reason: str) -> None:
+        """Phase Invalid, Valid=False with `reason` (InvalidSpec or SearchChanged); no trial
+        starts until the spec is fixed. Once per generation and reason."""
+        if self._invalid == (generation, reason):
+            return
+        message = message[:4000]
+        status = invalid_status(message, generation, self._previous_status(), datetime.now(UTC))
+        if reason != INVALID_SPEC:
+            status.conditions = [c.model_copy(update={"reason": reason}) if c.type == "Valid"
+                                 else c for c in status.conditions]
+        self.post_event(self.body, "Warning", reason, message)
+        self._log("invalid (%s): %s", reason, message, level=logging.WARNING)
+        self._accepted = False
+        self.views.forget()
+        await self._patch_if_changed(status, self._previous_status())
+        self._invalid = (generation, reason)

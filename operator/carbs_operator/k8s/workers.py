@@ -1,0 +1,96 @@
+"""The operator's worker pool: engine fits and derived views, off the event loop and off
+its GIL.
+
+A process pool, sized from the CPUs the pod may use (`cpus.usable_cpus`), or from
+`carbs operator --workers N`. Threads would keep the fits off the loop but not off the GIL:
+the engine's Python between torch kernels, the replay of thousands of trials and the
+status's frontier computations would take turns with the event loop and with each other.
+
+Processes start from a fork server that imported the worker's modules once, so a new
+worker costs a fork, not a second import of torch; and no worker is forked from the
+operator's own multi-threaded process.
+
+What crosses the boundary is plain data (worker_tasks.py). A worker that dies (OOM-killed,
+a segfault in a native library) breaks a ProcessPoolExecutor for good: every call in
+flight fails with BrokenProcessPool. `WorkerPool.call` then replaces the pool and runs the
+call again. That is safe because a call has no side effect: it computes from the records
+it was given, and the trials it suggests are created by the event loop only after it
+answered. So no trial is lost or created twice when a worker dies: at worst a suggestion
+is computed twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from carbs_operator.k8s import worker_tasks
+from carbs_operator.k8s.cpus import usable_cpus
+
+log = logging.getLogger("carbs_operator")
+Task = Callable[[dict[str, Any]], dict[str, Any]]
+#: A call is tried this often when its workers keep dying (then the error is raised, and the
+#: study's pass is retried on its next resync like any other failure).
+ATTEMPTS = 3
+PRELOAD = ["carbs_operator.k8s.worker_tasks"]
+
+
+class WorkerPool:
+    """`await pool.call(worker_tasks.suggest, payload)`; `workers=0` sizes it from the
+    CPUs; `processes=False` runs the same calls in threads (the fallback where processes
+    cannot start)."""
+
+    def __init__(self, workers: int = 0, *, processes: bool = True) -> None:
+        self.workers = workers if workers > 0 else usable_cpus()
+        self.processes = processes
+        self._lock = threading.Lock()
+        self._executor: Executor | None = None
+        self.restarts = 0
+
+    def _new_executor(self) -> Executor:
+        if not self.processes:
+            return ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="carbs-engine")
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(PRELOAD)
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
+                                   initializer=worker_tasks.initialize)
+
+    def _current(self) -> Executor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = self._new_executor()
+            return self._executor
+
+    def _replace(self, broken: Executor) -> None:
+        """Swap a broken executor for a fresh one (once, however many calls saw it break)."""
+        with self._lock:
+            if self._executor is broken:
+                broken.shutdown(wait=False, cancel_futures=True)
+                self._executor = None
+                self.restarts += 1
+
+    async def call(self, task: Task, payload: dict[str, Any]) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        for attempt in range(1, ATTEMPTS + 1):
+            executor = self._current()
+            try:
+                return await loop.run_in_executor(executor, task, payload)
+            except BrokenProcessPool:
+                log.warning("a worker process died (attempt %d of %d); the pool is replaced "
+                            "and the call run again", attempt, ATTEMPTS)
+                self._replace(executor)
+                if attempt == ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    def shutdown(self) -> None:
+        with self._lock:
+            if self._executor is not None:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = None
