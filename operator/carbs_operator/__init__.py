@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from carbs_operator.sdk import report, report_progress
+    from carbs_operator.tuning.api import load_study, to_manifest, tune
 
-__all__ = ["__version__", "report", "report_progress"]
+__all__ = ["__version__", "load_study", "report", "report_progress", "to_manifest", "tune"]
 
 
 def __getattr__(name: str) -> Any:
@@ -20,6 +21,10 @@ def __getattr__(name: str) -> Any:
         from carbs_operator import sdk
 
         return getattr(sdk, name)
+    if name in ("tune", "load_study", "to_manifest"):  # pydantic and the runner: on first use
+        from carbs_operator.tuning import api
+
+        return getattr(api, name)
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version
 
