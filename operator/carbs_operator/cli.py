@@ -206,6 +206,55 @@ register(Subcommand(
 ))
 
 
+# ------------------------------------------------------------------------------------ ui
+
+
+def _configure_ui(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths", metavar="PATH", type=Path, nargs="*",
+        help="state directories (every study in them) or study manifests (default .carbs)",
+    )
+    parser.add_argument("--state-dir", type=Path, default=Path(".carbs"),
+                        help="where a manifest's state lives (default ./.carbs)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    parser.add_argument("--cluster", action="store_true",
+                        help="show the cluster's CarbsStudy objects instead of local studies")
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument("--namespace", "-n", default=None, metavar="NS",
+                       help="with --cluster: this namespace (default: the context's)")
+    scope.add_argument("--all-namespaces", "-A", action="store_true",
+                       help="with --cluster: every namespace")
+
+
+def _run_ui(args: argparse.Namespace) -> int:
+    from carbs_operator.ui.server import serve
+    from carbs_operator.ui.source import StudySource
+
+    source: StudySource
+    if args.cluster:
+        if args.paths:
+            print("carbs ui: --cluster reads the cluster; give no PATH", file=sys.stderr)
+            return EXIT_USAGE
+        from carbs_operator.ui.cluster_source import ClusterSource
+
+        source = ClusterSource.connect(args.namespace, all_namespaces=args.all_namespaces)
+    else:
+        if args.namespace or args.all_namespaces:
+            print("carbs ui: --namespace and --all-namespaces need --cluster", file=sys.stderr)
+            return EXIT_USAGE
+        from carbs_operator.ui.local_source import LocalSource
+
+        source = LocalSource(args.paths or [args.state_dir], state_dir=args.state_dir)
+    serve(source, args.host, args.port)
+    return EXIT_OK
+
+
+register(Subcommand("ui", "serve a read-only web UI of local studies (or --cluster)",
+                    _configure_ui, _run_ui))
+
+
 # ------------------------------------------------------------------------------ operator
 
 
@@ -238,6 +287,16 @@ def _configure_operator(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default="cpu", help="engine device: cpu, cuda or auto")
     parser.add_argument(
+        "--workers", type=int, default=0, metavar="N",
+        help="worker processes for engine fits and study status (default 0: one per CPU "
+        "the pod may use, from its cgroup quota and CPU affinity)",
+    )
+    parser.add_argument(
+        "--shards", type=int, default=16, metavar="N",
+        help="shards the studies are split into, one Lease each; every replica must be "
+        "started with the same number (default 16)",
+    )
+    parser.add_argument(
         "--trial-kinds", default="Job", metavar="KIND,...",
         help="workload kinds trials may run as (the chart's trialKinds): Job, JobSet, "
         "TrainJob, PyTorchJob. A study naming another kind is Invalid. Default: Job",
@@ -258,6 +317,7 @@ def _run_operator(args: argparse.Namespace) -> int:
         args.namespace, args.all_namespaces, standalone=args.standalone,
         peering_name=args.peering, priority=args.priority,
         metrics_port=args.metrics_port, liveness_endpoint=args.liveness, device=args.device,
+        workers=args.workers, shards=args.shards,
         trial_kinds=frozenset(k.strip() for k in args.trial_kinds.split(",") if k.strip()),
         log_format=args.log_format, verbose=args.verbose, quiet=args.quiet,
     )

@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from carbs_operator.formatting import cost_label, law_reading
-from carbs_operator.models import Parameter, TrialPhase
+from carbs_operator.models import Parameter, StudySpec, StudyStatus, TrialPhase
 from carbs_operator.status import trial_name
 from carbs_operator.study import TrialRecord
 from carbs_operator.study_view import StudyView, failure_text
@@ -38,15 +38,15 @@ def parameter_json(parameter: Parameter) -> JSON:
     }
 
 
-def summary_json(view: StudyView) -> JSON:
-    """The studies list's row: where the study stands against its budget."""
-    status, spec = view.status, view.spec
-    best = status.best_trial
+def summary_json(name: str, namespace: str, spec: StudySpec, status: StudyStatus) -> JSON:
+    """The studies list's row, from a study's status alone (on a cluster the operator has
+    written it: listing 200 studies refits nothing)."""
+    best, counts = status.best_trial, status.trials
     return {
-        "name": view.name, "namespace": view.namespace,
+        "name": name, "namespace": namespace,
         "phase": None if status.phase is None else str(status.phase),
-        "trials": {"finished": _finished(view.trials), "total": len(view.trials),
-                   "budget": spec.budget.max_trials},
+        "trials": {"finished": counts.total - counts.pending - counts.running,
+                   "total": counts.total, "budget": spec.budget.max_trials},
         "best": None if best is None else {"trial": best.index,
                                            "objective": number(best.objective)},
         "totalCost": number(status.total_cost),
@@ -59,8 +59,8 @@ def summary_json(view: StudyView) -> JSON:
     }
 
 
-def _finished(trials: Sequence[TrialRecord]) -> int:
-    return sum(1 for t in trials if not t.in_flight)
+def view_summary_json(view: StudyView) -> JSON:
+    return summary_json(view.name, view.namespace, view.spec, view.status)
 
 
 def trial_json(view: StudyView, trial: TrialRecord) -> JSON:
@@ -130,7 +130,7 @@ def frontier_json(view: StudyView) -> JSON:
         "laws": [law_json(law, view) for law in view.laws],
         "stopped": [trial_json(view, t) for t in view.trials
                     if t.phase == TrialPhase.EARLY_STOPPED],
-        "summary": summary_json(view),
+        "summary": view_summary_json(view),
     }
 
 
@@ -143,7 +143,7 @@ def view_json(view: StudyView, *, manifest: str) -> JSON:
                       "direction": str(view.spec.objective.direction)},
         "costLabel": cost_label(view.spec),
         "parameters": [parameter_json(p) for p in view.spec.parameters],
-        "summary": summary_json(view),
+        "summary": view_summary_json(view),
         "status": view.status.model_dump(mode="json", by_alias=True, exclude_none=True),
         "trials": [trial_json(view, t) for t in view.trials],
         "frontier": [t.index for t in view.frontier],

@@ -3,6 +3,7 @@ metrics and reports around it."""
 
 from __future__ import annotations
 
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,6 +42,15 @@ def local_view(study: CarbsStudy, trials: Sequence[TrialRecord]) -> StudyView:
                       namespace=LOCAL_NAMESPACE)
 
 
+def ui_command(state_dir: Path) -> str:
+    """The one command that serves this state directory's studies in a browser."""
+    return "carbs ui" if state_dir == Path(".carbs") else f"carbs ui {shlex.quote(str(state_dir))}"
+
+
+def ui_url(name: str, port: int = 8080) -> str:
+    return f"http://127.0.0.1:{port}/#/study/{name}"
+
+
 def state_path(state_dir: Path, study: CarbsStudy) -> Path:
     return state_dir / f"{study.metadata.name}.db"
 
@@ -73,6 +83,8 @@ def run_command(
     server = serve(registry, metrics_port) if metrics_port is not None else None
     if server is not None:
         console.print(f"metrics on http://127.0.0.1:{server.port}/metrics")
+    console.print(f"watch it live: {ui_command(state_dir)}  (then open "
+                  f"{ui_url(name)})", markup=False, highlight=False)
     try:
         with Progress(name, console) as progress:
 

@@ -26,9 +26,9 @@ from carbs_operator.study_view import StudyView, build_view
 from carbs_operator.ui.source import JSON
 from carbs_operator.view_json import (
     curves_json,
-    summary_json,
     trial_detail_json,
     view_json,
+    view_summary_json,
 )
 
 _LOG = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class ViewCache:
         return entry.cache[name]
 
     def summary(self, records: StudyRecords) -> JSON:
-        return {**self._memo(records, "summary", summary_json), **_identity(records)}
+        return {**self._memo(records, "summary", view_summary_json), **_identity(records)}
 
     def view(self, records: StudyRecords) -> JSON:
         manifest = yaml.safe_dump(records.manifest, sort_keys=False)
