@@ -34,11 +34,13 @@ from carbs_operator.frontier import pareto_frontier
 from carbs_operator.models import StudySpec, TrialPhase
 from carbs_operator.predict import CURVE_MULTIPLES, CURVES, law_curve, scale_up_prediction
 from carbs_operator.study import TrialRecord, best_trial, count_trials, successes, total_cost
+from carbs_optimizer import ScalingLaw as FittedLaw
 
 OUTCOMES: Final = ("succeeded", "failed", "lost", "earlystopped")
 IN_FLIGHT_PHASES: Final = ("pending", "running")
 QUANTILES: Final = ("0", "0.25", "0.5", "0.75", "1")
 LABELS: Final = ("namespace", "study")
+LAW_BOUNDS: Final = ("estimate", "low", "high")
 
 # Suggestion is a GP fit plus an acquisition search: tens of milliseconds on a small study,
 # up to minutes on a large one with many parameters.
@@ -131,6 +133,19 @@ class StudyMetrics:
             "until one has, the time the study's first trial was created.",
             LABELS, registry=registry,
         )
+        self.law_exponent = Gauge(
+            "carbs_scaling_law_exponent",
+            "Each numeric parameter's scaling-law exponent (slope against log10 cost; bound "
+            "estimate) and its 80% interval (bounds low, high). Read it with "
+            "carbs_scaling_law_verdict: only a 'law' is one.",
+            [*LABELS, "parameter", "bound"], registry=registry,
+        )
+        self.law_verdict = Gauge(
+            "carbs_scaling_law_verdict",
+            "1 for each parameter's current verdict: law, no law, saturated or too few "
+            "trials (one series per parameter).",
+            [*LABELS, "parameter", "verdict"], registry=registry,
+        )
         self.build_info = Info("carbs_build", "Version of carbs-operator.", registry=registry)
         self.build_info.info({"version": version or _version()})
 
@@ -150,9 +165,13 @@ class StudyMetrics:
         self.reconcile_errors.labels(namespace, study).inc()
 
     def update_study(
-        self, namespace: str, study: str, spec: StudySpec, trials: Sequence[TrialRecord]
+        self, namespace: str, study: str, spec: StudySpec, trials: Sequence[TrialRecord],
+        laws: Sequence[FittedLaw] | None = None,
     ) -> None:
-        """Set the gauges from the trial records (cheap enough to call every reconcile)."""
+        """Set the gauges from the trial records (cheap enough to call every reconcile);
+        the law gauges from `laws` where the caller has fitted them."""
+        if laws is not None:
+            self._update_laws(namespace, study, laws)
         for outcome in OUTCOMES:
             # Present from the start at 0, so rate() and increase() see the first trial.
             self.trials_finished.labels(namespace, study, outcome)
@@ -218,9 +237,27 @@ class StudyMetrics:
         self._frontiers[(namespace, study)] = (key, spec, frontier)
         return frontier
 
+    def _update_laws(self, namespace: str, study: str, laws: Sequence[FittedLaw]) -> None:
+        self._forget_laws(namespace, study)
+        for law in laws:
+            self.law_verdict.labels(namespace, study, law.parameter, law.verdict).set(1)
+            interval = law.exponent_interval or (None, None)
+            for bound, value in zip(LAW_BOUNDS, (law.exponent, *interval), strict=True):
+                if value is not None and math.isfinite(value):
+                    self.law_exponent.labels(namespace, study, law.parameter, bound).set(value)
+
+    def _forget_laws(self, namespace: str, study: str) -> None:
+        """A parameter's verdict changes, and a study's parameters with its spec."""
+        for metric in (self.law_exponent, self.law_verdict):
+            for labels in list(metric._metrics):  # prometheus_client has no public listing
+                if labels[:2] == (namespace, study):
+                    with contextlib.suppress(KeyError):
+                        metric.remove(*labels)
+
     def remove_study(self, namespace: str, study: str) -> None:
         """Drop every series of a deleted study, so it stops being scraped (and alerted on)."""
         self._frontiers.pop((namespace, study), None)
+        self._forget_laws(namespace, study)
         for outcome in OUTCOMES:
             _forget(self.trials_finished, namespace, study, outcome)
         for phase in IN_FLIGHT_PHASES:

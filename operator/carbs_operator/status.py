@@ -206,22 +206,32 @@ def _best(spec: StudySpec, trials: Sequence[TrialRecord], study: str) -> BestTri
 def _laws(laws: Sequence[FittedLaw]) -> list[ScalingLaw]:
     out = []
     for law in laws:
+        verdict = {"verdict": law.verdict, "held_value": _finite_or_none(law.held_value),
+                   "saturation_cost": _finite_or_none(law.saturation_cost)}
         if law.bands is not None:  # categorical/ordinal: the value per cost band
             bands = [ValueBand(min_cost=b.min_cost, max_cost=b.max_cost, value=b.value,
                                points=b.points) for b in law.bands[:MAX_FRONTIER_POINTS]]
             out.append(ScalingLaw(parameter=law.parameter, space=ParameterSpace(law.space),
-                                  points=law.points, bands=bands))
+                                  points=law.points, bands=bands, **verdict))
             continue
         numbers = (law.exponent, law.intercept, law.r2)
         if not all(v is not None and math.isfinite(v) for v in numbers):
             continue
+        interval = law.exponent_interval
         out.append(ScalingLaw(
             parameter=law.parameter, space=ParameterSpace(law.space),
             slope=float(law.exponent or 0.0), intercept=float(law.intercept or 0.0),
             r2=float(law.r2 or 0.0), points=law.points,
             fit="joint" if law.fit == "joint" else "frontier",
+            interval=(list(interval) if interval is not None
+                      and all(math.isfinite(v) for v in interval) else None),
+            **verdict,
         ))
     return out[:MAX_PARAMETERS]
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
 
 
 def scale_up_status(spec: StudySpec, trials: Sequence[TrialRecord]) -> ScaleUp | None:

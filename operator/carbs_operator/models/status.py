@@ -125,6 +125,19 @@ class ScalingLaw(StatusModel):
         description="Categorical and ordinal parameters: the value the frontier uses in "
         "each cost band, cheapest first.",
     )
+    interval: Annotated[list[Float], Field(min_length=2, max_length=2)] | None = Field(
+        None, description="80% interval [low, high] of the slope, from the trials' scatter "
+        "about the law: a slope is a law only where this excludes 0.")
+    verdict: Literal["law", "no law", "saturated", "too few trials"] | None = Field(
+        None, description="What the trials support: law (the interval excludes 0); no law "
+        "(the parameter does not move with cost: hold it at heldValue); saturated (the "
+        "objective stops improving past saturationCost: no law extrapolates beyond it); "
+        "too few trials.")
+    held_value: Float | None = Field(
+        None, description="With verdict 'no law': the value the frontier uses.")
+    saturation_cost: Float | None = Field(
+        None, description="With verdict 'saturated': the cost past which the objective "
+        "stops improving.")
 
 
 class ScaleUp(StatusModel):
