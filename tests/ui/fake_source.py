@@ -30,8 +30,8 @@ class FakeStudy:
     name: str
     choices: list[str] = field(default_factory=lambda: ["adam", "sgd"])
     namespace: str | None = None
-    budget: int = 40
-    max_total_cost: float | None = 1e12
+    budget: int = 100
+    max_total_cost: float | None = 5e13
     phase: str = "Running"
     failure_reason: str = "exit code 1: CUDA out of memory"
     logs: bool = False
