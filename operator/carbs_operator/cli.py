@@ -222,8 +222,9 @@ def _configure_ui(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cluster", action="store_true",
                         help="show the cluster's CarbsStudy objects instead of local studies")
     scope = parser.add_mutually_exclusive_group()
-    scope.add_argument("--namespace", "-n", default=None, metavar="NS",
-                       help="with --cluster: this namespace (default: the context's)")
+    scope.add_argument("--namespace", "-n", action="append", default=[], metavar="NS",
+                       help="with --cluster: this namespace (repeatable; default: the "
+                       "context's)")
     scope.add_argument("--all-namespaces", "-A", action="store_true",
                        help="with --cluster: every namespace")
 
@@ -297,6 +298,11 @@ def _configure_operator(parser: argparse.ArgumentParser) -> None:
         "started with the same number (default 16)",
     )
     parser.add_argument(
+        "--lease-seconds", type=float, default=15.0, metavar="S",
+        help="shard Lease duration: a dead replica's studies move to another after this "
+        "long (default 15)",
+    )
+    parser.add_argument(
         "--trial-kinds", default="Job", metavar="KIND,...",
         help="workload kinds trials may run as (the chart's trialKinds): Job, JobSet, "
         "TrainJob, PyTorchJob. A study naming another kind is Invalid. Default: Job",
@@ -317,7 +323,7 @@ def _run_operator(args: argparse.Namespace) -> int:
         args.namespace, args.all_namespaces, standalone=args.standalone,
         peering_name=args.peering, priority=args.priority,
         metrics_port=args.metrics_port, liveness_endpoint=args.liveness, device=args.device,
-        workers=args.workers, shards=args.shards,
+        workers=args.workers, shards=args.shards, lease_seconds=args.lease_seconds,
         trial_kinds=frozenset(k.strip() for k in args.trial_kinds.split(",") if k.strip()),
         log_format=args.log_format, verbose=args.verbose, quiet=args.quiet,
     )

@@ -139,3 +139,38 @@ The operator's rules on the namespaced resources it serves, shared by the Cluste
   resources: ["events"]
   verbs: ["create"]
 {{- end -}}
+
+{{/* The labels that select the UI pods (ui.yaml); never change them. */}}
+{{- define "carbs-operator.uiSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "carbs-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: ui
+{{- end -}}
+
+{{/* Labels of the UI's objects. */}}
+{{- define "carbs-operator.uiLabels" -}}
+helm.sh/chart: {{ include "carbs-operator.chart" . }}
+{{ include "carbs-operator.uiSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: carbs-operator
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* What the read-only UI may do: read the studies and trials, and, with ui.podLogs, find
+a trial's pod and read its log for the trial's page. */}}
+{{- define "carbs-operator.uiRules" -}}
+- apiGroups: ["carbs.dev"]
+  resources: ["carbsstudies", "carbstrials"]
+  verbs: ["get", "list", "watch"]
+{{- if .Values.ui.podLogs }}
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list"]
+- apiGroups: [""]
+  resources: ["pods/log"]
+  verbs: ["get"]
+{{- end }}
+{{- end -}}

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
 from carbs_operator.k8s.api import REQUEST_TIMEOUT_SECONDS, STUDIES, TRIALS, Resource
@@ -168,7 +168,8 @@ def _trial_record(obj: Mapping[str, Any]) -> tuple[str, TrialRecord] | None:
 class ClusterSource:
     """The CarbsStudy objects of one namespace, or of all."""
 
-    def __init__(self, api_client: Any, namespace: str | None) -> None:
+    def __init__(self, api_client: Any, namespaces: Sequence[str] | None) -> None:
+        """`namespaces` None: every namespace (one cluster-wide watch per kind)."""
         from kubernetes import client as k8s
 
         self._core = k8s.CoreV1Api(api_client)
@@ -177,29 +178,40 @@ class ClusterSource:
         self._revisions: dict[str, int] = defaultdict(int)
         self._trials: dict[str, dict[str, TrialRecord]] = defaultdict(dict)
         self._views = ViewCache()
-        self.studies_mirror = Mirror(custom, STUDIES, namespace, _study_object,
-                                     self._study_changed)
-        self.trials_mirror = Mirror(custom, TRIALS, namespace, _trial_record,
-                                    self._trial_changed)
+        scopes: list[str | None] = list(namespaces) if namespaces is not None else [None]
+        self.studies_mirrors = [Mirror(custom, STUDIES, scope, _study_object,
+                                       self._study_changed) for scope in scopes]
+        self.trials_mirrors = [Mirror(custom, TRIALS, scope, _trial_record,
+                                      self._trial_changed) for scope in scopes]
 
     @classmethod
-    def connect(cls, namespace: str | None, *, all_namespaces: bool = False,
+    def connect(cls, namespaces: Sequence[str] = (), *, all_namespaces: bool = False,
                 api_client: Any = None, sync_seconds: float = 30.0) -> ClusterSource:
-        scope = None if all_namespaces else (namespace or current_namespace())
+        scope = None if all_namespaces else (list(namespaces) or [current_namespace()])
         source = cls(api_client or kube_api_client(), scope)
         source.start(sync_seconds)
         return source
 
+    @property
+    def _mirrors(self) -> list[Mirror]:
+        return [*self.studies_mirrors, *self.trials_mirrors]
+
     def start(self, sync_seconds: float = 30.0) -> None:
-        self.studies_mirror.start()
-        self.trials_mirror.start()
+        for mirror in self._mirrors:
+            mirror.start()
         deadline = time.monotonic() + sync_seconds
-        for mirror in (self.studies_mirror, self.trials_mirror):
+        for mirror in self._mirrors:
             mirror.synced.wait(max(0.0, deadline - time.monotonic()))
 
     def close(self) -> None:
-        self.studies_mirror.stop()
-        self.trials_mirror.stop()
+        for mirror in self._mirrors:
+            mirror.stop()
+
+    def _study_objects(self) -> dict[Key, dict[str, Any]]:
+        out: dict[Key, dict[str, Any]] = {}
+        for mirror in self.studies_mirrors:
+            out.update(mirror.items)
+        return out
 
     # -- the mirrors' callbacks (their threads) --------------------------------------
     def _study_changed(self, key: Key, old: Any, new: Any) -> None:
@@ -221,10 +233,10 @@ class ClusterSource:
     # -- StudySource ------------------------------------------------------------------
     def _object(self, key: str) -> dict[str, Any]:
         namespace, _, name = key.partition("~")
-        obj = self.studies_mirror.items.get((namespace, name))
+        obj = self._study_objects().get((namespace, name))
         if obj is None:
             raise StudyNotFoundError(key)
-        return cast(dict[str, Any], obj)
+        return obj
 
     def _records(self, key: str) -> StudyRecords:
         obj = self._object(key)
@@ -241,7 +253,7 @@ class ClusterSource:
 
     def studies(self) -> list[JSON]:
         out = []
-        for (namespace, name), obj in sorted(self.studies_mirror.items.items()):
+        for (namespace, name), obj in sorted(self._study_objects().items()):
             key = study_key(namespace, name)
             try:
                 spec = parse_study({k: v for k, v in obj.items() if k != "status"}).spec
