@@ -124,6 +124,7 @@ export async function studyPage(ctx, { key, tab }) {
       panelNode.appendChild(node);
       table = trialsTable(node, view, open);
       await table.built;
+      window.carbsUI.table = table.table;
     } else {
       replace(panelNode);
       panel = PANELS[active](panelNode, { key, open });
