@@ -21,12 +21,16 @@ run: $(VENV)/bin/python
 	$(VENV)/bin/carbs run examples/digits-mlp/study.yaml
 
 # promtool and prometheus (Debian's package) check the alert rules and scrape a real run;
-# kubectl (Debian's package) drives the README's cluster walkthrough against the emulator.
+# kubectl (Debian's package) drives the README's cluster walkthrough against the emulator;
+# chromium and chromium-driver (Debian's packages) run the study UI's browser tests.
 system-tools:
 	@command -v promtool >/dev/null 2>&1 || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; }
 	@command -v kubectl >/dev/null 2>&1 || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubectl; }
+	@{ command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    chromium chromium-driver; }
 
 test: system-tools $(VENV)/bin/python
 	$(PIP) install -q $(TORCH) -e '.[all,test,bench]'

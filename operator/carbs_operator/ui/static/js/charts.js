@@ -14,6 +14,13 @@ export const PALETTE = ["#1c7ed6", "#d9480f", "#2f9e44", "#9c36b5", "#e8890c", "
 const X_PATH = "path://M2,0L5,3L8,0L10,2L7,5L10,8L8,10L5,7L2,10L0,8L3,5L0,2Z";
 const FONT = { fontFamily: "system-ui, -apple-system, Segoe UI, Roboto, sans-serif" };
 
+/** Whether values span enough decades (all positive) that a log axis reads better. */
+export function wantsLog(values, decades = 1) {
+  const finite = values.filter((v) => Number.isFinite(v));
+  if (!finite.length || finite.some((v) => v <= 0)) return false;
+  return Math.log10(Math.max(...finite) / Math.min(...finite)) >= decades;
+}
+
 /** A chart in `node`, resized with the window, disposed by the caller via .dispose(). */
 export function makeChart(node, name) {
   const chart = echarts.init(node, null, { renderer: "canvas" });

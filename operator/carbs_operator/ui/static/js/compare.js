@@ -1,7 +1,7 @@
 // Two or more studies' frontiers on one plot, each with its trials faint behind it.
 import { api } from "./api.js";
 import { el, replace, num, link, studyHash, trialHash } from "./dom.js";
-import { makeChart, compareOption, PALETTE } from "./charts.js";
+import { makeChart, compareOption, wantsLog, PALETTE } from "./charts.js";
 
 export async function comparePage(ctx, { keys }) {
   if (keys.length < 1) throw new Error("Pick two or more studies on the studies page to compare.");
@@ -9,7 +9,8 @@ export async function comparePage(ctx, { keys }) {
   if (!ctx.isCurrent()) return null;
   document.title = `carbs · compare ${views.map((v) => v.name).join(", ")}`;
   replace(ctx.crumbs, link("#/", "Studies"), " › ", el("span", {}, "compare"));
-  const logBox = el("input", { type: "checkbox" });
+  let logY = wantsLog(views.flatMap((v) => v.trials.map((t) => t.objective)));
+  const logBox = el("input", { type: "checkbox", checked: logY });
   const legend = el("div", { class: "compare-legend" });
   const box = el("div", { class: "chart chart-frontier", id: "compare-chart" });
   replace(ctx.main, el("section", { class: "card" },
@@ -17,7 +18,6 @@ export async function comparePage(ctx, { keys }) {
     legend, box));
   const chart = makeChart(box, "compare");
   let lookup = new Map();
-  let logY = false;
   chart.on("click", (p) => {
     const entry = p.data && lookup.get(p.data[3]);
     if (entry) location.hash = trialHash(entry.view.key, p.data[2]);

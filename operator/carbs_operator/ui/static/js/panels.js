@@ -3,7 +3,7 @@
 // (node, {key, open}) -> {update(view), dispose()}; update runs again on every new revision.
 import { api } from "./api.js";
 import { el, replace, num, value, kvTable, objectiveLabel } from "./dom.js";
-import { makeChart, baseOption, trialTooltip, COLORS, PALETTE } from "./charts.js";
+import { makeChart, baseOption, trialTooltip, wantsLog, COLORS, PALETTE } from "./charts.js";
 
 const isCategorical = (p) => p.space === "categorical" || p.space === "ordinal" ||
   (p.choices && p.choices.length) || (p.values && p.values.length);
@@ -105,7 +105,8 @@ function curvesPanel(node, { key, open }) {
       const option = baseOption();
       option.xAxis = { type: "value", name: "step", nameLocation: "middle", nameGap: 30, scale: true,
         axisLabel: { formatter: (v) => num(v) }, splitLine: { lineStyle: { color: "#eef0f3" } } };
-      option.yAxis = { type: "value", name: curves.metric, nameLocation: "middle", nameGap: 52, scale: true,
+      const logY = wantsLog(shown.flatMap((c) => c.points.map((p) => p[1])));
+      option.yAxis = { type: logY ? "log" : "value", name: curves.metric + (logY ? " (log)" : ""), nameLocation: "middle", nameGap: 52, scale: true,
         axisLabel: { formatter: (v) => num(v) }, splitLine: { lineStyle: { color: "#eef0f3" } } };
       option.tooltip.formatter = (p) => {
         const index = p.seriesType === "scatter" ? p.data[2] : shown[p.seriesIndex]?.index;

@@ -4,7 +4,7 @@
 // data in place: charts and table update, nothing reloads.
 import { api } from "./api.js";
 import { el, replace, num, value, pill, link, studyHash, trialHash, objectiveLabel, kvTable } from "./dom.js";
-import { makeChart, frontierOption } from "./charts.js";
+import { makeChart, frontierOption, wantsLog } from "./charts.js";
 import { trialsTable } from "./table.js";
 import { PANELS } from "./panels.js";
 
@@ -67,7 +67,8 @@ export async function studyPage(ctx, { key, tab }) {
   let view = await api.view(key);
   if (!ctx.isCurrent()) return null;
   let active = TABS.some(([id]) => id === tab) ? tab : "trials";
-  let logY = false;
+  // A log objective axis by default where the objectives span decades.
+  let logY = wantsLog(view.trials.map((t) => t.objective));
   const open = (index) => { location.hash = trialHash(key, index); };
   document.title = `carbs · ${view.name}`;
   replace(ctx.crumbs, link("#/", "Studies"), " › ", el("span", {}, view.name));
@@ -76,7 +77,7 @@ export async function studyPage(ctx, { key, tab }) {
   const chartNode = el("div", { class: "chart chart-frontier", id: "frontier-chart" });
   const side = el("div", { class: "side" });
   const note = el("p", { class: "muted small", id: "placed-note" });
-  const logBox = el("input", { type: "checkbox", id: "log-y" });
+  const logBox = el("input", { type: "checkbox", id: "log-y", checked: logY });
   const tabBar = el("nav", { class: "tabs", role: "tablist" });
   const panelNode = el("section", { class: "card panel" });
   replace(ctx.main, head,
