@@ -56,7 +56,9 @@ async def test_started_as_the_readme_says_it_runs_and_logs_each_decision(
     def one(*words: str) -> list[str]:
         return [line for line in lines if all(word in line for word in words)]
 
-    assert one("kopfpeerings.kopf.dev is not served", "running standalone")
+    # Started with no flag, replicas share the studies by shard Leases (no kopf peering).
+    assert one("sharding: studies split into 16 shards", "no kopf peering")
+    assert one("holds shards [", "of 16")
     assert one("[INFO", "study default/quad: accepted")
     assert one("study default/quad: suggested", "trial(s) in")
     for index in range(3):
@@ -89,7 +91,7 @@ async def test_json_logs_carry_namespace_study_and_trial(
     assert created_line["namespace"] == "default"
     assert created_line["study"] == "quad"
     assert created_line["severity"] == "info"
-    assert any("running standalone" in r["message"] for r in records)
+    assert any("sharding: studies split" in r["message"] for r in records)
     assert all(line.startswith("{") for line in process.output().splitlines() if line.strip())
 
 

@@ -1,4 +1,5 @@
-"""Two operator replicas with kopf peering: one works, the other stands by; no duplicates."""
+"""Two operator replicas with kopf peering (`--peering NAME`, the active/standby mode kept
+beside sharding): one works, the other stands by; no duplicates."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from tests.support.kubelet import SimulatedKubelet
 
 
 def replica(cluster: Cluster, stop: threading.Event) -> threading.Thread:
-    """`carbs operator` with peering (random priority), in its own thread and loop."""
+    """`carbs operator --peering carbs-operator` (random priority), in its own thread."""
     return carbs_operator_thread(cluster, stop, namespaces=["default"], standalone=False,
-                                 resync_seconds=0.5)
+                                 peering_name="carbs-operator", resync_seconds=0.5)
 
 
 async def test_two_replicas_finish_a_study_exactly_once(

@@ -9,6 +9,7 @@ Jobs and Pods only wake their study's reconciler, which re-reads the world itsel
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import copy
 import logging
 import os
@@ -21,7 +22,9 @@ import kopf
 from kubernetes import client as k8s
 
 from carbs_operator.k8s.api import REQUEST_TIMEOUT_SECONDS, KubeApi
+from carbs_operator.k8s.leases import ShardKeeper
 from carbs_operator.k8s.reconciler import PROGRESS_SECONDS, SILENCE_SECONDS, StudyReconciler
+from carbs_operator.k8s.sharding import study_shard
 from carbs_operator.k8s.workers import WorkerPool
 from carbs_operator.k8s.workload_api import DEFAULT_TRIAL_KINDS
 from carbs_operator.metrics import StudyMetrics
@@ -31,6 +34,8 @@ from carbs_operator.workloads import KINDS
 
 log = logging.getLogger(__name__)
 REPORTING_COMPONENT = "carbs-operator"
+#: A study given up with its shard may finish its pass for this long before it is cancelled.
+STOP_GRACE_SECONDS = 5.0
 Key = tuple[str, str]  # (namespace, study name)
 
 
@@ -49,6 +54,13 @@ class OperatorContext:
     reconcilers: dict[Key, tuple[StudyReconciler, asyncio.Task[None]]] = field(
         default_factory=dict
     )
+    # Sharding (k8s/leases.py): None serves every study (standalone, or kopf peering).
+    keeper: ShardKeeper | None = None
+    studies: dict[Key, dict[str, Any]] = field(default_factory=dict)  # every study seen
+    keeper_task: asyncio.Task[None] | None = None
+    # kopf's context as a handler sees it: its Event poster lives in context variables that
+    # kopf sets for handlers only, and studies started by the shard keeper post Events too.
+    kopf_context: contextvars.Context | None = None
 
     def __post_init__(self) -> None:
         # Suggestions and derived views are CPU-heavy: worker processes bound them, off
@@ -60,7 +72,64 @@ class OperatorContext:
         if entry is not None:
             entry[0].wake.set()
 
+    def owns(self, body: dict[str, Any]) -> bool:
+        """Whether this replica reconciles the study: it holds the study's shard."""
+        return self.keeper is None or study_shard(body, self.keeper.shards) in self.keeper.held
+
+    def start(self, key: Key, body: dict[str, Any]) -> None:
+        reconciler = StudyReconciler(
+            self.api, self.engine_pool, body, post_event=post_event,
+            metrics=self.metrics, device=self.device,
+            resync_seconds=self.resync_seconds, trial_kinds=self.trial_kinds,
+            progress_seconds=self.progress_seconds, silence_seconds=self.silence_seconds,
+        )
+        task = asyncio.create_task(reconciler.run(), name=f"carbs-study-{key[0]}-{key[1]}",
+                                   context=self.kopf_context.copy() if self.kopf_context
+                                   else None)
+        self.reconcilers[key] = (reconciler, task)
+
+    def post_event(self, body: Mapping[str, Any], type_: str, reason: str,
+                   message: str) -> None:
+        """`post_event` from outside kopf's handlers (the shard keeper), in kopf's context
+        once a handler has shown it; before that, not at all (the log still says it)."""
+        if self.kopf_context is not None:
+            self.kopf_context.copy().run(post_event, body, type_, reason, message)
+
+    def acquired(self, shard: int) -> None:
+        """A shard became ours: start its known studies."""
+        assert self.keeper is not None
+        for key, body in list(self.studies.items()):
+            if key not in self.reconcilers and study_shard(body, self.keeper.shards) == shard:
+                self.start(key, body)
+
+    async def released(self, shard: int) -> None:
+        """A shard is no longer ours: stop its studies and wait until none is mid-pass
+        (a pass still running after this returns could race the next holder)."""
+        assert self.keeper is not None
+        keys = [key for key, (r, _) in self.reconcilers.items()
+                if study_shard(r.body, self.keeper.shards) == shard]
+        await self._stop(keys)
+
+    async def _stop(self, keys: list[Key]) -> None:
+        entries = [self.reconcilers.pop(key) for key in keys if key in self.reconcilers]
+        for reconciler, _ in entries:
+            reconciler.stop()
+        tasks = [task for _, task in entries]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=STOP_GRACE_SECONDS)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self.metrics is not None:
+            for key in keys:
+                self.metrics.remove_study(*key)
+
     async def shutdown(self) -> None:
+        if self.keeper_task is not None:
+            self.keeper_task.cancel()
+            await asyncio.gather(self.keeper_task, return_exceptions=True)
+        if self.keeper is not None:
+            await self.keeper.release_all()
         for reconciler, task in self.reconcilers.values():
             reconciler.stop()
             task.cancel()
@@ -101,6 +170,9 @@ def register(
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         settings.networking.request_timeout = REQUEST_TIMEOUT_SECONDS
+        if context.keeper is not None and context.keeper_task is None:
+            context.keeper_task = asyncio.create_task(context.keeper.run(),
+                                                      name="carbs-shard-leases")
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
@@ -111,25 +183,22 @@ def register(
         meta = body.get("metadata", {})
         key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
         if event.get("type") == "DELETED":
+            context.studies.pop(key, None)
             entry = context.reconcilers.pop(key, None)
             if entry is not None:
                 entry[0].stop()
             if context.metrics is not None:
                 context.metrics.remove_study(*key)
             return
+        if context.kopf_context is None:
+            context.kopf_context = contextvars.copy_context()
         obj = copy.deepcopy(dict(body))
+        context.studies[key] = obj
         entry = context.reconcilers.get(key)
         if entry is not None:
             entry[0].update(obj)
-            return
-        reconciler = StudyReconciler(
-            context.api, context.engine_pool, obj, post_event=post_event,
-            metrics=context.metrics, device=context.device,
-            resync_seconds=context.resync_seconds, trial_kinds=context.trial_kinds,
-            progress_seconds=context.progress_seconds, silence_seconds=context.silence_seconds,
-        )
-        task = asyncio.create_task(reconciler.run(), name=f"carbs-study-{key[0]}-{key[1]}")
-        context.reconcilers[key] = (reconciler, task)
+        elif context.owns(obj):
+            context.start(key, obj)
 
     def wake_study(labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
         context.wake(namespace, labels.get(LABEL_STUDY))

@@ -13,8 +13,14 @@ import kopf
 from kubernetes import client as k8s
 
 from carbs_operator.k8s.api import KubeApi
-from carbs_operator.k8s.handlers import OperatorContext, default_api_client, register
-from carbs_operator.k8s.peering import PeeringError, decide_peering
+from carbs_operator.k8s.handlers import (
+    OperatorContext,
+    default_api_client,
+    register,
+)
+from carbs_operator.k8s.leases import LEASE_SECONDS, LeaseClient, ShardKeeper
+from carbs_operator.k8s.peering import PeeringChoice, PeeringError, decide_peering
+from carbs_operator.k8s.sharding import ShardReport, lease_namespace
 from carbs_operator.k8s.workload_api import DEFAULT_TRIAL_KINDS
 from carbs_operator.metrics import StudyMetrics
 
@@ -38,24 +44,43 @@ async def operator(
     resync_seconds: float = 10.0,
     device: str = "cpu",
     trial_kinds: frozenset[str] = DEFAULT_TRIAL_KINDS,
+    workers: int = 0,
+    shards: int = 16,
+    lease_seconds: float = LEASE_SECONDS,
 ) -> None:
     """Run until `stop_flag` is set (or the task is cancelled).
 
-    Peering is decided first (see k8s/peering.py): `standalone`, a mandatory `peering_name`
-    (PeeringError when it is missing), or, with neither, whatever the cluster offers. With
-    peering, replicas of equal priority all pause (kopf's rule), so each replica takes a
-    random priority unless told one: the highest works, the others stand by.
+    By default the replicas share the studies by shard Leases (k8s/leases.py): every
+    replica works, each on the studies of the shards it holds, and kopf runs without
+    peering. `standalone` serves every study with no Leases (one replica only). A
+    `peering_name` keeps kopf's active/standby peering instead (PeeringError when its
+    object is missing): one replica serves every study, the others wait; each replica takes
+    a random priority unless told one, since replicas of equal priority all pause.
     """
-    choice = await decide_peering(api_client, standalone=standalone, requested=peering_name,
-                                  clusterwide=clusterwide, namespaces=namespaces)
+    sharded = not standalone and peering_name is None
+    if sharded:
+        choice = PeeringChoice(True, None, f"sharding: studies split into {shards} shards, "
+                               "each held by one replica through a Lease; no kopf peering")
+    else:
+        choice = await decide_peering(api_client, standalone=standalone,
+                                      requested=peering_name, clusterwide=clusterwide,
+                                      namespaces=namespaces)
     log.info("%s", choice.message)
     if priority is None:
         priority = secrets.randbelow(1_000_000) + 1
     registry = kopf.OperatorRegistry()
     context = OperatorContext(
         KubeApi(api_client), metrics=metrics, device=device, resync_seconds=resync_seconds,
-        trial_kinds=trial_kinds,
+        trial_kinds=trial_kinds, workers=workers,
     )
+    if sharded:
+        report = ShardReport(metrics.registry if metrics is not None else None,
+                             context.post_event)
+        context.keeper = ShardKeeper(
+            LeaseClient(api_client, lease_namespace(namespaces)), shards,
+            on_acquire=context.acquired, on_release=context.released, on_change=report,
+            lease_seconds=lease_seconds)
+        report.keeper = context.keeper
     register(registry, context, login=login)
     await kopf.operator(
         registry=registry,
@@ -84,6 +109,9 @@ def run_operator(
     liveness_endpoint: str | None = None,
     device: str = "cpu",
     trial_kinds: frozenset[str] = DEFAULT_TRIAL_KINDS,
+    workers: int = 0,
+    shards: int = 16,
+    lease_seconds: float = LEASE_SECONDS,
     log_format: str = "plain",
     verbose: bool = False,
     quiet: bool = False,
@@ -102,7 +130,8 @@ def run_operator(
             api_client=default_api_client(), namespaces=namespaces, clusterwide=clusterwide,
             standalone=standalone, peering_name=peering_name, priority=priority,
             metrics=metrics, liveness_endpoint=liveness_endpoint,
-            device=device, trial_kinds=trial_kinds,
+            device=device, trial_kinds=trial_kinds, workers=workers, shards=shards,
+            lease_seconds=lease_seconds,
         ))
     except PeeringError as error:
         log.error("%s", error)
