@@ -91,17 +91,12 @@ def cluster_source(reference: str, api_client: Any = None) -> tuple[CarbsStudy, 
 
 
 def _default_client() -> Any:
-    from kubernetes import client as k8s
-    from kubernetes import config
+    from carbs_operator.kube_client import KubeConfigError, kube_api_client
 
     try:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
-    except (config.ConfigException, OSError):
-        try:
-            config.load_incluster_config()  # type: ignore[no-untyped-call]
-        except config.ConfigException as error:
-            raise SourceError(f"--cluster: no kubeconfig and not in a pod ({error})") from error
-    return k8s.ApiClient()
+        return kube_api_client()
+    except KubeConfigError as error:
+        raise SourceError(f"--cluster: {error}") from error
 
 
 def _text(value: ParamValue) -> str:
