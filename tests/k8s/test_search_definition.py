@@ -21,7 +21,7 @@ import pytest
 import pytest_asyncio
 import yaml
 
-from carbs_operator.k8s.signature import SIGNATURE_ANNOTATION
+from carbs_operator.search_signature import SIGNATURE_ANNOTATION
 from tests.k8s.conftest import GV, carbs_operator, get_study, objective, study, trials_of
 from tests.support.apiserver import CRD_DIR, Emulator
 from tests.support.emulator import ApiError, Cluster, start_cluster

@@ -90,7 +90,59 @@ def test_state_of_another_search_space_is_refused(
     run_study(path, tmp_path / "state")
     manifest = path.read_text(encoding="utf-8").replace("max: 1000", "max: 2000")
     path.write_text(manifest, encoding="utf-8")
-    with pytest.raises(StoreError, match="other parameters"):
+    with pytest.raises(StoreError, match=r"spec\.parameters changed after 2 trial"):
+        run_study(path, tmp_path / "state")
+
+
+def test_an_edit_of_the_engine_seed_is_refused_as_on_a_cluster(
+    write_study: Callable[..., Path], tmp_path: Path
+) -> None:
+    """carbs.seed fixes how the finished trials replay: the operator refuses its edit
+    (SearchChanged), and so does `carbs run` on resume, with the same words."""
+    path = write_study(budget={"maxTrials": 2, "maxFailedTrials": 2})
+    run_study(path, tmp_path / "state")
+    path.write_text(path.read_text(encoding="utf-8").replace("seed: 0", "seed: 1"),
+                    encoding="utf-8")
+    with pytest.raises(StoreError, match=r"spec\.carbs changed"):
+        run_study(path, tmp_path / "state")
+    path.write_text(path.read_text(encoding="utf-8").replace("seed: 1", "seed: 0")
+                    .replace("maxTrials: 2", "maxTrials: 3"), encoding="utf-8")
+    assert len(run_study(path, tmp_path / "state")) == 3  # budgets may change
+
+
+def test_a_state_file_from_before_the_shared_signature_still_opens(
+    write_study: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Files written with the old local signature (objective, cost, parameters as JSON
+    under meta key "signature") resume, and are stamped with today's signature."""
+    import json
+    import sqlite3
+
+    path = write_study(budget={"maxTrials": 2, "maxFailedTrials": 2})
+    run_study(path, tmp_path / "state")
+    spec = load_study(path).spec
+    legacy = json.dumps({
+        "objective": spec.objective.model_dump(mode="json"),
+        "cost": spec.cost.model_dump(mode="json"),
+        "parameters": [p.model_dump(mode="json") for p in spec.parameters],
+    }, sort_keys=True)
+    db = tmp_path / "state" / "quad.db"
+    with sqlite3.connect(db) as connection:
+        connection.execute("DELETE FROM meta WHERE key IN ('search', 'spec')")
+        connection.execute("INSERT INTO meta (key, value) VALUES ('signature', ?)", (legacy,))
+    path.write_text(path.read_text(encoding="utf-8").replace("maxTrials: 2", "maxTrials: 3"),
+                    encoding="utf-8")
+    assert len(run_study(path, tmp_path / "state")) == 3
+    with sqlite3.connect(db) as connection:
+        stamp = connection.execute("SELECT value FROM meta WHERE key = 'search'").fetchone()
+    assert stamp is not None
+    assert stamp[0].startswith("objective=")
+    # ...and an old file whose parameters changed is still refused, naming them.
+    path.write_text(path.read_text(encoding="utf-8").replace("max: 1000", "max: 2000"),
+                    encoding="utf-8")
+    with sqlite3.connect(db) as connection:
+        connection.execute("DELETE FROM meta WHERE key = 'search'")
+    with pytest.raises(StoreError, match=r"spec\.parameters changed"):
         run_study(path, tmp_path / "state")
 
 

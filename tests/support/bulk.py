@@ -41,7 +41,7 @@ def finished_trials(study: Mapping[str, Any], spec: StudySpec, count: int, *,
     """`count` Succeeded CarbsTrials of `study` (the object as the API server returned it,
     uid included), at random points of its numeric parameters, with the objective of
     tests.k8s.conftest and its cost; as the operator would have written them."""
-    from carbs_operator.k8s.signature import SIGNATURE_ANNOTATION, encode, signature_parts
+    from carbs_operator.search_signature import SIGNATURE_ANNOTATION, encode, signature_parts
     from tests.k8s.conftest import objective
 
     rng = random.Random(seed)  # noqa: S311 - test data

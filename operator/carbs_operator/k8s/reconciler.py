@@ -26,13 +26,6 @@ from typing import Any
 
 from carbs_operator.k8s.api import STUDIES, TRIALS, KubeApi
 from carbs_operator.k8s.engine_calls import suggest
-from carbs_operator.k8s.signature import (
-    SIGNATURE_ANNOTATION,
-    changed_message,
-    changed_parts,
-    encode,
-    signature_parts,
-)
 from carbs_operator.k8s.status_writer import INVALID_SPEC, StatusWriter
 from carbs_operator.k8s.stopping import EarlyStopper
 from carbs_operator.k8s.trials import (
@@ -61,6 +54,13 @@ from carbs_operator.models import (
     TrialPhase,
 )
 from carbs_operator.models.status import WarmStartStatus
+from carbs_operator.search_signature import (
+    SIGNATURE_ANNOTATION,
+    changed_message,
+    changed_parts,
+    encode,
+    signature_parts,
+)
 from carbs_operator.status import trial_name
 from carbs_operator.study import Outcome, TrialRecord, conclude_trial, decide
 from carbs_operator.template import LABEL_STUDY, build_workload, requested_gpus

@@ -21,6 +21,7 @@ from typing import Any
 
 from carbs_operator.early_stopping import CurvePoint, StopDecision
 from carbs_operator.models import StudySpec, SuggestionKind, TrialPhase
+from carbs_operator.search_signature import changed_in, changed_message, search_signature
 from carbs_operator.study import TrialRecord
 from carbs_operator.trial_progress import (
     curve_from_status,
@@ -80,17 +81,18 @@ class StoreError(Exception):
     """The state file cannot serve this study (another search space, a newer schema)."""
 
 
-def search_signature(spec: StudySpec) -> str:
-    """What must not change under existing trials: the space, the objective, the cost.
+#: meta key of the search signature (search_signature.py), the same one the operator stamps.
+SEARCH_KEY = "search"
 
-    Budgets, parallelism, suspend and the template may change between runs.
-    """
-    fixed = {
+
+def _legacy_fixed(spec: StudySpec) -> dict[str, Any]:
+    """What state files written before the shared signature stored (key "signature"): the
+    objective, the cost and the parameters, as JSON. Read only, to accept those files."""
+    return {
         "objective": spec.objective.model_dump(mode="json"),
         "cost": spec.cost.model_dump(mode="json"),
         "parameters": [p.model_dump(mode="json") for p in spec.parameters],
     }
-    return json.dumps(fixed, sort_keys=True)
 
 
 class TrialStore:
@@ -133,15 +135,16 @@ class TrialStore:
         return None if row is None else str(row[0])
 
     def bind_study(self, name: str, spec: StudySpec) -> None:
-        """Claim a fresh file for this study, or check that it already belongs to it."""
-        signature = search_signature(spec)
+        """Claim a fresh file for this study, or check that it already belongs to it and
+        that its search is the one its trials were made under (search_signature.py)."""
+        stamp = search_signature(spec)
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             stored_name = self._meta("study")
             if stored_name is None:
                 self._db.executemany(
                     "INSERT INTO meta (key, value) VALUES (?, ?)",
-                    [("study", name), ("signature", signature),
+                    [("study", name), (SEARCH_KEY, stamp),
                      ("schema_version", str(SCHEMA_VERSION)), (SPEC_KEY, spec_json(spec))],
                 )
                 return
@@ -155,17 +158,32 @@ class TrialStore:
                                  (str(SCHEMA_VERSION),))
         if stored_name != name:
             raise StoreError(f"{self.path} holds study {stored_name!r}, not {name!r}")
-        if self._meta("signature") != signature:
-            raise StoreError(
-                f"{self.path} was made with other parameters, objective or cost than the "
-                "manifest has now; its trials would not fit this search. Keep the old "
-                "manifest, or start afresh with another --state-dir (or delete the file)."
-            )
+        stored = self._meta(SEARCH_KEY)
+        changed = (changed_in(spec, [stored]) if stored is not None
+                   else self._legacy_changes(spec))
+        if changed:
+            count = int(self._db.execute("SELECT COUNT(*) FROM trials").fetchone()[0])
+            raise StoreError(f"{self.path}: {changed_message(changed, count)} Locally, "
+                             "another --state-dir starts afresh.")
+        if stored is None:
+            # A file from before the shared signature fixed the space, objective and cost
+            # only; the engine settings it ran under are not known, so today's are taken.
+            with self._db:
+                self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                                 (SEARCH_KEY, stamp))
         # The spec as last run (budgets may grow between runs): `carbs ui .carbs` shows a
         # study from its state file alone.
         with self._db:
             self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                              (SPEC_KEY, spec_json(spec)))
+
+    def _legacy_changes(self, spec: StudySpec) -> list[str]:
+        stored = _loads(self._meta("signature"))
+        if not isinstance(stored, dict):
+            return []
+        now = _legacy_fixed(spec)
+        return [part for part in ("objective", "cost", "parameters")
+                if stored.get(part) != now[part]]
 
     # -- trials --------------------------------------------------------------------------
     def trials(self) -> list[TrialRecord]:

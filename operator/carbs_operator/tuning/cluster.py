@@ -16,8 +16,8 @@ import sys
 import time
 from typing import Any, cast
 
-from carbs_operator.local.store import search_signature
 from carbs_operator.models import CarbsStudy
+from carbs_operator.search_signature import search_signature
 from carbs_operator.tuning.manifest import manifest_of
 from carbs_operator.tuning.result import TuneResult
 from carbs_operator.validation import ManifestError, parse_study
