@@ -1,6 +1,10 @@
-"""The search signature the operator stamps on every CarbsTrial it creates.
+"""The search signature: what a study's existing trials fix, the same in both runtimes.
 
-The CRD refuses edits of the fields that define a search (CEL `self == oldSelf` on the
+The operator stamps it on every CarbsTrial it creates; `carbs run` keeps it in the state
+file. Either refuses to go on under a spec whose search differs from the one its trials
+were made under, and names the part that moved (an edit of `carbs.seed` is refused by both).
+
+On a cluster, the CRD refuses edits of the fields that define a search (CEL `self == oldSelf` on the
 objective, the cost, the parameters and the engine settings replay depends on). A cluster
 whose CRD is older than the operator lacks those rules, so the operator checks too: each
 trial carries, in an annotation, a short hash of each of those parts of the spec it was
@@ -58,22 +62,31 @@ def decode(text: str) -> dict[str, str]:
     return out
 
 
-def changed_parts(spec: StudySpec, trials: Iterable[Mapping[str, Any]]) -> list[str]:
-    """The parts of `spec` that differ from what any existing trial was made under.
+def search_signature(spec: StudySpec) -> str:
+    """The encoded signature of `spec`, as stamped and stored."""
+    return encode(signature_parts(spec))
 
-    Trials without the annotation (made by an older operator) say nothing and are skipped.
-    """
+
+def changed_in(spec: StudySpec, stamps: Iterable[str]) -> list[str]:
+    """The parts of `spec` that differ from any of the `stamps` its trials were made under
+    (in the order of signature_parts)."""
     current = signature_parts(spec)
     changed: set[str] = set()
-    for trial in trials:
-        annotations = (trial.get("metadata") or {}).get("annotations") or {}
-        stamp = annotations.get(SIGNATURE_ANNOTATION)
-        if not isinstance(stamp, str):
-            continue
+    for stamp in stamps:
         for name, value in decode(stamp).items():
             if name in current and current[name] != value:
                 changed.add(name)
     return [name for name in current if name in changed]
+
+
+def changed_parts(spec: StudySpec, trials: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The parts of `spec` that differ from what any existing CarbsTrial was made under.
+
+    Trials without the annotation (made by an older operator) say nothing and are skipped.
+    """
+    stamps = [((trial.get("metadata") or {}).get("annotations") or {}).get(
+        SIGNATURE_ANNOTATION) for trial in trials]
+    return changed_in(spec, [s for s in stamps if isinstance(s, str)])
 
 
 def changed_message(parts: list[str], trials: int) -> str:
