@@ -72,7 +72,8 @@ def test_all_namespaces_mode_flags() -> None:
     args = parsed_args("default")
     assert args.all_namespaces
     assert args.namespace == []
-    assert args.standalone, "a single replica without peering runs --standalone"
+    assert not args.standalone, "replicas share the studies by shard Leases"
+    assert (args.shards, args.lease_seconds, args.workers) == (16, 15.0, 0)
     assert args.metrics_port == 8080
     assert args.liveness == "http://0.0.0.0:8081/healthz"
     assert args.device == "cpu"
@@ -86,20 +87,31 @@ def test_namespaced_mode_flags() -> None:
     assert args.namespace == ["team-a", "team-b"]
 
 
-@pytest.mark.parametrize(("values", "standalone"), [
-    ({}, True),
-    ({"peering": {"enabled": True}}, False),
-    ({"replicas": 3}, False),
-    ({"replicas": 0}, True),
+@pytest.mark.parametrize(("values", "peering"), [
+    ({}, False),
+    ({"peering": {"enabled": True}}, True),
+    ({"replicas": 1}, False),
+    ({"replicas": 0}, False),
 ])
-def test_standalone_unless_peering(values: dict[str, Any], standalone: bool) -> None:
-    """More than one replica, or peering asked for, means kopf peering (no --standalone),
-    and mandatory peering at that (`--peering carbs-operator`): a replica that cannot find
-    the peering object stops with an error instead of running a second, unpeered copy."""
+def test_sharded_unless_peering(values: dict[str, Any], peering: bool) -> None:
+    """Three replicas by default, sharing the studies by shard Leases, however many there
+    are; kopf's active/standby peering only when asked for, and mandatory then
+    (`--peering carbs-operator`): a replica that cannot find the peering object stops with
+    an error instead of running a second, unpeered copy. Never --standalone: a second
+    replica would then serve the same studies."""
     args = parsed_args(values)
-    assert args.standalone is standalone
-    assert args.peering == (None if standalone else "carbs-operator")
-    assert deployment(values)["spec"]["replicas"] == values.get("replicas", 1)
+    assert not args.standalone
+    assert args.peering == ("carbs-operator" if peering else None)
+    assert deployment(values)["spec"]["replicas"] == values.get("replicas", 3)
+
+
+def test_sharding_and_workers_values_reach_the_flags() -> None:
+    values = {"sharding": {"shards": 32, "leaseSeconds": 20}, "operator": {"workers": 4}}
+    args = parsed_args(values)
+    assert (args.shards, args.lease_seconds, args.workers) == (32, 20.0, 4)
+    env = {e["name"]: e for e in container("default")["env"]}
+    assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
 
 
 def test_extra_args_are_appended_as_given() -> None:

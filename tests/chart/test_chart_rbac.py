@@ -46,6 +46,10 @@ USER_VIEW = _rules(("carbs.dev", "carbsstudies", "get list watch"),
 USER_EDIT = _rules(("carbs.dev", "carbsstudies", "create update patch delete deletecollection"))
 WATCHED = SCENARIOS["namespaced"]["watch"]["namespaces"]
 NAMESPACED_PEERED = {**SCENARIOS["namespaced"], "peering": {"enabled": True}}
+# Shard Leases (the default, unless kopf peering): in the release namespace only, no delete;
+# events for the ShardsHeld Event on a replica's member Lease.
+LEASES = {NAMESPACE: _rules(("coordination.k8s.io", "leases", "get list watch create update"),
+                            ("", "events", "create"))}
 
 
 def flatten(role: dict[str, Any]) -> frozenset[Rule]:
@@ -83,17 +87,17 @@ def granted(objects: list[dict[str, Any]]) -> dict[str | None, frozenset[Rule]]:
 
 def test_all_namespaces_mode_grants_exactly_the_operator_rules_cluster_wide() -> None:
     objects = render({})
-    assert granted(objects) == {None: EXPECTED}
-    assert of_kind(objects, "Role") == []
-    assert of_kind(objects, "RoleBinding") == []
+    assert granted(objects) == {None: EXPECTED, **LEASES}
+    assert [r["metadata"]["namespace"] for r in of_kind(objects, "Role")] == [NAMESPACE]
 
 
 def test_namespaced_mode_grants_exactly_the_operator_rules_in_each_watched_namespace() -> None:
     """A Role per watched namespace, and nothing cluster-wide for the operator."""
     objects = render(SCENARIOS["namespaced"])
-    assert granted(objects) == dict.fromkeys(WATCHED, EXPECTED)
+    assert granted(objects) == {**dict.fromkeys(WATCHED, EXPECTED), **LEASES}
     assert of_kind(objects, "ClusterRoleBinding") == []
-    assert {r["metadata"]["namespace"] for r in of_kind(objects, "Role")} == set(WATCHED)
+    assert {r["metadata"]["namespace"] for r in of_kind(objects, "Role")} == \
+        {*WATCHED, NAMESPACE}
 
 
 def test_workload_kinds_grow_the_rules_by_exactly_the_kinds_enabled() -> None:
@@ -105,25 +109,29 @@ def test_workload_kinds_grow_the_rules_by_exactly_the_kinds_enabled() -> None:
     jobs = _rules(("batch", "jobs", verbs))
     for kind, (group, plural) in kinds.items():
         extra = _rules((group, plural, verbs))
-        assert granted(render({"trialKinds": ["Job", kind]})) == {None: EXPECTED | extra}
-        assert granted(render({"trialKinds": [kind]})) == {None: (EXPECTED - jobs) | extra}
+        assert granted(render({"trialKinds": ["Job", kind]})) == {None: EXPECTED | extra,
+                                                                  **LEASES}
+        assert granted(render({"trialKinds": [kind]})) == {None: (EXPECTED - jobs) | extra,
+                                                           **LEASES}
     every = render({**SCENARIOS["namespaced"], "trialKinds": ["Job", *kinds]})
     added = frozenset().union(*(_rules((g, p, verbs)) for g, p in kinds.values()))
-    assert granted(every) == dict.fromkeys(WATCHED, EXPECTED | added)
+    assert granted(every) == {**dict.fromkeys(WATCHED, EXPECTED | added), **LEASES}
 
 
 def test_pod_logs_only_while_the_stdout_collector_is_enabled() -> None:
     """Reading logs is granted for spec.metricsCollector StdOut, and only for it."""
-    assert granted(render({"metricsCollectors": ["Report"]})) == {None: EXPECTED - POD_LOGS}
+    assert granted(render({"metricsCollectors": ["Report"]})) == {None: EXPECTED - POD_LOGS,
+                                                                  **LEASES}
     assert granted(render({**SCENARIOS["namespaced"], "metricsCollectors": []})) == \
-        dict.fromkeys(WATCHED, EXPECTED - POD_LOGS)
-    assert granted(render({"metricsCollectors": ["StdOut"]})) == {None: EXPECTED}
+        {**dict.fromkeys(WATCHED, EXPECTED - POD_LOGS), **LEASES}
+    assert granted(render({"metricsCollectors": ["StdOut"]})) == {None: EXPECTED, **LEASES}
 
 
 def test_peering_adds_only_its_own_objects() -> None:
-    """kopf lists, watches and merge-patches the peering object; it never creates one."""
+    """kopf lists, watches and merge-patches the peering object; it never creates one.
+    Peering replaces the shard Leases: no Lease rules then. Replicas alone do not peer."""
     assert granted(render({"peering": {"enabled": True}})) == {None: EXPECTED | CLUSTER_PEERING}
-    assert granted(render(SCENARIOS["replicated"])) == {None: EXPECTED | CLUSTER_PEERING}
+    assert granted(render(SCENARIOS["replicated"])) == {None: EXPECTED, **LEASES}
     assert granted(render(NAMESPACED_PEERED)) == dict.fromkeys(
         WATCHED, EXPECTED | NAMESPACED_PEERING)
 
@@ -212,11 +220,12 @@ def _allowed(grants: dict[str | None, frozenset[Rule]], namespace: str | None,
         namespace is not None and rule in grants.get(namespace, frozenset()))
 
 
-async def _run_study_against_emulator(*, clusterwide: bool) -> Any:
+async def _run_study_against_emulator(*, clusterwide: bool, peering: bool) -> Any:
     """The real operator (kopf + reconciler) runs a study to completion; return the emulator.
 
-    With peering on (the superset of what the operator sends) and a goal that completes the
-    study while trials still run, so their Jobs are deleted too.
+    Sharded by Leases in the release namespace (POD_NAMESPACE, as the chart sets it), or
+    with kopf peering; with a goal that completes the study while trials still run, so
+    their Jobs are deleted too.
     """
     from tests.support.emulator import start_cluster
     from tests.support.kopf_harness import carbs_operator_thread
@@ -245,12 +254,14 @@ async def _run_study_against_emulator(*, clusterwide: bool) -> Any:
         return {"loss": float(params["x"]) ** 2, "cost": 1.0}
 
     async with start_cluster(namespaces=namespaces) as cluster:
-        for namespace in [None] if clusterwide else namespaces:
-            await cluster.create_peering(namespace, name="carbs-operator")
+        if peering:
+            for namespace in [None] if clusterwide else namespaces:
+                await cluster.create_peering(namespace, name="carbs-operator")
         stop = threading.Event()
         thread = carbs_operator_thread(
             cluster, stop, namespaces=() if clusterwide else namespaces,
             clusterwide=clusterwide, standalone=False, resync_seconds=0.2,
+            peering_name="carbs-operator" if peering else None, lease_seconds=1.5,
         )
         try:
             async with SimulatedKubelet(cluster, objective):
@@ -268,28 +279,35 @@ async def _run_study_against_emulator(*, clusterwide: bool) -> Any:
         return cluster.emulator
 
 
-@pytest.mark.parametrize("scenario", ["all namespaces", "namespaced"])
-async def test_rbac_allows_every_request_the_operator_makes(scenario: str) -> None:
+@pytest.mark.parametrize("scenario", ["all namespaces", "namespaced", "namespaced peered"])
+async def test_rbac_allows_every_request_the_operator_makes(
+    scenario: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every request of a full study run is allowed by the rendered rules of that mode.
 
     Only kopf's optional cluster-wide observation is refused (it falls back), and the
     run does exercise the rules that matter: it creates trials and Jobs, patches statuses,
-    deletes the Jobs of trials still running when the study completes, and peers.
+    deletes the Jobs of trials still running when the study completes, and holds shard
+    Leases (or peers, with peering).
     """
     pytest.importorskip("tests.support.emulator", reason="the API emulator (tests/support)")
     clusterwide = scenario == "all namespaces"
-    values = {"peering": {"enabled": True}} if clusterwide else NAMESPACED_PEERED
+    peering = scenario.endswith("peered")
+    values = NAMESPACED_PEERED if peering else {} if clusterwide else SCENARIOS["namespaced"]
     grants = granted(render(values))
-    emulator = await _run_study_against_emulator(clusterwide=clusterwide)
+    monkeypatch.setenv("POD_NAMESPACE", NAMESPACE)
+    emulator = await _run_study_against_emulator(clusterwide=clusterwide, peering=peering)
     observed = _observed(emulator)
     refused = {(ns, rule) for ns, rule in observed if not _allowed(grants, ns, rule)}
     assert {rule for _, rule in refused} <= OPTIONAL_CLUSTER_READS, sorted(refused, key=str)
     used = {rule for _, rule in observed}
-    peering = "clusterkopfpeerings" if clusterwide else "kopfpeerings"
     assert {("carbs.dev", "carbstrials", "create"), ("batch", "jobs", "create"),
             ("batch", "jobs", "delete"), ("carbs.dev", "carbsstudies/status", "patch"),
-            ("carbs.dev", "carbstrials/status", "patch"), ("", "events", "create"),
-            ("kopf.dev", peering, "patch")} <= used
+            ("carbs.dev", "carbstrials/status", "patch"), ("", "events", "create")} <= used
+    if peering:
+        assert ("kopf.dev", "kopfpeerings", "patch") in used
+    else:
+        assert {("coordination.k8s.io", "leases", verb) for verb in ("list", "create")} <= used
 
 
 async def test_rbac_with_only_jobset_enabled_allows_a_stdout_jobset_study() -> None:

@@ -153,10 +153,12 @@ def test_crds_are_kept_on_uninstall_unless_told_otherwise() -> None:
 
 
 def test_optional_objects_render_only_when_enabled() -> None:
-    """Defaults render no monitoring objects (their CRDs may be absent) and no PDB."""
+    """Defaults render no monitoring objects (their CRDs may be absent) and no PDB; the
+    Role and RoleBinding are the shard Leases' in the release namespace."""
     default_kinds = {obj["kind"] for obj in render_scenario("default")}
     assert default_kinds == {"CustomResourceDefinition", "ServiceAccount", "ClusterRole",
-                             "ClusterRoleBinding", "Deployment", "Service"}
+                             "ClusterRoleBinding", "Role", "RoleBinding", "Deployment",
+                             "Service"}
     everything = render_scenario("everything")
     assert {"ServiceMonitor", "PrometheusRule", "ConfigMap", "PodDisruptionBudget",
             "ClusterKopfPeering"} <= {obj["kind"] for obj in everything}

@@ -67,9 +67,10 @@ app.kubernetes.io/part-of: carbs-operator
 {{- end -}}
 {{- end -}}
 
-{{/* "true" when the operator runs with kopf peering: asked for, or more than one replica. */}}
+{{/* "true" when the operator runs with kopf's active/standby peering instead of shard
+Leases: only when asked for (peering.enabled). */}}
 {{- define "carbs-operator.peering" -}}
-{{- if or .Values.peering.enabled (gt (int .Values.replicas) 1) -}}true{{- end -}}
+{{- if .Values.peering.enabled -}}true{{- end -}}
 {{- end -}}
 
 {{/*
