@@ -149,6 +149,41 @@ def fit_allocation(
     k, m = len(drivers), len(others)
     if len(objectives) < 1 + 2 * k + m * (k + 2) + SPARE_TRIALS:
         return None
+    prior = valley_prior(params, basic, costs, frontier, laws, line.weights, drivers)
+    if prior is None:
+        return None
+    band = [frontier[i] for i in dearest_band([float(costs[i]) for i in frontier])]
+    orientation = np.where(line.weights[list(drivers)] > 0, 1.0, -1.0)
+    x = basic[:, list(drivers)] * orientation
+    z = basic[:, list(others)]
+    y = objectives * sign
+    ref = np.median(basic[band][:, list(drivers)], axis=0) * orientation
+    law = fit_allocation_law(x, z, y, ref, prior, relevance(costs, y))
+    if law is None or not plausible(law, y):
+        return None
+    limits = np.array([basic_limits(p) for p in params]).reshape(d, 2)
+    return Allocation(
+        params=tuple(params), drivers=drivers, others=others, orientation=orientation,
+        cost_line=line, low=limits[:, 0], high=limits[:, 1], law=law, prior=prior,
+        driver_data=x, other_data=z, objectives=y, trials=len(y), sign=sign)
+
+
+def valley_prior(
+    params: Sequence[Param], basic: np.ndarray, costs: np.ndarray, frontier: Sequence[int],
+    laws: Sequence[ScalingLaw], weights: np.ndarray, drivers: Sequence[int],
+) -> AllocationPrior | None:
+    """The valleys' prior from the frontier's own `laws` (d), for trials `basic` (n x d)
+    at `costs` (n) whose frontier is `frontier` (indices) and whose cost line has `weights`
+    (d): each other parameter's value where the law (or the band, see follow_law) puts it at
+    the frontier's dearest band, and its change over the decade above, spread over the
+    `drivers` as the cost line does (a decade of cost moves driver d by w_d / |w|² along
+    its minimum-norm step). None where a law's value leaves its space.
+
+    The law intervals' bootstrap (law_intervals.py) calls this on each resample, so that
+    the prior moves with the frontier it was read from.
+    """
+    d = len(params)
+    others = [j for j in range(d) if j not in drivers]
     band = [frontier[i] for i in dearest_band([float(costs[i]) for i in frontier])]
     reference_cost = float(np.median(costs[band]))
     prior_basic = np.empty((d, 2))  # basic coordinate at the reference cost, change per decade
@@ -164,29 +199,15 @@ def fit_allocation(
             prior_basic[j] = (start, param.space.basic_from_param(there) - start)
         except (ValueError, OverflowError):
             return None
-    orientation = np.where(line.weights[list(drivers)] > 0, 1.0, -1.0)
-    driver_weights = np.abs(line.weights[list(drivers)])
-    x = basic[:, list(drivers)] * orientation
-    z = basic[:, list(others)]
-    y = objectives * sign
-    ref = np.median(basic[band][:, list(drivers)], axis=0) * orientation
-    # The frontier law's change per decade of cost, spread over the drivers as the cost
-    # line does (a decade of cost moves driver d by w_d / |w|² along its minimum-norm step).
-    prior = AllocationPrior(
-        centers=prior_basic[list(others), 0],
-        center_scales=np.maximum(z.std(0), 1e-6) if m else np.zeros(0),
+    driver_weights = np.abs(weights[list(drivers)])
+    z = basic[:, others]
+    return AllocationPrior(
+        centers=prior_basic[others, 0],
+        center_scales=np.maximum(z.std(0), 1e-6) if others else np.zeros(0),
         slopes=np.outer(driver_weights / float(driver_weights @ driver_weights),
-                        prior_basic[list(others), 1]),
+                        prior_basic[others, 1]),
         slope_scale=SLOPE_PRIOR_SCALE,
     )
-    law = fit_allocation_law(x, z, y, ref, prior, relevance(costs, y))
-    if law is None or not plausible(law, y):
-        return None
-    limits = np.array([basic_limits(p) for p in params]).reshape(d, 2)
-    return Allocation(
-        params=tuple(params), drivers=drivers, others=others, orientation=orientation,
-        cost_line=line, low=limits[:, 0], high=limits[:, 1], law=law, prior=prior,
-        driver_data=x, other_data=z, objectives=y, trials=len(y), sign=sign)
 
 
 def plausible(law: AllocationLaw, objectives: np.ndarray) -> bool:
@@ -238,14 +259,12 @@ def path_laws(allocation: Allocation, laws: Sequence[ScalingLaw], frontier_costs
     each valley's center moves linearly with the drivers. Unbounded, so that a bound the
     path runs into does not bend the slope it reports (the prediction clips; a law does not).
     """
-    top = float(np.median(frontier_costs[dearest_band(list(map(float, frontier_costs)))]))
-    at_top = allocation.basic(allocation.law, top, bounded=False)
-    below = allocation.basic(allocation.law, top / 10.0, bounded=False)
+    top = path_reference_cost(frontier_costs)
+    slopes, highs = path_slopes(allocation, allocation.law, top)
     x = np.log10(frontier_costs)
     out = []
     for j, (param, law) in enumerate(zip(allocation.params, laws, strict=True)):
-        high, low = law_coordinate(param, float(at_top[j])), law_coordinate(param, float(below[j]))
-        slope = high - low
+        slope, high = float(slopes[j]), float(highs[j])
         if not (math.isfinite(slope) and math.isfinite(high)):
             out.append(law)
             continue
@@ -258,6 +277,26 @@ def path_laws(allocation: Allocation, laws: Sequence[ScalingLaw], frontier_costs
     return out
 
 
+def path_reference_cost(frontier_costs: np.ndarray) -> float:
+    """Where a path's slope is read: the median cost of the frontier's dearest band (f)."""
+    return float(np.median(frontier_costs[dearest_band(list(map(float, frontier_costs)))]))
+
+
+def path_slopes(allocation: Allocation, law: AllocationLaw, top: float) -> tuple[
+        np.ndarray, np.ndarray]:
+    """Each parameter's change in its law coordinate over the decade of cost below `top`
+    along `law`'s unbounded path, and its coordinate at `top` (both d). `law` is the
+    allocation's own or a bootstrap refit of it."""
+    at_top = allocation.basic(law, top, bounded=False)
+    below = allocation.basic(law, top / 10.0, bounded=False)
+    highs = np.array([law_coordinate(p, float(v)) for p, v in zip(
+        allocation.params, at_top, strict=True)])
+    lows = np.array([law_coordinate(p, float(v)) for p, v in zip(
+        allocation.params, below, strict=True)])
+    with np.errstate(invalid="ignore"):
+        return highs - lows, highs
+
+
 @dataclass(frozen=True)
 class ObservedAllocation:
     """The joint law fitted on an engine's successes: `allocation` over the numeric
@@ -267,6 +306,11 @@ class ObservedAllocation:
     allocation: Allocation | None
     numeric: tuple[int, ...]
     laws: list[ScalingLaw]
+    # The trials the law read (n of them): numeric basic coordinates (n x numeric), costs
+    # (n), and which of them are on the frontier; the law intervals resample these.
+    basic: np.ndarray | None = None
+    costs: np.ndarray | None = None
+    frontier: tuple[int, ...] = ()
 
 
 def observed_allocation(
@@ -283,11 +327,12 @@ def observed_allocation(
         return ObservedAllocation(None, numeric, laws)
     on_frontier = {id(o) for group in frontier for o in group}
     basic = np.array([[float(o.real_number_input[j]) for j in numeric] for o in usable])
+    costs = np.array([o.cost for o in usable])
+    indices = tuple(i for i, o in enumerate(usable) if id(o) in on_frontier)
     allocation = fit_allocation(
         [params[j] for j in numeric], basic, np.array([o.output for o in usable]),
-        np.array([o.cost for o in usable]), sign,
-        [i for i, o in enumerate(usable) if id(o) in on_frontier], [laws[j] for j in numeric])
-    return ObservedAllocation(allocation, numeric, laws)
+        costs, sign, indices, [laws[j] for j in numeric])
+    return ObservedAllocation(allocation, numeric, laws, basic, costs, indices)
 
 
 def observed_scaling_laws(

@@ -16,7 +16,6 @@ from carbs_optimizer.acquisition import log_expected_improvement
 from carbs_optimizer.allocation import (
     ObservedAllocation,
     observed_allocation,
-    observed_scaling_laws,
 )
 from carbs_optimizer.config import CARBSParams, OutstandingSuggestionEstimatorEnum
 from carbs_optimizer.cost_targets import (
@@ -27,6 +26,7 @@ from carbs_optimizer.cost_targets import (
     window_mask,
 )
 from carbs_optimizer.discrete import InputEncoding
+from carbs_optimizer.law_intervals import assess_laws
 from carbs_optimizer.observations import (
     SUGGESTION_ID_DICT_KEY,
     ObservationGroup,
@@ -210,7 +210,8 @@ class CARBS:
     def scaling_laws(self) -> list[ScalingLaw]:
         """Each parameter's scaling law: its slope along the compute-optimal path of one law
         over every success where that law can be fitted (allocation.observed_scaling_laws),
-        else its line against log10 cost over the Pareto frontier.
+        else its line against log10 cost over the Pareto frontier; each with its 80%
+        interval and verdict (law_intervals.py), the same for the same successes.
 
         The frontier here is every non-dominated group. The search's cheap-cost bucket
         (`min_pareto_cost_fraction`) is left out on purpose: it keeps the single best of the
@@ -221,8 +222,8 @@ class CARBS:
         with self._lock:
             grouped = group_observations(self.success_observations)
             frontier = get_pareto_groups(grouped, 0.0, self.config.better_direction_sign)
-            return observed_scaling_laws(self.params, self.success_observations, frontier,
-                                         -self.config.better_direction_sign)
+            return assess_laws(self.params, self.success_observations, frontier,
+                               -self.config.better_direction_sign)
 
     def pareto_groups(self, conservative: bool | None = None) -> tuple[ObservationGroup, ...]:
         if conservative is None:

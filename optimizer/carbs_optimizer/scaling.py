@@ -119,7 +119,7 @@ def fit_scaling_laws(
             bands = cost_bands(param, index, groups)
             laws.append(ScalingLaw(param.name, param.space.kind, None, None, None, len(x), bands))
             continue
-        laws.append(_fit_line(param, x, law_coordinate(param, basic[:, index])))
+        laws.append(fit_line(param, x, law_coordinate(param, basic[:, index])))
     return laws
 
 
@@ -141,7 +141,8 @@ def law_coordinate(param: Param, basic: float | np.ndarray) -> float | np.ndarra
     return unscaled * math.log10(base)
 
 
-def _fit_line(param: Param, x: np.ndarray, y: np.ndarray) -> ScalingLaw:
+def fit_line(param: Param, x: np.ndarray, y: np.ndarray) -> ScalingLaw:
+    """The Theil-Sen line of law coordinates `y` against log10 costs `x` (both f)."""
     points = len(x)
     if points < 2 or float(np.ptp(x)) == 0.0:
         return ScalingLaw(param.name, param.space.kind, None, None, None, points)

@@ -1,0 +1,325 @@
+"""Law uncertainty: an 80% interval of every exponent and a verdict in words.
+
+A law read off one study is one draw of what the search happened to try. The interval is a
+bootstrap over the study's own trials: resample the successes with replacement and refit
+the law the engine reports, the same way it was fitted the first time.
+
+- Joint laws (allocation.py): each resample has its own Pareto frontier, hence its own
+  frontier lines and its own valley prior (`valley_prior`), and the joint law is refitted
+  on the resampled trials from the full fit (`bootstrap_allocation_laws`). Refitting the
+  prior matters: a parameter the objective barely notices is held by the prior, and a fixed
+  prior would make every refit agree on it, a narrow interval around whatever slope the
+  frontier's line happened to show.
+- A valley the objective barely notices (`flat_valleys`) has a center the noise places: a
+  bootstrap over the same noisy trials keeps finding the same spurious slope. A draw in
+  which a parameter's valley is flat reads its slope as 0, so a parameter that is flat in
+  more than a tenth of the draws gets an interval holding 0.
+- Frontier lines (no joint law): the frontier's points are resampled and the Theil-Sen
+  line refitted, as the scale-up prediction does (carbs_operator.predict).
+
+The interval is the draws' 10th to 90th percentile, widened to hold the estimate and to
+at least the estimate ± z · the draws' robust spread, so a lopsided or collapsed
+percentile interval (refits that all stop near the start) does not claim more than the
+spread of the draws says. Draws are bounded (`LAW_DRAWS`) and come from a fixed seed: a
+status recomputed from the same trials is the same status.
+
+The verdict (scaling.LawVerdict) reads the interval, the frontier's length and whether the
+objective still improves at the dear end (`saturation_cost`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import replace
+from statistics import NormalDist
+
+import numpy as np
+
+from carbs_optimizer.allocation import (
+    ObservedAllocation,
+    observed_allocation,
+    path_laws,
+    path_reference_cost,
+    path_slopes,
+    valley_prior,
+)
+from carbs_optimizer.allocation_law import AllocationLaw, bootstrap_allocation_laws
+from carbs_optimizer.observations import ObservationGroup, ObservationInBasic
+from carbs_optimizer.pareto import observation_group_cost
+from carbs_optimizer.scaling import (
+    VERDICT_LAW,
+    VERDICT_NO_LAW,
+    VERDICT_SATURATED,
+    VERDICT_TOO_FEW,
+    ScalingLaw,
+    dearest_band,
+    fit_line,
+    law_coordinate,
+)
+from carbs_optimizer.spaces import Param, as_number
+
+#: The interval's coverage: the issue asks for 80% intervals.
+LAW_LEVEL = 0.8
+#: Bootstrap resamples per study. Each joint refit is a short solve started at the full fit;
+#: this many keeps a status pass cheap (benchmarks/README.md, "Law calibration").
+LAW_DRAWS = 40
+LAW_SEED = 0
+#: Fewer frontier points than this pin no line: the verdict is "too few trials".
+MIN_LAW_POINTS = 4
+#: A law whose resamples fail to refit more often than this is "too few trials".
+MIN_DRAW_SHARE = 0.5
+#: The objective has saturated past a frontier point when its improvement per decade of
+#: cost beyond that point is at most this share of its improvement per decade before it...
+SATURATION_RATIO = 0.1
+#: ... over at least this many frontier points beyond it ...
+SATURATION_POINTS = 3
+#: ... spanning at least this many decades and this share of the frontier's cost span.
+SATURATION_DECADES = 0.5
+SATURATION_SHARE = 0.25
+#: A valley whose depth over the trials' spread is at most this many noise scales is flat.
+FLAT_DEPTH = 1.0
+#: Band laws (categorical, ordinal): a value held by at least this many points of a band.
+MIN_BAND_POINTS = 2
+
+
+def assess_laws(
+    params: Sequence[Param], observations: Sequence[ObservationInBasic],
+    frontier: Sequence[ObservationGroup], sign: int, *, draws: int = LAW_DRAWS,
+    seed: int = LAW_SEED, level: float = LAW_LEVEL,
+) -> list[ScalingLaw]:
+    """Each parameter's law (as allocation.observed_scaling_laws fits it) with its interval
+    and verdict; `sign` +1 when the objective is minimized."""
+    fitted = observed_allocation(params, observations, frontier, sign)
+    costs = np.array([observation_group_cost(g) for g in frontier], dtype=np.float64)
+    basic = (np.stack([g[0].real_number_input.numpy() for g in frontier]).astype(np.float64)
+             if frontier else np.zeros((0, len(params))))
+    objectives = np.array([sign * float(np.mean([o.output for o in g])) for g in frontier])
+    laws = _point_laws(fitted, costs, basic)
+    rng = np.random.default_rng(seed)
+    exponents = np.full((draws, len(params)), np.nan)
+    if fitted.allocation is not None:
+        exponents[:, list(fitted.numeric)] = _joint_draws(fitted, params, costs, rng, draws)
+    elif len(frontier) >= 2:
+        exponents[:] = _frontier_draws(params, costs, basic, rng, draws)
+    saturated = saturation_cost(costs, objectives, np.array(
+        [o.cost for o in observations if o.cost > 0 and math.isfinite(o.cost)]))
+    out = []
+    for j, (param, law) in enumerate(zip(params, laws, strict=True)):
+        if param.space.is_discrete:
+            out.append(_band_verdict(param, j, law, costs, basic, saturated))
+            continue
+        interval = exponent_interval(law.exponent, exponents[:, j], level)
+        out.append(_verdict(param, j, law, interval, costs, basic, saturated))
+    return out
+
+
+def _point_laws(fitted: ObservedAllocation, costs: np.ndarray, basic: np.ndarray) -> list[
+        ScalingLaw]:
+    """The laws themselves, exactly as observed_scaling_laws reports them."""
+    if fitted.allocation is None:
+        return list(fitted.laws)
+    numeric = list(fitted.numeric)
+    joint = path_laws(fitted.allocation, [fitted.laws[j] for j in numeric], costs,
+                      basic[:, numeric])
+    out = list(fitted.laws)
+    for j, law in zip(numeric, joint, strict=True):
+        out[j] = law
+    return out
+
+
+def pareto_indices(costs: np.ndarray, objectives: np.ndarray) -> list[int]:
+    """Indices of the points (n) no cheaper-or-equal point beats (objectives minimized),
+    cheapest first."""
+    order = np.lexsort((objectives, costs))
+    front: list[int] = []
+    best = math.inf
+    for i in order:
+        if objectives[i] < best:
+            front.append(int(i))
+            best = float(objectives[i])
+    return front
+
+
+def _joint_draws(fitted: ObservedAllocation, params: Sequence[Param], frontier_costs: np.ndarray,
+                 rng: np.random.Generator, draws: int) -> np.ndarray:
+    """draws x numeric: each parameter's path slope with the joint law refitted on a
+    resample of the trials, its prior read off the resample's own frontier (NaN where a
+    resample cannot be refitted)."""
+    allocation, basic, costs = fitted.allocation, fitted.basic, fitted.costs
+    numeric = [params[j] for j in fitted.numeric]
+    out = np.full((draws, len(numeric)), np.nan)
+    if allocation is None or basic is None or costs is None:
+        return out
+    objectives = allocation.objectives
+    top = path_reference_cost(frontier_costs)
+    n = len(objectives)
+    for b in range(draws):
+        chosen = rng.integers(0, n, n)
+        sub_basic, sub_costs = basic[chosen], costs[chosen]
+        front = pareto_indices(sub_costs, objectives[chosen])
+        x = np.log10(sub_costs[front])
+        if len(front) < 2 or float(np.ptp(x)) == 0.0:
+            continue
+        lines = [fit_line(p, x, law_coordinate(p, sub_basic[front, j]))
+                 for j, p in enumerate(numeric)]
+        prior = valley_prior(numeric, sub_basic, sub_costs, front, lines,
+                             allocation.cost_line.weights, allocation.drivers)
+        if prior is None:
+            continue
+        refits = bootstrap_allocation_laws(
+            allocation.driver_data, allocation.other_data, objectives, allocation.law, prior,
+            [chosen.tolist()])
+        if refits:
+            slopes = path_slopes(allocation, refits[0], top)[0]
+            flat = flat_valleys(refits[0], allocation.other_data[chosen])
+            slopes[[allocation.others[i] for i in np.flatnonzero(flat)]] = 0.0
+            out[b] = slopes
+    return out
+
+
+def flat_valleys(law: AllocationLaw, others: np.ndarray) -> np.ndarray:
+    """Which valleys (m) of `law` are flat over the trials' values `others` (n x m): moving
+    the parameter by one standard deviation of where the trials put it costs the objective
+    less than one trial's noise (FLAT_DEPTH · the law's robust residual scale).
+
+    Such a parameter does not matter at the resolution of a trial, and its valley's center,
+    hence its slope, is whatever the noise and the prior make it. The draw reads its slope
+    as 0: holding the parameter fixed is as good as any law the trials could tell apart.
+    """
+    depth = np.exp(law.log_curvatures) * others.var(0)
+    return np.asarray(depth <= FLAT_DEPTH * law.noise)
+
+
+def _frontier_draws(params: Sequence[Param], costs: np.ndarray, basic: np.ndarray,
+                    rng: np.random.Generator, draws: int) -> np.ndarray:
+    """draws x d: each numeric parameter's Theil-Sen slope over a resample of the frontier's
+    points (f x d in `basic`); NaN for discrete parameters and degenerate resamples."""
+    f = len(costs)
+    x = np.log10(costs)
+    out = np.full((draws, len(params)), np.nan)
+    for b in range(draws):
+        chosen = rng.integers(0, f, f)
+        if float(np.ptp(x[chosen])) == 0.0:
+            continue
+        for j, param in enumerate(params):
+            if not param.space.is_discrete:
+                slope = fit_line(param, x[chosen], law_coordinate(param, basic[chosen, j]))
+                out[b, j] = np.nan if slope.exponent is None else slope.exponent
+    return out
+
+
+def exponent_interval(estimate: float | None, draws: np.ndarray,
+                      level: float = LAW_LEVEL) -> tuple[float, float] | None:
+    """The `level` interval of the exponent from its bootstrap `draws` (NaN: failed), or
+    None where there is no estimate or too few draws succeeded.
+
+    The percentile interval, widened to hold the estimate and to at least the estimate ±
+    z · 1.4826 · MAD of the draws: the refits start at the full fit, and a nonlinear fit's
+    percentiles can sit lopsided, one side shorter than the draws' own spread.
+    """
+    finite = draws[np.isfinite(draws)]
+    if estimate is None or not math.isfinite(estimate) or len(finite) < max(
+            2, MIN_DRAW_SHARE * len(draws)):
+        return None
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = (float(v) for v in np.percentile(finite, [tail, 100.0 - tail]))
+    spread = 1.4826 * float(np.median(np.abs(finite - np.median(finite))))
+    reach = NormalDist().inv_cdf(0.5 + level / 2.0) * spread
+    return min(low, estimate - reach), max(high, estimate + reach)
+
+
+def saturation_cost(costs: np.ndarray, objectives: np.ndarray,
+                    trial_costs: np.ndarray | None = None) -> float | None:
+    """The cost past which the frontier (f points, objectives minimized) stops improving,
+    or None where it still improves at its dear end. `trial_costs` (n) are every success's
+    costs: trials dearer than the frontier's last point are compute spent for no gain, and
+    the frontier is read as flat out to the dearest of them.
+
+    A frontier point j marks saturation when the frontier beyond it improves per decade by
+    at most SATURATION_RATIO of what the frontier before it did. The frontier before j
+    holds at least SATURATION_POINTS points, at least SATURATION_POINTS trials cost more
+    than j, and each side spans at least SATURATION_DECADES and SATURATION_SHARE of the
+    cost span. The rate before is a Theil-Sen slope, so one lucky cheap point does not set
+    it; the rate after is the whole improvement past j per decade, so a frontier still
+    falling just past j is not flat. A power law in cost, however slow, keeps its rates
+    within a small factor of each other over a few decades and is not called saturated.
+    The cheapest such point is the answer.
+    """
+    order = np.argsort(costs, kind="stable")
+    x, y = np.log10(costs[order]), objectives[order]
+    dearer = np.sort(np.log10(trial_costs)) if trial_costs is not None and len(
+        trial_costs) else x
+    if len(x) < SATURATION_POINTS or not np.all(np.isfinite(y)):
+        return None
+    if dearer[-1] > x[-1]:  # flat out to the dearest trial
+        x, y = np.append(x, dearer[-1]), np.append(y, y[-1])
+    span = float(x[-1] - x[0])
+    reach = max(SATURATION_DECADES, SATURATION_SHARE * span)
+    for j in range(SATURATION_POINTS - 1, len(x) - 1):
+        if float(x[-1] - x[j]) < reach:
+            break
+        if float(x[j] - x[0]) < reach or int(np.sum(dearer > x[j])) < SATURATION_POINTS:
+            continue
+        before = -_median_slope(x[: j + 1], y[: j + 1])
+        after = float(y[j] - y[-1]) / float(x[-1] - x[j])
+        if before > 0 and after <= SATURATION_RATIO * before:
+            return float(10.0 ** x[j])
+    return None
+
+
+def _median_slope(x: np.ndarray, y: np.ndarray) -> float:
+    """The median of pairwise slopes over distinct x (Theil-Sen, without its intercept)."""
+    dx = x[None, :] - x[:, None]
+    dy = y[None, :] - y[:, None]
+    upper = np.triu(dx > 0, 1)
+    return float(np.median(dy[upper] / dx[upper])) if upper.any() else 0.0
+
+
+def _band_values(param: Param, index: int, costs: np.ndarray, basic: np.ndarray) -> list[float]:
+    """The parameter's values (unrounded) in the frontier's dearest band."""
+    return [float(as_number(param.space.param_from_basic(float(basic[i, index]),
+                                                         is_rounded=False)))
+            for i in dearest_band(list(map(float, costs)))]
+
+
+def _verdict(param: Param, index: int, law: ScalingLaw, interval: tuple[float, float] | None,
+             costs: np.ndarray, basic: np.ndarray, saturated: float | None) -> ScalingLaw:
+    """A numeric law's verdict: too few trials, saturated, a law or no law (in that order)."""
+    if interval is None or law.exponent is None or len(costs) < MIN_LAW_POINTS:
+        return replace(law, exponent_interval=interval, verdict=VERDICT_TOO_FEW)
+    if saturated is not None:
+        return replace(law, exponent_interval=interval, verdict=VERDICT_SATURATED,
+                       saturation_cost=saturated)
+    if interval[0] > 0.0 or interval[1] < 0.0:
+        return replace(law, exponent_interval=interval, verdict=VERDICT_LAW)
+    held = float(np.median(_band_values(param, index, costs, basic)))
+    return replace(law, exponent_interval=interval, verdict=VERDICT_NO_LAW, held_value=held)
+
+
+def _band_verdict(param: Param, index: int, law: ScalingLaw, costs: np.ndarray,
+                  basic: np.ndarray, saturated: float | None) -> ScalingLaw:
+    """A categorical or ordinal law has bands, not an exponent: "law" when the value most
+    of the frontier's cheapest third uses differs from the one most of its dearest third
+    uses, each held by a majority of at least MIN_BAND_POINTS points; else "no law", with
+    `held_value` the dearest band's value where it is a number (an ordinal's)."""
+    if len(costs) < MIN_LAW_POINTS:
+        return replace(law, verdict=VERDICT_TOO_FEW)
+    if saturated is not None:
+        return replace(law, verdict=VERDICT_SATURATED, saturation_cost=saturated)
+    ranked = list(np.argsort(costs, kind="stable"))
+    dear = dearest_band(list(map(float, costs)))
+    cheap = [int(i) for i in ranked[: len(dear)]]
+
+    def mode(indices: Sequence[int]) -> tuple[object, int]:
+        values = Counter(param.space.param_from_basic(float(basic[i, index])) for i in indices)
+        return values.most_common(1)[0]
+
+    (low_value, low_count), (high_value, high_count) = mode(cheap), mode(dear)
+    clear = (min(low_count, high_count) >= MIN_BAND_POINTS
+             and 2 * low_count > len(cheap) and 2 * high_count > len(dear))
+    if clear and low_value != high_value:
+        return replace(law, verdict=VERDICT_LAW)
+    held = float(high_value) if isinstance(high_value, int | float) else None
+    return replace(law, verdict=VERDICT_NO_LAW, held_value=held)
