@@ -23,6 +23,7 @@ from kubernetes import client as k8s
 
 from carbs_operator.k8s.api import REQUEST_TIMEOUT_SECONDS, KubeApi
 from carbs_operator.k8s.leases import ShardKeeper
+from carbs_operator.k8s.loop_monitor import LoopMonitor
 from carbs_operator.k8s.reconciler import PROGRESS_SECONDS, SILENCE_SECONDS, StudyReconciler
 from carbs_operator.k8s.sharding import study_shard
 from carbs_operator.k8s.workers import WorkerPool
@@ -58,6 +59,7 @@ class OperatorContext:
     keeper: ShardKeeper | None = None
     studies: dict[Key, dict[str, Any]] = field(default_factory=dict)  # every study seen
     keeper_task: asyncio.Task[None] | None = None
+    monitor_task: asyncio.Task[None] | None = None
     # kopf's context as a handler sees it: its Event poster lives in context variables that
     # kopf sets for handlers only, and studies started by the shard keeper post Events too.
     kopf_context: contextvars.Context | None = None
@@ -125,6 +127,8 @@ class OperatorContext:
                 self.metrics.remove_study(*key)
 
     async def shutdown(self) -> None:
+        if self.monitor_task is not None:
+            self.monitor_task.cancel()
         if self.keeper_task is not None:
             self.keeper_task.cancel()
             await asyncio.gather(self.keeper_task, return_exceptions=True)
@@ -170,6 +174,9 @@ def register(
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         settings.networking.request_timeout = REQUEST_TIMEOUT_SECONDS
+        if context.metrics is not None and context.monitor_task is None:
+            monitor = LoopMonitor(context.metrics.registry)
+            context.monitor_task = asyncio.create_task(monitor.run(), name="carbs-loop-lag")
         if context.keeper is not None and context.keeper_task is None:
             context.keeper_task = asyncio.create_task(context.keeper.run(),
                                                       name="carbs-shard-leases")
