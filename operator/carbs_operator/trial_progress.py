@@ -86,6 +86,31 @@ def chunk_warning(chunk: ProgressChunk, skipped_bytes: int = 0) -> str | None:
     return _cut("; ".join(parts)) if parts else None
 
 
+#: A running trial's progress is late once nothing came for this many seconds...
+SILENCE_SECONDS = 600.0
+#: ...and for this many times the trial's own pace so far (a trial printing once an hour
+#: is not late after ten minutes). Both runtimes judge lateness by late_progress.
+SILENT_PACES = 3.0
+
+
+def late_progress(started_at: float | None, last_progress_at: float | None, now: float,
+                  curve: Sequence[CurvePoint], *, floor: float = SILENCE_SECONDS,
+                  expects_progress: bool = True) -> str | None:
+    """Why a running trial's progress is late, or None. `expects_progress`: the study
+    judges progress (spec.earlyStopping), so a trial that printed none at all is late too."""
+    if started_at is None:
+        return None
+    since = last_progress_at if last_progress_at is not None else started_at
+    pace = (since - started_at) / len(curve) if curve else 0.0
+    limit = math.ceil(max(floor, SILENT_PACES * pace))
+    if curve:
+        return silence_warning(since, now, limit, curve)
+    if not expects_progress or now - since < limit:
+        return None
+    return (f"no progress line in the first {limit} s of the run (the trainer calls "
+            "carbs_operator.report_progress?); early stopping cannot judge it")
+
+
 def silence_warning(last_progress_at: float | None, now: float, silent_after: float,
                     curve: Sequence[CurvePoint]) -> str | None:
     """A note when a trial that reported progress stopped reporting it: it is judged on

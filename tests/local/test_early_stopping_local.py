@@ -290,8 +290,26 @@ def test_progress_that_stops_arriving_is_said(
     assert trial.phase == P.SUCCEEDED
     assert [p.step for p in trial.curve] == [0, 1]
     assert trial.progress_warning is not None
-    assert "no progress for over 0.4 s" in trial.progress_warning
+    # The rule the operator applies too (trial_progress.late_progress): whole seconds.
+    assert "no progress for over 1 s" in trial.progress_warning
     assert "since step 1" in trial.progress_warning
+
+
+def test_late_progress_is_one_rule_for_both_runtimes() -> None:
+    """Late once nothing came for the floor and for 3x the trial's own pace; a trial that
+    printed nothing is late only where the study judges progress."""
+    from carbs_operator.early_stopping import CurvePoint
+    from carbs_operator.trial_progress import late_progress
+
+    curve = [CurvePoint(step, 1.0) for step in range(10)]
+    # 10 points in 1000 s: a pace of 100 s, so 300 s of silence is not late at a 60 s floor.
+    assert late_progress(0.0, 1000.0, 1299.0, curve, floor=60) is None
+    assert "over 300 s" in (late_progress(0.0, 1000.0, 1301.0, curve, floor=60) or "")
+    # A fast trial is late at the floor.
+    assert "over 600 s" in (late_progress(0.0, 10.0, 611.0, curve) or "")
+    assert late_progress(0.0, None, 700.0, [], expects_progress=False) is None
+    assert "no progress line in the first 600 s" in (late_progress(0.0, None, 700.0, []) or "")
+    assert late_progress(None, None, 700.0, []) is None
 
 
 SCHEMA_1 = """

@@ -42,15 +42,13 @@ from carbs_operator.trial_progress import (
     curve_points,
     curve_to_status,
     extend_curve,
-    silence_warning,
+    late_progress,
     stop_decision,
     stop_to_status,
     stopped_cost,
 )
 
 log = logging.getLogger("carbs_operator")
-# Progress is late once nothing came for this many times the trial's own pace so far.
-SILENT_PACES = 3.0
 # Lines are read from a little before the cursor: the kubelet's clock is not ours.
 CLOCK_SLACK_SECONDS = 30
 UNREADABLE = "progress cannot be read"
@@ -177,22 +175,11 @@ class ProgressReader:
 
     def _silence(self, record: TrialRecord, curve: Sequence[CurvePoint],
                  last_point_at: float | None, wall: float) -> str | None:
-        """Why the trial's progress is late, or None: nothing for `silence_seconds` and for
-        SILENT_PACES times its own pace so far (a trial printing once an hour is not late
-        after ten minutes); the text is the runtimes' shared one, which does not change
-        while the silence lasts, so it is written once."""
-        started = record.started_at
-        if started is None:
-            return None
-        since = last_point_at if last_point_at is not None else started
-        pace = (since - started) / len(curve) if curve else 0.0
-        limit = math.ceil(max(self.silence_seconds, SILENT_PACES * pace))
-        if curve:
-            return silence_warning(since, wall, limit, curve)
-        if wall - since < limit:
-            return None
-        return (f"no progress line in the first {limit} s of the run (the trainer calls "
-                "carbs_operator.report_progress?); early stopping cannot judge it")
+        """Why the trial's progress is late (trial_progress.late_progress, the rule both
+        runtimes share), or None; the text does not change while the silence lasts, so it
+        is written once."""
+        return late_progress(record.started_at, last_point_at, wall, curve,
+                             floor=self.silence_seconds)
 
 
 class EarlyStopper:

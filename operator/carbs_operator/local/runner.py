@@ -70,12 +70,10 @@ from carbs_operator.template import (
     render_env,
     requested_gpus,
 )
-from carbs_operator.trial_progress import stop_decision, stopped_cost
+from carbs_operator.trial_progress import SILENCE_SECONDS, stop_decision, stopped_cost
 from carbs_optimizer import SUGGESTION_ID_DICT_KEY
 
 INTERRUPTED = "interrupted: carbs run was stopped while the trial ran"
-# A trial that reported progress and then printed none for this long gets a note.
-SILENT_AFTER_SECONDS = 300.0
 
 
 @dataclass
@@ -124,7 +122,7 @@ class LocalRunner:
         device: str = "auto",
         poll_seconds: float = 0.2,
         grace_seconds: float | None = None,
-        silent_after: float = SILENT_AFTER_SECONDS,
+        silent_after: float = SILENCE_SECONDS,
         on_update: Callable[[Decision, list[TrialRecord]], None] | None = None,
         on_finished: Callable[[TrialRecord], None] | None = None,
         on_suggest: Callable[[float], None] | None = None,

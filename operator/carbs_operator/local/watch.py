@@ -33,7 +33,7 @@ from carbs_operator.trial_progress import (
     chunk_warning,
     curve_points,
     extend_curve,
-    silence_warning,
+    late_progress,
 )
 from carbs_operator.workloads import kind_of, pod_templates
 
@@ -105,8 +105,9 @@ def read_progress(spec: StudySpec, record: TrialRecord, path: Path, state: ReadS
         state.last_progress_at = now
     totals = ProgressChunk(problems=state.problems, first_problem=state.first_problem,
                            dropped=state.dropped)
-    warning = (silence_warning(state.last_progress_at, now, silent_after, curve)
-               or chunk_warning(totals, state.skipped))
+    late = late_progress(record.started_at, state.last_progress_at, now, curve,
+                         floor=silent_after, expects_progress=spec.early_stopping is not None)
+    warning = late or chunk_warning(totals, state.skipped)
     return curve, warning
 
 
