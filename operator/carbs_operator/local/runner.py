@@ -32,7 +32,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -128,6 +128,7 @@ class LocalRunner:
         on_suggest: Callable[[float], None] | None = None,
         on_gp_fit: Callable[[float], None] | None = None,
         seed_trials: Sequence[TrialRecord] = (),
+        trial_env: Callable[[TrialRecord], Mapping[str, str]] | None = None,
     ) -> None:
         self.study = study
         self.spec = study.spec
@@ -146,6 +147,7 @@ class LocalRunner:
         self.on_finished = on_finished
         self.on_suggest = on_suggest
         self.on_gp_fit = on_gp_fit
+        self.trial_env = trial_env  # extra env per trial (spec.tracking's run ids)
         self.flights: dict[int, _Flight] = {}
         self._stop_reason: str | None = None
         self.store.bind_study(self.name, self.spec)
@@ -220,6 +222,8 @@ class LocalRunner:
             return
         env = dict(os.environ)
         env.update(render_env(self.spec, self.name, name, record.params))
+        if self.trial_env is not None:
+            env.update(self.trial_env(record))
         env[ENV_RESULT_FILE] = str((directory / files.RESULT_FILE).resolve())
         fd = os.open(directory / files.LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
         try:

@@ -25,6 +25,7 @@ from carbs_operator.models.collector import MetricsCollector
 from carbs_operator.models.early_stopping import EarlyStopping
 from carbs_operator.models.job_template import TrialTemplate
 from carbs_operator.models.parameter import Parameter, ParameterSpace
+from carbs_operator.models.tracking import Tracking
 from carbs_operator.template import template_problems
 
 # Parameter and ParameterSpace live in parameter.py beside their CEL rules; re-exported.
@@ -228,6 +229,13 @@ class StudySpec(Model):
         description="Start from other studies' finished trials: the iterate-and-scale-up "
         "loop (run cheap, then a larger study that already knows the cheap results). "
         "Immutable once set.",
+    )
+    tracking: Tracking | None = Field(
+        None,
+        description="Experiment trackers to log the study to (MLflow, Weights & Biases): "
+        "a parent run per study, a run per trial with its parameters, metrics, learning "
+        "curve and frontier membership. Opt-in; a tracker that is down never fails or "
+        "slows a trial. May change while the study runs.",
     )
     trial_template: TrialTemplate = Field(
         description="A batch/v1 JobTemplateSpec for each trial. ${params.<name>} in the first "

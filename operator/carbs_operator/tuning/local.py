@@ -38,22 +38,37 @@ def write_manifest(study: CarbsStudy, state_dir: Path) -> Path:
 
 
 def run_locally(study: CarbsStudy, state_dir: Path, *, progress: bool = True,
-                device: str = "auto") -> TuneResult:
-    """Run (or resume) the study with the local runner and return its result."""
+                device: str = "auto", flush_seconds: float = 10.0) -> TuneResult:
+    """Run (or resume) the study with the local runner and return its result. With
+    spec.tracking, trackers get the trials off the runner's path (carbs_operator.tracking);
+    at the end they get `flush_seconds` at most (none once a tracker has failed)."""
     name = study.metadata.name or "study"
     write_manifest(study, state_dir)
     console = Console(soft_wrap=True, quiet=not progress)
     seeds = local_seeds(study, state_dir)
     if study.spec.warm_start is not None:
         console.print(describe(seeds), markup=False)
-    with Progress(name, console) as shown:
+    tracker = None
+    if study.spec.tracking is not None:
+        from carbs_operator.tracking.tracker import StudyTracker
 
-        def on_update(decision: Decision, trials: list[TrialRecord]) -> None:
-            shown.update(study.spec, trials, decision)
+        tracker = StudyTracker(study, directory=state_dir / name)
+        tracker.wait_started()
+    try:
+        with Progress(name, console) as shown:
 
-        runner = LocalRunner(study, Path.cwd(), state_dir, device=device,
-                             on_update=on_update, seed_trials=seeds.records)
-        trials = runner.run()
+            def on_update(decision: Decision, trials: list[TrialRecord]) -> None:
+                shown.update(study.spec, trials, decision)
+
+            runner = LocalRunner(
+                study, Path.cwd(), state_dir, device=device, on_update=on_update,
+                seed_trials=seeds.records,
+                on_finished=None if tracker is None else tracker.trial_finished,
+                trial_env=None if tracker is None else tracker.trial_env)
+            trials = runner.run()
+    finally:
+        if tracker is not None:
+            tracker.close(flush_seconds)
     result = TuneResult(study, trials)
     console.print(f"study {name}: {result.message}", markup=False)
     return result

@@ -80,6 +80,11 @@ class TuneResult:
         return _table(self.spec, self._derived[0])
 
     @property
+    def frontier_trials(self) -> tuple[TrialRecord, ...]:
+        """The frontier's trial records, cheapest first."""
+        return self._derived[0]
+
+    @property
     def trials(self) -> Any:
         """Every trial, by index."""
         return _table(self.spec, self.records)
