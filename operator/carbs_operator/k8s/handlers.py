@@ -60,6 +60,7 @@ class OperatorContext:
     studies: dict[Key, dict[str, Any]] = field(default_factory=dict)  # every study seen
     keeper_task: asyncio.Task[None] | None = None
     monitor_task: asyncio.Task[None] | None = None
+    warm_task: asyncio.Task[None] | None = None
     # kopf's context as a handler sees it: its Event poster lives in context variables that
     # kopf sets for handlers only, and studies started by the shard keeper post Events too.
     kopf_context: contextvars.Context | None = None
@@ -174,6 +175,9 @@ def register(
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         settings.networking.request_timeout = REQUEST_TIMEOUT_SECONDS
+        if context.warm_task is None:
+            context.warm_task = asyncio.create_task(context.engine_pool.warm(),
+                                                    name="carbs-workers-warm")
         if context.metrics is not None and context.monitor_task is None:
             monitor = LoopMonitor(context.metrics.registry)
             context.monitor_task = asyncio.create_task(monitor.run(), name="carbs-loop-lag")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 import sys
 from collections.abc import Callable, Sequence
@@ -26,6 +27,10 @@ from carbs_operator.metrics import StudyMetrics
 
 log = logging.getLogger("carbs_operator")
 LOG_FORMATS = ("plain", "json")
+#: Threads for the operator's own API calls. They wait on the network, not the CPU, and
+#: every study's pass makes its calls one after another: with few threads, hundreds of
+#: studies queue behind each other's reads.
+API_THREADS = int(os.environ.get("CARBS_API_THREADS", "16"))
 
 
 async def operator(
@@ -70,8 +75,8 @@ async def operator(
         priority = secrets.randbelow(1_000_000) + 1
     registry = kopf.OperatorRegistry()
     context = OperatorContext(
-        KubeApi(api_client), metrics=metrics, device=device, resync_seconds=resync_seconds,
-        trial_kinds=trial_kinds, workers=workers,
+        KubeApi(api_client, threads=API_THREADS), metrics=metrics, device=device,
+        resync_seconds=resync_seconds, trial_kinds=trial_kinds, workers=workers,
     )
     if sharded:
         report = ShardReport(metrics.registry if metrics is not None else None,

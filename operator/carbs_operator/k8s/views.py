@@ -85,7 +85,7 @@ class StudyViews:
             if previous is not None else None,
             "now": datetime.now(UTC).isoformat(), "metrics": self.metrics is not None,
         }
-        answer = await self.pool.call(worker_tasks.derived_view, payload)
+        answer = await self.pool.call(worker_tasks.derived_view, payload, background=True)
         self._apply_metrics(answer.get("metrics") or {})
         return View(key, StudyStatus.model_validate(answer["status"]))
 

@@ -47,6 +47,11 @@ def initialize() -> None:
     torch.set_num_threads(1)
 
 
+def ping(payload: dict[str, Any]) -> dict[str, Any]:
+    """Nothing: `WorkerPool.warm` starts the workers with it."""
+    return {"pid": os.getpid()}
+
+
 def _spec(body: dict[str, Any]) -> StudySpec:
     text = json.dumps(body, sort_keys=True)
     found = _SPECS.get(text)

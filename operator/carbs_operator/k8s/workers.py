@@ -52,6 +52,15 @@ class WorkerPool:
         self._lock = threading.Lock()
         self._executor: Executor | None = None
         self.restarts = 0
+        self._views: asyncio.Semaphore | None = None
+
+    async def warm(self) -> None:
+        """Start the workers now (in a thread), not with the first study's first call;
+        a failure here is only logged (the first real call tries again)."""
+        try:
+            await self._call(worker_tasks.ping, {})
+        except Exception as error:  # the first real call reports it with its study
+            log.warning("the worker pool did not start: %s", error)
 
     def _new_executor(self) -> Executor:
         if not self.processes:
@@ -75,12 +84,31 @@ class WorkerPool:
                 self._executor = None
                 self.restarts += 1
 
-    async def call(self, task: Task, payload: dict[str, Any]) -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
+    async def call(self, task: Task, payload: dict[str, Any], *,
+                   background: bool = False) -> dict[str, Any]:
+        """`task(payload)` in a worker. `background` calls (derived views) may hold at most
+        all workers but one, so a suggestion, which a study's next trial waits for, always
+        finds a worker without queueing behind views.
+
+        The submission itself runs in a thread: starting a worker process (the first
+        call, or after a pool was replaced) waits for the fork server, which imports torch
+        once, seconds during which the event loop must keep serving."""
+        if background:
+            async with self._background():
+                return await self._call(task, payload)
+        return await self._call(task, payload)
+
+    def _background(self) -> asyncio.Semaphore:
+        if self._views is None:
+            self._views = asyncio.Semaphore(max(1, self.workers - 1))
+        return self._views
+
+    async def _call(self, task: Task, payload: dict[str, Any]) -> dict[str, Any]:
         for attempt in range(1, ATTEMPTS + 1):
             executor = self._current()
             try:
-                return await loop.run_in_executor(executor, task, payload)
+                future = await asyncio.to_thread(executor.submit, task, payload)
+                return await asyncio.wrap_future(future)
             except BrokenProcessPool:
                 log.warning("a worker process died (attempt %d of %d); the pool is replaced "
                             "and the call run again", attempt, ATTEMPTS)
