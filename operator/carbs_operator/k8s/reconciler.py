@@ -64,6 +64,7 @@ from carbs_operator.search_signature import (
 from carbs_operator.status import trial_name
 from carbs_operator.study import Outcome, TrialRecord, conclude_trial, decide
 from carbs_operator.template import LABEL_STUDY, build_workload, requested_gpus
+from carbs_operator.tracking.tracker import trial_finished_hook
 from carbs_operator.validation import ManifestError, parse_study
 from carbs_operator.warmstart import seed_records, source_names
 from carbs_operator.workloads import is_suspended
@@ -308,6 +309,7 @@ class StudyReconciler(StatusWriter):
         if self.metrics is not None:
             outcome_name = outcome.phase.value.lower()
             self.metrics.record_trial_finished(self.namespace, self.name, outcome_name)
+        trial_finished_hook(self.body, record, outcome)  # spec.tracking: queued, never waits
         return replace(
             record, phase=outcome.phase, metrics=dict(outcome.metrics),
             objective=outcome.objective, cost=outcome.cost,
