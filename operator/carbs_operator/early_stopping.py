@@ -65,7 +65,7 @@ PREDICTION_SLACK = 0.5
 _IRLS_ITERATIONS = 40
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CurvePoint:
     step: int
     objective: float

@@ -7,15 +7,12 @@ and the UI's JSON all phrase a law through these functions.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from carbs_operator.models import StudySpec
-from carbs_optimizer import ScalingLaw
-from carbs_optimizer.scaling import (
-    VERDICT_LAW,
-    VERDICT_NO_LAW,
-    VERDICT_SATURATED,
-    VERDICT_TOO_FEW,
-)
+
+if TYPE_CHECKING:  # the engine (torch) loads only where a law was fitted
+    from carbs_optimizer import ScalingLaw
 
 
 def fmt_number(value: float | None) -> str:
@@ -70,6 +67,13 @@ def slope_text(law: ScalingLaw) -> str:
 
 def law_reading(law: ScalingLaw) -> str:
     """One phrase a person can act on: the law with its interval, or why there is none."""
+    from carbs_optimizer.scaling import (
+        VERDICT_LAW,
+        VERDICT_NO_LAW,
+        VERDICT_SATURATED,
+        VERDICT_TOO_FEW,
+    )
+
     if law.bands is not None:
         return band_reading(law)
     if law.verdict == VERDICT_TOO_FEW or law.exponent is None:

@@ -34,7 +34,14 @@ from carbs_operator.models import (
     ValueBand,
 )
 from carbs_operator.predict import scale_up_prediction
-from carbs_operator.study import Decision, StopReason, TrialRecord, best_trial, decide
+from carbs_operator.study import (
+    Decision,
+    StopReason,
+    TrialRecord,
+    best_trial,
+    decide,
+    trial_name,
+)
 from carbs_optimizer import ScalingLaw as FittedLaw
 
 # Condition types this module owns; others found in `previous` (an operator may add its
@@ -47,11 +54,6 @@ FAILED = "Failed"
 SUSPENDED = "Suspended"
 RUNNING = "Running"
 OWNED_CONDITIONS = (VALID, COMPLETE, FAILED, SUSPENDED, RUNNING)
-
-
-def trial_name(study: str, index: int) -> str:
-    """Deterministic, so a create retried after a crash finds the same object."""
-    return f"{study}-{index}"
 
 
 def study_status(

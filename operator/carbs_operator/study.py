@@ -16,7 +16,12 @@ from carbs_operator.early_stopping import CurvePoint, StopDecision
 from carbs_operator.models import CostSource, Direction, StudySpec, SuggestionKind, TrialPhase
 
 
-@dataclass(frozen=True)
+def trial_name(study: str, index: int) -> str:
+    """Deterministic, so a create retried after a crash finds the same object."""
+    return f"{study}-{index}"
+
+
+@dataclass(frozen=True, slots=True)
 class TrialRecord:
     """One trial as either runtime stores it (a SQLite row or a CarbsTrial object).
 

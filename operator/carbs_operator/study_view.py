@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from carbs_operator.frontier import pareto_frontier
-from carbs_operator.models import StudySpec, StudyStatus, TrialPhase
+from carbs_operator.models import StudySpec, StudyStatus
 from carbs_operator.replay import scaling_laws
 from carbs_operator.status import study_status, usable_trials
 from carbs_operator.study import TrialRecord
@@ -66,14 +66,3 @@ def build_view(
     frontier = tuple(pareto_frontier(spec, usable, limit=max(len(usable), 2)))
     return StudyView(name=name, namespace=namespace, spec=spec, trials=records, laws=fitted,
                      status=status, frontier=frontier)
-
-
-def failure_text(trial: TrialRecord) -> str | None:
-    """Why a trial failed or stopped, or what is odd about it, in one sentence."""
-    if trial.early_stop is not None:
-        return trial.early_stop.reason
-    if trial.failure_reason:
-        return trial.failure_reason
-    if trial.phase in (TrialPhase.PENDING, TrialPhase.RUNNING):
-        return trial.progress_warning
-    return None

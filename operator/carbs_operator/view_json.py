@@ -7,14 +7,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from carbs_operator.formatting import cost_label, law_reading
 from carbs_operator.models import Parameter, StudySpec, StudyStatus, TrialPhase
-from carbs_operator.status import trial_name
-from carbs_operator.study import TrialRecord
-from carbs_operator.study_view import StudyView, failure_text
-from carbs_optimizer import ScalingLaw as FittedLaw
+from carbs_operator.study import TrialRecord, trial_name
+
+if TYPE_CHECKING:  # the engine (torch) loads only once a view is computed
+    from carbs_operator.study_view import StudyView
+    from carbs_optimizer import ScalingLaw as FittedLaw
 
 JSON = dict[str, Any]
 #: Points of a law's drawn line across the frontier's cost range.
@@ -61,6 +62,17 @@ def summary_json(name: str, namespace: str, spec: StudySpec, status: StudyStatus
 
 def view_summary_json(view: StudyView) -> JSON:
     return summary_json(view.name, view.namespace, view.spec, view.status)
+
+
+def failure_text(trial: TrialRecord) -> str | None:
+    """Why a trial failed or stopped, or what is odd about it, in one sentence."""
+    if trial.early_stop is not None:
+        return trial.early_stop.reason
+    if trial.failure_reason:
+        return trial.failure_reason
+    if trial.phase in (TrialPhase.PENDING, TrialPhase.RUNNING):
+        return trial.progress_warning
+    return None
 
 
 def trial_json(view: StudyView, trial: TrialRecord) -> JSON:

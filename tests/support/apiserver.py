@@ -49,6 +49,7 @@ treated as Background), namespace existence checks and the namespace lifecycle f
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import contextlib
 import copy
@@ -860,6 +861,8 @@ class Emulator(kmock.KubernetesEmulator):
                                        query.get("fieldSelector"))
             if as_table:
                 return _json(self._table(kind, listed["items"], query))
+            if query.get("limit"):
+                return _json(_page(listed, int(query["limit"]), query.get("continue")))
             return _json(listed)
         if method == "POST" and name is None:
             return _json(self.create_object(kind, namespace, data), 201)
@@ -950,3 +953,29 @@ def _action(method: str, route: _Route, query: Mapping[str, str]) -> kmock.actio
 def _json(payload: Any, status: int = 200,
           headers: Mapping[str, str] | None = None) -> aiohttp.web.Response:
     return aiohttp.web.json_response(payload, status=status, headers=headers)
+
+
+def _page(listed: dict[str, Any], limit: int, token: str | None) -> dict[str, Any]:
+    """One page of a list, as the API server pages with `limit` and `continue`: items in
+    (namespace, name) order after the token's last key, and every page reporting the first
+    page's resourceVersion (a watch from it replays what changed while the pages were read;
+    the emulator keeps no old versions, so a later page shows objects as they are now)."""
+    after: tuple[str, str] | None = None
+    version = listed["metadata"]["resourceVersion"]
+    if token:
+        state = json.loads(base64.urlsafe_b64decode(token.encode()))
+        after, version = (state["namespace"], state["name"]), state["resourceVersion"]
+
+    def key(obj: Mapping[str, Any]) -> tuple[str, str]:
+        return (obj["metadata"].get("namespace") or "", obj["metadata"]["name"])
+
+    items = [obj for obj in listed["items"] if after is None or key(obj) > after]
+    page, rest = items[:max(1, limit)], items[max(1, limit):]
+    meta: dict[str, Any] = {"resourceVersion": version}
+    if rest:
+        last = key(page[-1])
+        meta["continue"] = base64.urlsafe_b64encode(json.dumps(
+            {"namespace": last[0], "name": last[1], "resourceVersion": version}).encode()
+        ).decode()
+        meta["remainingItemCount"] = len(rest)
+    return {**listed, "metadata": meta, "items": page}

@@ -33,8 +33,7 @@ from carbs_operator.k8s.trials import _seconds, timestamp
 from carbs_operator.k8s.workload_api import cost_so_far, kind_of, primary_labels, resource_of
 from carbs_operator.k8s.workload_state import pod_started
 from carbs_operator.models import StudySpec, TrialPhase
-from carbs_operator.status import trial_name
-from carbs_operator.study import TrialRecord
+from carbs_operator.study import TrialRecord, trial_name
 from carbs_operator.template import LABEL_STUDY, primary_container_name
 from carbs_operator.trial_progress import (
     MAX_WARNING_CHARS,

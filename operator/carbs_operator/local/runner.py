@@ -55,7 +55,7 @@ from carbs_operator.models import (
     TrialPhase,
 )
 from carbs_operator.replay import build_engine, observe_trial
-from carbs_operator.status import trial_name
+from carbs_operator.study import trial_name
 from carbs_operator.study import (
     Decision,
     TrialRecord,

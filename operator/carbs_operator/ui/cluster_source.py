@@ -20,8 +20,7 @@ from carbs_operator.k8s.api import REQUEST_TIMEOUT_SECONDS, STUDIES, TRIALS, Res
 from carbs_operator.k8s.trials import usable_record
 from carbs_operator.kube_client import current_namespace, kube_api_client
 from carbs_operator.models import StudyStatus
-from carbs_operator.status import trial_name
-from carbs_operator.study import TrialRecord
+from carbs_operator.study import TrialRecord, trial_name
 from carbs_operator.template import LABEL_STUDY, LABEL_TRIAL, primary_container_name
 from carbs_operator.ui.source import JSON, StudyNotFoundError
 from carbs_operator.ui.views import StudyRecords, ViewCache
@@ -76,22 +75,27 @@ class Mirror:
                                                       r.plural, **options)
 
     def _list(self) -> str:
-        """Replace every item with a fresh list; the list's resourceVersion."""
+        """Replace every item with a fresh list, read in pages (a list of 100,000 trials
+        in one answer would hold them all as JSON at once); the resourceVersion of its
+        first page, from which a watch replays whatever changed while the pages were read."""
         seen: dict[Key, Any] = {}
         token: str | None = None
+        version: str | None = None
         while True:
             page = cast(dict[str, Any], self._call(limit=LIST_PAGE, _continue=token))
             for obj in page.get("items") or []:
                 self._put(seen, obj)
             meta = page.get("metadata") or {}
+            version = version or str(meta.get("resourceVersion") or "")
             token = meta.get("continue")
+            del page
             if not token:
                 break
         for key in set(self.items) - set(seen):
             self._apply(key, None)
         for key, value in seen.items():
             self._apply(key, value)
-        return str(meta.get("resourceVersion") or "")
+        return version or ""
 
     def _put(self, into: dict[Key, Any], obj: Mapping[str, Any]) -> None:
         meta = obj.get("metadata") or {}

@@ -14,15 +14,12 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from carbs_operator.importance import cost_importance
 from carbs_operator.models import StudySpec, StudyStatus
-from carbs_operator.predict import PredictionRefusedError, predict_scale_up
 from carbs_operator.study import TrialRecord
-from carbs_operator.study_view import StudyView, build_view
 from carbs_operator.ui.source import JSON
 from carbs_operator.view_json import (
     curves_json,
@@ -30,6 +27,9 @@ from carbs_operator.view_json import (
     view_json,
     view_summary_json,
 )
+
+if TYPE_CHECKING:  # the engine (torch) loads with the first view, not with the source
+    from carbs_operator.study_view import StudyView
 
 _LOG = logging.getLogger(__name__)
 
@@ -68,6 +68,8 @@ class ViewCache:
             found = self._entries.get(records.key)
             if found is not None and found.revision == records.revision:
                 return found
+        from carbs_operator.study_view import build_view
+
         view = build_view(records.spec, records.trials, name=records.name,
                           namespace=records.namespace, previous=records.previous,
                           now=_clock(records))
@@ -102,6 +104,8 @@ class ViewCache:
         return dict(self._memo(records, "curves", curves_json))
 
     def importance(self, records: StudyRecords) -> JSON:
+        from carbs_operator.importance import cost_importance
+
         return dict(self._memo(records, "importance",
                                lambda v: cost_importance(v.spec, v.trials)))
 
@@ -109,6 +113,8 @@ class ViewCache:
         return trial_detail_json(self.entry(records).view, index, log)
 
     def predict(self, records: StudyRecords, cost: float) -> JSON:
+        from carbs_operator.predict import PredictionRefusedError, predict_scale_up
+
         if not (math.isfinite(cost) and cost > 0):
             return {"error": "the cost must be a positive number"}
         try:
