@@ -82,3 +82,20 @@ def test_offline_runs_hold_the_trials_and_the_study(
     assert logged["best_objective"] == pytest.approx(best.objective)
     # Media (the plot, the tables) are logged as nested keys: frontier_plot/path, ...
     assert {"frontier", "laws", "frontier_plot"} <= {key.split("/")[0] for key in logged}
+
+
+def test_carbs_run_honours_spec_tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The manifest's spec.tracking under `carbs run` (the same StudyTracker tune() uses)."""
+    from carbs_operator import to_manifest
+    from carbs_operator.local.commands import run_command
+
+    monkeypatch.chdir(tmp_path)
+    manifest = tmp_path / "study.yaml"
+    manifest.write_text(to_manifest(
+        train, parameters=PARAMETERS, objective={"metric": "loss", "direction": "minimize"},
+        cost={"metric": "flops"}, budget={"maxTrials": 2}, parallelism=2, name="wb",
+        tracking={"wandb": {"project": "carbs-test", "mode": "offline"}}))
+    assert run_command(manifest, tmp_path / "state") == 0
+    names = sorted(p.name for p in (tmp_path / "state" / "wb" / "wandb").glob(
+        "offline-run-*/run-*.wandb"))
+    assert names == ["run-wb-0.wandb", "run-wb-1.wandb", "run-wb-study.wandb"]

@@ -66,6 +66,7 @@ def run_command(
     from carbs_operator.local.runner import LocalRunner
     from carbs_operator.metrics import StudyMetrics, serve
     from carbs_operator.template import local_run_note
+    from carbs_operator.tracking.tracker import StudyTracker
 
     console = Console(soft_wrap=True)
     study = _load(path, console)
@@ -85,6 +86,8 @@ def run_command(
         console.print(f"metrics on http://127.0.0.1:{server.port}/metrics")
     console.print(f"watch it live: {ui_command(state_dir)}  (then open "
                   f"{ui_url(name)})", markup=False, highlight=False)
+    tracker = StudyTracker(study, directory=state_dir / name)
+    tracker.wait_started()
     try:
         with Progress(name, console) as progress:
 
@@ -92,14 +95,16 @@ def run_command(
                 progress.update(study.spec, trials, decision)
                 metrics.update_study(LOCAL_NAMESPACE, name, study.spec, trials)
 
+            def on_finished(trial: TrialRecord) -> None:
+                metrics.record_trial_finished(LOCAL_NAMESPACE, name, trial.phase.value.lower())
+                tracker.trial_finished(trial)  # spec.tracking (a no-op without it)
+
             runner = LocalRunner(
                 study, path.parent, state_dir, device=device, on_update=on_update,
-                on_finished=lambda t: metrics.record_trial_finished(
-                    LOCAL_NAMESPACE, name, t.phase.value.lower()
-                ),
+                on_finished=on_finished,
                 on_suggest=lambda s: metrics.observe_suggest(LOCAL_NAMESPACE, name, s),
                 on_gp_fit=lambda s: metrics.observe_gp_fit(LOCAL_NAMESPACE, name, s),
-                seed_trials=seeds.records,
+                seed_trials=seeds.records, trial_env=tracker.trial_env,
             )
             trials = runner.run()
     except StoreError as error:
@@ -112,6 +117,7 @@ def run_command(
         )
         return EXIT_INTERRUPTED
     finally:
+        tracker.close()
         if server is not None:
             server.shutdown()
     _report(study, trials, console)
