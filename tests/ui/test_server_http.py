@@ -146,3 +146,23 @@ async def test_a_foreign_host_header_is_refused_when_bound_to_loopback(
         assert (await client.get("/api/studies")).status == 200
         evil = await client.get("/api/studies", headers={"Host": "evil.example:8080"})
         assert evil.status == 421
+
+
+async def test_a_second_client_at_the_same_revision_gets_cached_bytes(
+        client: TestClient, source: FakeSource, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[type-arg]
+    calls: list[str] = []
+    view = source.view
+
+    def counting(key: str) -> dict[str, object]:
+        calls.append(key)
+        return view(key)
+
+    monkeypatch.setattr(source, "view", counting)
+    first = await client.get("/api/studies/beta")
+    second = await client.get("/api/studies/beta", headers={"Accept-Encoding": "gzip"})
+    assert await first.json() == await second.json()
+    assert calls == ["beta"]
+    source.by_key["beta"].add_trial()
+    moved = await client.get("/api/studies/beta")
+    assert calls == ["beta", "beta"]
+    assert (await moved.json())["revision"] == source.revision("beta")

@@ -21,6 +21,8 @@ import json
 import logging
 import math
 import signal
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -80,6 +82,7 @@ GZIP_MIN_BYTES = 1400
 SOURCE: web.AppKey[StudySource] = web.AppKey("source", StudySource)
 POOL: web.AppKey[ThreadPoolExecutor] = web.AppKey("pool", ThreadPoolExecutor)
 ASSETS: web.AppKey[dict[str, Asset]] = web.AppKey("assets", dict)
+CACHE: web.AppKey[EncodedCache] = web.AppKey("cache")
 ALLOWED_HOSTS: web.AppKey[frozenset[str] | None] = web.AppKey("allowed_hosts")
 
 
@@ -169,33 +172,28 @@ async def _in_pool(request: web.Request, function: Callable[..., T], *args: Any)
     return await loop.run_in_executor(request.app[POOL], function, *args)
 
 
-def _body(value: Any, compress: bool) -> tuple[bytes, bool]:
-    body = encode_json(value)
-    if compress and len(body) >= GZIP_MIN_BYTES:
-        return gzip.compress(body, compresslevel=5, mtime=0), True
-    return body, False
-
-
-async def _json(request: web.Request, compute: Callable[[], Any], *, etag: str | None = None,
-                etag_of: Callable[[Any], str] | None = None, status: int = 200,
-                cache: str = "no-cache") -> web.Response:
-    """Computes (in the pool) and sends a JSON body, gzipped when the client takes it."""
+async def _json(request: web.Request, compute: Callable[[], Any], *,
+                etag_kind: str | None = None, cache: str = "no-cache") -> web.Response:
+    """Computes (in the pool) and sends a JSON body, gzipped when the client takes it;
+    with `etag_kind`, an ETag from the body's hash (a repeated poll transfers nothing)."""
     compress = _wants_gzip(request)
 
     def run() -> tuple[bytes, bool, str | None]:
-        value = compute()
-        tag = etag if etag is not None else (etag_of(value) if etag_of else None)
-        body, gzipped = _body(value, compress)
-        return body, gzipped, tag
+        body = encode_json(compute())
+        tag = _etag(etag_kind, hashlib.sha256(body).hexdigest()) if etag_kind else None
+        if compress and len(body) >= GZIP_MIN_BYTES:
+            return gzip.compress(body, compresslevel=5, mtime=0), True, tag
+        return body, False, tag
 
     body, gzipped, tag = await _in_pool(request, run)
     headers = {"Cache-Control": cache, "Vary": "Accept-Encoding"}
     if gzipped:
         headers["Content-Encoding"] = "gzip"
     if tag is not None:
+        if _matches(request, tag):
+            return _not_modified(tag)
         headers["ETag"] = tag
-    return web.Response(body=body, status=status, content_type="application/json",
-                        headers=headers)
+    return web.Response(body=body, content_type="application/json", headers=headers)
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -241,8 +239,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def studies(request: web.Request) -> web.Response:
     source = request.app[SOURCE]
-    return await _json(request, source.studies,
-                       etag_of=lambda value: _etag("studies", encode_json(value).hex()))
+    return await _json(request, source.studies, etag_kind="studies")
 
 
 async def revision(request: web.Request) -> web.Response:
@@ -251,37 +248,100 @@ async def revision(request: web.Request) -> web.Response:
     return await _json(request, lambda: {"revision": source.revision(key)}, cache="no-store")
 
 
-async def _by_revision(request: web.Request, kind: str,
-                       compute: Callable[[str], Any]) -> web.Response:
+class EncodedCache:
+    """Encoded JSON bodies of studies' derived views by (kind, key, revision), newest kept.
+
+    A view is a function of the study's revision, so once encoded it is served again as
+    bytes: a reload or a second tab costs one revision() call, not a source call (which
+    may reread the whole study) and a multi-megabyte encode. Thread-safe; bounded.
+    """
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[str, str, str], Encoded] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, item: tuple[str, str, str]) -> Encoded | None:
+        with self._lock:
+            found = self._items.get(item)
+            if found is not None:
+                self._items.move_to_end(item)
+            return found
+
+    def put(self, item: tuple[str, str, str], encoded: Encoded) -> None:
+        with self._lock:
+            self._items[item] = encoded
+            self._items.move_to_end(item)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+@dataclass
+class Encoded:
+    """One JSON body, and its gzip form once a client has asked for it."""
+
+    body: bytes
+    etag: str
+    gzipped: bytes | None = field(default=None, repr=False)
+
+
+async def _by_revision(request: web.Request, kind: str, compute: Callable[[str], Any],
+                       revision_of: Callable[[str, Any], str | None]) -> web.Response:
     """A study's derived JSON with an ETag from its revision: a poll that finds the study
-    unchanged costs one revision() call and a 304, not a recomputation."""
+    unchanged costs one revision() call and a 304; another client at the same revision
+    gets the cached bytes. `revision_of(key, value)` says which revision a computed value
+    belongs to (None: unknown, so it is sent but not cached)."""
     key = request.match_info["key"]
     source = request.app[SOURCE]
+    cache = request.app[CACHE]
     current = await _in_pool(request, source.revision, key)
     etag = _etag(kind, key, current)
     if _matches(request, etag):
         return _not_modified(etag)
-    return await _json(request, lambda: compute(key), etag=etag)
+    compress = _wants_gzip(request)
+
+    def run() -> tuple[bytes, bool, str]:
+        encoded = cache.get((kind, key, current))
+        if encoded is None:
+            value = compute(key)
+            belongs = revision_of(key, value)
+            encoded = Encoded(encode_json(value), _etag(kind, key, belongs or current))
+            if belongs == current:
+                cache.put((kind, key, current), encoded)
+        if compress and len(encoded.body) >= GZIP_MIN_BYTES:
+            if encoded.gzipped is None:
+                encoded.gzipped = gzip.compress(encoded.body, compresslevel=5, mtime=0)
+            return encoded.gzipped, True, encoded.etag
+        return encoded.body, False, encoded.etag
+
+    body, gzipped, tag = await _in_pool(request, run)
+    headers = {"Cache-Control": "no-cache", "Vary": "Accept-Encoding", "ETag": tag}
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+    return web.Response(body=body, content_type="application/json", headers=headers)
 
 
 async def view(request: web.Request) -> web.Response:
-    key = request.match_info["key"]
+    # The view names the revision it was computed at (the study may move between calls).
+    return await _by_revision(request, "view", request.app[SOURCE].view,
+                              lambda key, value: str(value.get("revision")))
+
+
+def _revision_after(request: web.Request) -> Callable[[str, Any], str | None]:
+    """The study's revision read again after a computation: the value is cached only when
+    it did not move meanwhile (the value itself does not name its revision)."""
     source = request.app[SOURCE]
-    current = await _in_pool(request, source.revision, key)
-    if _matches(request, _etag("view", key, current)):
-        return _not_modified(_etag("view", key, current))
-    # The ETag names the revision the view itself was computed at (the study may move
-    # between the two calls).
-    return await _json(request, lambda: source.view(key),
-                       etag_of=lambda value: _etag("view", key, str(value.get("revision"))))
+    return lambda key, value: source.revision(key)
 
 
 async def curves(request: web.Request) -> web.Response:
-    return await _by_revision(request, "curves", request.app[SOURCE].curves)
+    return await _by_revision(request, "curves", request.app[SOURCE].curves,
+                              _revision_after(request))
 
 
 async def importance(request: web.Request) -> web.Response:
-    return await _by_revision(request, "importance", request.app[SOURCE].importance)
+    return await _by_revision(request, "importance", request.app[SOURCE].importance,
+                              _revision_after(request))
 
 
 async def trial(request: web.Request) -> web.Response:
@@ -353,6 +413,7 @@ def make_app(source: StudySource, *, workers: int = 4,
     app[SOURCE] = source
     app[POOL] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="carbs-ui")
     app[ASSETS] = load_assets()
+    app[CACHE] = EncodedCache()
     app[ALLOWED_HOSTS] = frozenset(allowed_hosts) if allowed_hosts is not None else None
     app.on_response_prepare.append(_security_headers)
     app.on_cleanup.append(_close_pool)

@@ -64,7 +64,9 @@ function placedNote(view) {
 }
 
 export async function studyPage(ctx, { key, tab }) {
+  performance.mark("carbs:view-asked");
   let view = await api.view(key);
+  performance.mark("carbs:view-read");
   if (!ctx.isCurrent()) return null;
   let active = TABS.some(([id]) => id === tab) ? tab : "trials";
   // A log objective axis by default where the objectives span decades.
@@ -139,6 +141,8 @@ export async function studyPage(ctx, { key, tab }) {
     window.carbsUI.page = "study";
     window.carbsUI.view = { key, revision: view.revision, trials: view.trials.length, frontier: view.frontier };
     window.carbsUI.renders += 1;
+    // When the frontier plot and the table were first drawn (ms since navigation).
+    if (window.carbsUI.readyAt === undefined) window.carbsUI.readyAt = performance.now();
     const running = (view.summary && view.summary.phase) === "Running";
     ctx.setLive(running ? `live · updated ${new Date().toLocaleTimeString()}` : "");
   };
@@ -146,8 +150,10 @@ export async function studyPage(ctx, { key, tab }) {
 
   drawHead();
   drawFrontier();
+  performance.mark("carbs:frontier-drawn");
   drawTabs();
   await showPanel();
+  performance.mark("carbs:panel-drawn");
   mark();
 
   return {
