@@ -35,7 +35,8 @@ def source() -> FakeSource:
     # Failed trials are drawn; make sure the hostile one has some.
     for _ in range(3):
         hostile.add_trial("Failed")
-    return FakeSource([make_study("alpha", 60), make_study("beta", 40, seed=3), hostile])
+    empty = make_study("empty", 0, seed=4)
+    return FakeSource([make_study("alpha", 60), make_study("beta", 40, seed=3), hostile, empty])
 
 
 @pytest.fixture(scope="module")
@@ -140,8 +141,9 @@ def test_hostile_strings_show_as_text_and_run_nothing(
 
 
 def test_every_tab_draws_without_errors(browser: Any, page: Callable[..., None]) -> None:
-    for tab in TABS:
-        page(f"/#/study/alpha/{tab}", study_ready("alpha", tab))
+    for key in ("empty", "alpha"):  # a study with no trial yet, then a full one
+        for tab in TABS:
+            page(f"/#/study/{key}/{tab}", study_ready(key, tab))
     page("/#/study/alpha/laws", study_ready("alpha", "laws"))
     assert len(browser.find_elements(By.CSS_SELECTOR, ".law")) == 3
     assert browser.find_element(By.CSS_SELECTOR, ".law .verdict").text in (

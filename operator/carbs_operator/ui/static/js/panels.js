@@ -32,7 +32,8 @@ function parallelPanel(node, { open }) {
           data: cats, scale: true, axisLabel: { formatter: cat ? undefined : (v) => num(v) } };
       });
       const od = params.length;
-      axes.push({ dim: od, name: objectiveLabel(view.objective), type: "value", scale: true,
+      const logObjective = wantsLog(view.trials.filter((t) => t.phase === "Succeeded").map((t) => t.objective));
+      axes.push({ dim: od, name: objectiveLabel(view.objective), type: logObjective ? "log" : "value", scale: true,
         axisLabel: { formatter: (v) => num(v) }, nameTextStyle: { fontWeight: "bold" } });
       axes.push({ dim: od + 1, name: `${view.costLabel || "cost"} (log)`, type: "log",
         axisLabel: { formatter: (v) => num(v) } });
