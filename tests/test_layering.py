@@ -168,6 +168,24 @@ def test_the_core_never_imports_a_runtime() -> None:
     assert gone == [], f"fixed: remove these from CORE_RUNTIME_IMPORTS_ALLOWED: {gone}"
 
 
+FRONT_ENDS = ("carbs_operator.ui", "carbs_operator.tuning", "carbs_operator.reports",
+              "carbs_operator.cli", "carbs_operator.predict_command")
+
+
+def test_the_runtimes_never_import_each_other_and_the_operator_no_front_end() -> None:
+    """`carbs run` works without kubernetes and kopf, and the operator without SQLite
+    state; the operator's process loads no front end (they pull in rendering and web
+    serving). `local/commands.py` is the `carbs run` command and may use reports/."""
+    found: set[tuple[str, str]] = set()
+    for runtime, other in (RUNTIMES, RUNTIMES[::-1]):
+        barred = (other, *FRONT_ENDS) if runtime == "carbs_operator.k8s" else (other,)
+        for path in modules(OPERATOR):
+            if within(module_name(path), (runtime,)):
+                found |= {(module_name(path), target) for i in imports(path)
+                          for target in i.targets() if within(target, barred)}
+    assert sorted(found) == []
+
+
 def test_the_engine_never_imports_the_operator_or_kubernetes() -> None:
     found = sorted({f"{module_name(path)}:{i.line} imports {i.module}"
                     for path in modules(ENGINE) for i in imports(path)
