@@ -30,27 +30,29 @@ from tests.ui.test_browser import study_ready, wait_for
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "ui"
 KEY = "curves"
+OTHER = "curves-wide"
 TRIALS = 14
 
 
-def manifest() -> dict[str, Any]:
+def manifest(name: str = KEY, trials: int = TRIALS, steps_center: int = 6,
+             seed: int = 0) -> dict[str, Any]:
     """Loss falls as 1/step toward a floor set by q; cost is the steps run (flops)."""
     return {
-        "apiVersion": "carbs.dev/v1alpha1", "kind": "CarbsStudy", "metadata": {"name": KEY},
+        "apiVersion": "carbs.dev/v1alpha1", "kind": "CarbsStudy", "metadata": {"name": name},
         "spec": {
             "objective": {"metric": "loss", "direction": "minimize"},
             "cost": {"metric": "flops"},
             "parameters": [
                 {"name": "q", "space": "linear", "min": -1.0, "max": 1.0, "searchCenter": 0.0},
                 {"name": "steps", "space": "log", "integer": True, "min": 2, "max": 40,
-                 "searchCenter": 6},
+                 "searchCenter": steps_center},
                 {"name": "act", "space": "categorical", "choices": ["relu", "gelu"],
                  "searchCenter": "relu"},
             ],
-            "budget": {"maxTrials": TRIALS},
+            "budget": {"maxTrials": trials},
             "parallelism": 2,
             "earlyStopping": {"rule": "Median", "minTrials": 4},
-            "carbs": {"seed": 0},
+            "carbs": {"seed": seed},
             "trialTemplate": {"spec": {"template": {"spec": {"containers": [{
                 "name": "trial", "image": "example/curves:1",
                 "command": ["python", "progress_trial.py"],
@@ -81,9 +83,14 @@ def live(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Liv
     shutil.copy(LOCAL_TESTS / "progress_trial.py", root / "progress_trial.py")
     study = root / "study.yaml"
     study.write_text(yaml.safe_dump(manifest(), sort_keys=False), encoding="utf-8")
+    # A second study beside it (another center and seed) for the list and the compare view.
+    other = root / "other.yaml"
+    other.write_text(yaml.safe_dump(manifest(OTHER, 6, steps_center=16, seed=1),
+                                    sort_keys=False), encoding="utf-8")
     state = root / "state"
     source = LocalSource([state])
     process = carbs_run(study, state, root / "trials.log")
+    second = carbs_run(other, state, root / "other.log")
     try:
         with ServerThread(source) as server:
             run = LiveRun(study=study, state=state, server=server)
@@ -103,17 +110,19 @@ def live(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Liv
                 assert time.monotonic() < deadline + 180, "carbs run did not finish"
                 time.sleep(0.5)
             assert process.returncode == 0, process.stderr.read() if process.stderr else ""
+            assert second.wait(120) == 0, second.stderr.read() if second.stderr else ""
             run.final_revision = source.revision(KEY)
             wait_for(browser, f"document.body.dataset.revision === '{run.final_revision}'"
                               f" && window.carbsUI.view.trials === {TRIALS}", timeout=15)
             run.same_document = browser.execute_script("return window.__sameDocument === true")
             yield run
     finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(30)
-        if process.stderr:
-            process.stderr.close()
+        for started in (process, second):
+            if started.poll() is None:
+                started.kill()
+            started.wait(30)
+            if started.stderr:
+                started.stderr.close()
 
 
 @pytest.fixture
@@ -191,7 +200,9 @@ def test_screenshots_for_the_readme(browser: Any, live: LiveRun, clean_logs: Non
     shoot("laws.png", f"#/study/{KEY}/laws", study_ready(KEY, "laws"), ".tabs")
     shoot("curves.png", f"#/study/{KEY}/curves", study_ready(KEY, "curves"), ".tabs")
     shoot("parallel.png", f"#/study/{KEY}/parallel", study_ready(KEY, "parallel"), ".tabs")
-    best = LocalSource([live.state]).studies()[0]["best"]["trial"]
+    shoot("compare.png", f"#/compare/{KEY},{OTHER}", "document.body.dataset.page === 'compare'")
+    best = next(s for s in LocalSource([live.state]).studies() if s["key"] == KEY)["best"]
+    best = best["trial"]
     shoot("trial.png", f"#/study/{KEY}/trial/{best}", "document.body.dataset.page === 'trial'")
-    for name in ("studies", "study", "trials", "laws", "curves", "parallel", "trial"):
+    for name in ("studies", "study", "trials", "laws", "curves", "parallel", "compare", "trial"):
         assert (DOCS / f"{name}.png").stat().st_size > 10_000

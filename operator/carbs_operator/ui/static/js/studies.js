@@ -31,7 +31,8 @@ function conditionsCell(s) {
   const list = (s.conditions || []).map((c) =>
     el("li", { class: c.status === "True" ? "cond-true" : c.status === "False" ? "cond-false" : "cond-unknown",
       title: c.message || "" },
-    el("b", {}, c.type), " ", c.reason || "", c.message ? el("span", { class: "muted" }, `: ${c.message}`) : null));
+    el("b", {}, c.type), ` ${c.status === "True" ? "✓" : c.status === "False" ? "✗" : "?"} `, c.reason || "",
+    c.message ? el("span", { class: "muted" }, `: ${c.message}`) : null));
   return list.length ? el("ul", { class: "conditions" }, list) : el("span", { class: "muted" }, "—");
 }
 
@@ -49,7 +50,7 @@ function render(ctx, studies, selected) {
     return el("tr", { dataset: { key: s.key } },
       el("td", {}, box),
       el("td", {}, link(studyHash(s.key), el("b", {}, s.name)),
-        s.namespace ? el("div", { class: "muted small" }, `${s.namespace} · ${s.source}`) : null),
+        el("div", { class: "muted small" }, s.source === "cluster" ? `namespace ${s.namespace}` : "local state")),
       el("td", {}, pill(s.phase || "Pending")),
       el("td", {}, trialsCell(s)),
       el("td", { class: "num" }, s.best ? link(trialHash(s.key, s.best.trial), num(s.best.objective)) : "—",
