@@ -11,9 +11,11 @@ the law the engine reports, the same way it was fitted the first time.
   prior would make every refit agree on it, a narrow interval around whatever slope the
   frontier's line happened to show.
 - A valley the objective barely notices (`flat_valleys`) has a center the noise places: a
-  bootstrap over the same noisy trials keeps finding the same spurious slope. A draw in
-  which a parameter's valley is flat reads its slope as 0, so a parameter that is flat in
-  more than a tenth of the draws gets an interval holding 0.
+  bootstrap over the same noisy trials keeps finding the same spurious slope. In a draw
+  where a parameter's valley is flat, holding the parameter fixed (slope 0) is as good as
+  any slope the trials could tell apart; a parameter flat in at least one tail's share of
+  the draws (a tenth, at 80%) gets its interval stretched to hold 0, and keeps the spread
+  of its refitted slopes on the other side.
 - Frontier lines (no joint law): the frontier's points are resampled and the Theil-Sen
   line refitted, as the scale-up prediction does (carbs_operator.predict).
 
@@ -99,8 +101,11 @@ def assess_laws(
     laws = _point_laws(fitted, costs, basic)
     rng = np.random.default_rng(seed)
     exponents = np.full((draws, len(params)), np.nan)
+    flat = np.zeros((draws, len(params)), dtype=bool)
     if fitted.allocation is not None:
-        exponents[:, list(fitted.numeric)] = _joint_draws(fitted, params, costs, rng, draws)
+        numeric = list(fitted.numeric)
+        exponents[:, numeric], flat[:, numeric] = _joint_draws(fitted, params, costs, rng,
+                                                               draws)
     elif len(frontier) >= 2:
         exponents[:] = _frontier_draws(params, costs, basic, rng, draws)
     saturated = saturation_cost(costs, objectives, np.array(
@@ -111,6 +116,8 @@ def assess_laws(
             out.append(_band_verdict(param, j, law, costs, basic, saturated))
             continue
         interval = exponent_interval(law.exponent, exponents[:, j], level)
+        if interval is not None and float(np.mean(flat[:, j])) >= (1.0 - level) / 2.0:
+            interval = (min(interval[0], 0.0), max(interval[1], 0.0))
         out.append(_verdict(param, j, law, interval, costs, basic, saturated))
     return out
 
@@ -143,15 +150,16 @@ def pareto_indices(costs: np.ndarray, objectives: np.ndarray) -> list[int]:
 
 
 def _joint_draws(fitted: ObservedAllocation, params: Sequence[Param], frontier_costs: np.ndarray,
-                 rng: np.random.Generator, draws: int) -> np.ndarray:
+                 rng: np.random.Generator, draws: int) -> tuple[np.ndarray, np.ndarray]:
     """draws x numeric: each parameter's path slope with the joint law refitted on a
     resample of the trials, its prior read off the resample's own frontier (NaN where a
-    resample cannot be refitted)."""
+    resample cannot be refitted); and whether its valley was flat in that refit."""
     allocation, basic, costs = fitted.allocation, fitted.basic, fitted.costs
     numeric = [params[j] for j in fitted.numeric]
     out = np.full((draws, len(numeric)), np.nan)
+    flat = np.zeros((draws, len(numeric)), dtype=bool)
     if allocation is None or basic is None or costs is None:
-        return out
+        return out, flat
     objectives = allocation.objectives
     top = path_reference_cost(frontier_costs)
     n = len(objectives)
@@ -172,11 +180,10 @@ def _joint_draws(fitted: ObservedAllocation, params: Sequence[Param], frontier_c
             allocation.driver_data, allocation.other_data, objectives, allocation.law, prior,
             [chosen.tolist()])
         if refits:
-            slopes = path_slopes(allocation, refits[0], top)[0]
-            flat = flat_valleys(refits[0], allocation.other_data[chosen])
-            slopes[[allocation.others[i] for i in np.flatnonzero(flat)]] = 0.0
-            out[b] = slopes
-    return out
+            out[b] = path_slopes(allocation, refits[0], top)[0]
+            flat[b, list(allocation.others)] = flat_valleys(
+                refits[0], allocation.other_data[chosen])
+    return out, flat
 
 
 def flat_valleys(law: AllocationLaw, others: np.ndarray) -> np.ndarray:
@@ -185,8 +192,8 @@ def flat_valleys(law: AllocationLaw, others: np.ndarray) -> np.ndarray:
     less than one trial's noise (FLAT_DEPTH · the law's robust residual scale).
 
     Such a parameter does not matter at the resolution of a trial, and its valley's center,
-    hence its slope, is whatever the noise and the prior make it. The draw reads its slope
-    as 0: holding the parameter fixed is as good as any law the trials could tell apart.
+    hence its slope, is whatever the noise and the prior make it: in that draw, holding the
+    parameter fixed is as good as any law the trials could tell apart.
     """
     depth = np.exp(law.log_curvatures) * others.var(0)
     return np.asarray(depth <= FLAT_DEPTH * law.noise)
