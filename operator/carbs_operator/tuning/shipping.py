@@ -28,6 +28,7 @@ import ast
 import dis
 import inspect
 import json
+import re
 import sys
 import textwrap
 import types
@@ -109,15 +110,57 @@ def function_source(obj: Callable[..., Any] | type) -> str:
     try:
         text = textwrap.dedent(inspect.getsource(obj))
     except (OSError, TypeError) as error:
-        raise ShippingError(
-            f"cannot read the source of {obj.__qualname__} ({error}): define it in a "
-            "notebook cell, a script or a module, not at an interactive prompt") from error
+        found = _typed_source(obj)
+        if found is None:
+            raise ShippingError(
+                f"cannot read the source of {obj.__qualname__} ({error}): define it in a "
+                "notebook cell, a script or a module") from error
+        text = found
     tree = ast.parse(text)
     node = tree.body[0] if tree.body else None
     if not isinstance(node, ast.FunctionDef | ast.ClassDef):
         raise ShippingError(f"the source of {obj.__qualname__} is not a def or class statement")
     lines = text.splitlines(keepends=True)
     return "".join(lines[node.lineno - 1:])
+
+
+def _typed_source(obj: Callable[..., Any] | type) -> str | None:
+    """A function typed (or pasted) at Python's own interactive prompt: the prompt keeps
+    no source, but readline's history holds the lines. The last `def <name>(` block there
+    is taken when, compiled, it gives the very code object the function has."""
+    code = getattr(obj, "__code__", None)
+    if not isinstance(code, types.CodeType) or code.co_filename != "<stdin>":
+        return None
+    try:
+        import readline
+    except ImportError:
+        return None
+    lines = [readline.get_history_item(i) or ""
+             for i in range(1, readline.get_current_history_length() + 1)]
+    header = re.compile(rf"^(async\s+)?def\s+{re.escape(code.co_name)}\s*\(")
+    for start in range(len(lines) - 1, -1, -1):
+        if not header.match(lines[start]):
+            continue
+        block = [lines[start]]
+        for line in lines[start + 1:]:
+            if line.strip() and not line[:1].isspace():
+                break
+            block.append(line)
+        text = "\n".join(block).rstrip() + "\n"
+        if _same_code(text, code):
+            return text
+    return None
+
+
+def _same_code(text: str, code: types.CodeType) -> bool:
+    try:
+        compiled = compile(text, "<stdin>", "exec")
+    except SyntaxError:
+        return False
+    for const in compiled.co_consts:
+        if isinstance(const, types.CodeType) and const.co_name == code.co_name:
+            return const.co_code == code.co_code and const.co_names == code.co_names
+    return False
 
 
 class _Bundle:
