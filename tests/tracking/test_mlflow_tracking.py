@@ -99,6 +99,10 @@ def test_the_operator_hook_logs_a_finished_trial_without_waiting(mlflow_server: 
                      "tracking": {"mlflow": {"trackingUri": mlflow_server}},
                      "trialTemplate": {"spec": {"template": {"spec": {"containers": [
                          {"name": "t", "image": "x", "command": ["python"]}]}}}}}}
+    # tune(cluster=True) finds or creates the parent first, for the trial container's env.
+    from carbs_operator.validation import parse_study
+
+    env = tracker_module.parent_env(parse_study(body), "ml", wait_seconds=60.0)
     record = TrialRecord(index=0, params={"lr": 0.01, "width": 8}, phase=TrialPhase.RUNNING)
     outcome = Outcome(TrialPhase.SUCCEEDED, {"loss": 0.5, "flops": 8.0}, 0.5, 8.0, None)
     began = time.monotonic()
@@ -113,6 +117,7 @@ def test_the_operator_hook_logs_a_finished_trial_without_waiting(mlflow_server: 
     assert len(runs) == 1
     assert runs[0].data.tags["carbs.study"] == "ml/hooked"
     assert runs[0].data.metrics["objective"] == 0.5
+    assert runs[0].data.tags["mlflow.parentRunId"] == env["MLFLOW_PARENT_RUN_ID"]
 
 
 def quick(params: dict[str, Any]) -> dict[str, float]:

@@ -83,6 +83,19 @@ def test_to_manifest_is_the_study_tune_applies() -> None:
         "module", __name__, "train")
 
 
+def test_to_manifest_puts_spec_tracking_env_in_the_container() -> None:
+    manifest = yaml.safe_load(to_manifest(
+        train, **ARGS, tracking={"wandb": {"project": "p", "entity": "team"},
+                                 "mlflow": {"trackingUri": "http://mlflow:5000"}}))
+    env = container_env(manifest)
+    assert env["WANDB_PROJECT"] == "p"
+    assert env["WANDB_ENTITY"] == "team"
+    assert env["WANDB_RUN_GROUP"] == "fn-study"
+    assert env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    assert env["MLFLOW_EXPERIMENT_NAME"] == "fn-study"
+    assert manifest["spec"]["tracking"]["wandb"] == {"project": "p", "entity": "team"}
+
+
 async def test_tune_on_the_cluster_applies_follows_and_reads_the_study(
     cluster: Cluster, kubelet: SimulatedKubelet, tmp_path: Path  # noqa: F811
 ) -> None:

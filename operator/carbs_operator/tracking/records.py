@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from carbs_operator.models import StudySpec
-from carbs_operator.status import trial_name
-from carbs_operator.study import TrialRecord
+from carbs_operator.study import TrialRecord, trial_name
 
 TAG_STUDY = "carbs.study"
 TAG_TRIAL = "carbs.trial"

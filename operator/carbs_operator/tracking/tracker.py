@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from carbs_operator.models import CarbsStudy
-from carbs_operator.status import trial_name
-from carbs_operator.study import TrialRecord
+from carbs_operator.study import TrialRecord, trial_name
 from carbs_operator.tracking.records import (
     TrialEntry,
     finished,
@@ -187,6 +186,33 @@ def tracking_env(study: CarbsStudy, trial: str | None = None) -> dict[str, str]:
         if trial is not None:
             env["WANDB_NAME"] = trial
     return env
+
+
+def parent_env(study: CarbsStudy, namespace: str,
+               wait_seconds: float = START_WAIT_SECONDS * 2) -> dict[str, str]:
+    """MLFLOW_PARENT_RUN_ID for a study about to be applied to a cluster: tune() finds or
+    creates the parent run (waiting `wait_seconds` at most) so that it can go into the
+    trial container's env; the operator's tracker later finds the same run by its tags.
+    {} without spec.tracking.mlflow, or when the server does not answer in time."""
+    tracking = study.spec.tracking
+    if tracking is None or tracking.mlflow is None:
+        return {}
+    config = tracking.mlflow
+    name = study.metadata.name or "study"
+    found: list[str] = []
+
+    def start() -> None:
+        from carbs_operator.tracking.mlflow_sink import MlflowSink
+
+        sink = MlflowSink(config, study_key(namespace, name), name)
+        sink.start()
+        found.append(str(sink.parent_id))
+
+    worker = TrackerWorker("mlflow-parent")
+    worker.submit("parent run", start, retries=0)
+    worker.wait_idle(wait_seconds)
+    worker.close(0.0)
+    return {"MLFLOW_PARENT_RUN_ID": found[0]} if found else {}
 
 
 def study_snapshot(result: Any, *, plot: bool = True) -> dict[str, Any]:

@@ -42,6 +42,7 @@ def _study(
     warm_start: Values | None, tracking: Values | None, timeout_seconds: int | None,
     env: Mapping[str, str] | None, name: str | None, namespace: str | None,
     image: str | None, resources: Mapping[str, Any] | None,
+    extra_tracking_env: Mapping[str, str] | None = None,
 ) -> CarbsStudy:
     spec_fields: dict[str, Any] = {
         "parallelism": parallelism, "earlyStopping": early_stopping, "carbs": carbs,
@@ -50,11 +51,22 @@ def _study(
     }
     if tracking is not None:
         spec_fields["tracking"] = tracking
-    return build_study(
-        fn, name=name or default_name(fn), parameters=parameters, objective=objective,
-        cost=cost, budget=budget, namespace=namespace, image=image, env=env,
-        resources=resources, timeout_seconds=timeout_seconds, spec_fields=spec_fields,
-    )
+
+    def build(extra_env: Mapping[str, str] | None) -> CarbsStudy:
+        return build_study(
+            fn, name=name or default_name(fn), parameters=parameters, objective=objective,
+            cost=cost, budget=budget, namespace=namespace, image=image, env=extra_env,
+            resources=resources, timeout_seconds=timeout_seconds, spec_fields=spec_fields,
+        )
+
+    study = build(env)
+    if study.spec.tracking is None and not extra_tracking_env:
+        return study
+    # spec.tracking's env (where to log, the W&B group) goes into the manifest itself, so
+    # runs the function logs nest under the study on a cluster too; the user's env wins.
+    from carbs_operator.tracking.tracker import tracking_env
+
+    return build({**tracking_env(study), **(extra_tracking_env or {}), **(env or {})})
 
 
 def tune(
@@ -112,7 +124,18 @@ def tune(
         if not image:
             raise TuneError("cluster=True needs image=: an image holding carbs-operator and "
                             "what fn imports (the function itself travels in the manifest)")
+        from carbs_operator.tracking.tracker import parent_env
         from carbs_operator.tuning.cluster import run_on_cluster
+
+        parent = parent_env(study, namespace)
+        if parent:  # the MLflow parent run's id, for runs the function starts on the cluster
+            study = _study(
+                fn, parameters=parameters, objective=objective, cost=cost, budget=budget,
+                parallelism=parallelism, early_stopping=early_stopping, carbs=carbs,
+                max_suggestion_cost=max_suggestion_cost, completion_policy=completion_policy,
+                warm_start=warm_start, tracking=tracking, timeout_seconds=timeout_seconds,
+                env=env, name=name, namespace=namespace, image=image, resources=resources,
+                extra_tracking_env=parent)
 
         return run_on_cluster(study, api_client=api_client, poll_seconds=poll_seconds,
                               progress=progress)
