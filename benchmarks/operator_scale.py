@@ -199,6 +199,8 @@ async def run(scenario: str, *, studies: int, trials: int, parallelism: int = 2,
                         asyncio.create_task(_watch(cluster, "jobs", "batch/v1", jobs, stop))]
             peak_main = peak_tree = 0.0
             takeovers: list[float] = []
+            finished = asyncio.Event()
+            kills_while_running = 0
             began = time.monotonic()
             for name in names:
                 await cluster.create(study(name, parallelism=parallelism, budget={
@@ -213,8 +215,10 @@ async def run(scenario: str, *, studies: int, trials: int, parallelism: int = 2,
                     await asyncio.sleep(0.5)
 
             async def campaign() -> None:
+                nonlocal kills_while_running
                 for _ in range(kills):
                     await asyncio.sleep(rng.uniform(2.0, 6.0))
+                    kills_while_running += not finished.is_set()
                     victim = rng.randrange(len(live))
                     who = live[victim].identity()
                     live[victim].kill9()
@@ -236,6 +240,7 @@ async def run(scenario: str, *, studies: int, trials: int, parallelism: int = 2,
             faults = asyncio.create_task(campaign())
             try:
                 await cluster.wait_for(done, timeout, what="every study Succeeded")
+                finished.set()
                 await faults
             finally:
                 wall = time.monotonic() - began
@@ -267,7 +272,8 @@ async def run(scenario: str, *, studies: int, trials: int, parallelism: int = 2,
     return {
         "scenario": scenario, "studies": studies, "trials_per_study": trials,
         "parallelism": parallelism, "replicas": replicas, "big_study_trials": big,
-        "kills": kills, "lease_seconds": lease_seconds, "running_seconds": running,
+        "kills": kills, "kills_while_studies_ran": kills_while_running,
+        "lease_seconds": lease_seconds, "running_seconds": running,
         "trials": len(ran), "phases": dict(phases), "jobs_run_twice": twice,
         "trials_lost": phases.get("Lost", 0),
         "reaction_s": _quantiles(latency), "overhead_s": _quantiles(overhead),

@@ -117,6 +117,7 @@ class OperatorContext:
         entries = [self.reconcilers.pop(key) for key in keys if key in self.reconcilers]
         for reconciler, _ in entries:
             reconciler.stop()
+            reconciler.stop_views()
         tasks = [task for _, task in entries]
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=STOP_GRACE_SECONDS)
@@ -137,6 +138,7 @@ class OperatorContext:
             await self.keeper.release_all()
         for reconciler, task in self.reconcilers.values():
             reconciler.stop()
+            reconciler.stop_views()
             task.cancel()
         await asyncio.gather(*(t for _, t in self.reconcilers.values()), return_exceptions=True)
         self.reconcilers.clear()
@@ -198,6 +200,7 @@ def register(
             entry = context.reconcilers.pop(key, None)
             if entry is not None:
                 entry[0].stop()
+                entry[0].stop_views()
             if context.metrics is not None:
                 context.metrics.remove_study(*key)
             return

@@ -6,7 +6,9 @@ one what a pass writes back to the study object, and when it writes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -15,12 +17,16 @@ from pydantic import ValidationError
 
 from carbs_operator.k8s.api import STUDIES, KubeApi
 from carbs_operator.k8s.views import StudyViews
+from carbs_operator.metrics import StudyMetrics
 from carbs_operator.models import CarbsStudy, StudyPhase, StudyStatus
 from carbs_operator.models.status import WarmStartStatus
 from carbs_operator.status import invalid_status
 from carbs_operator.study import TrialRecord
 
 INVALID_SPEC = "InvalidSpec"
+#: A study's views are at least this far apart, and VIEW_SPACING times what the last took.
+VIEW_MIN_SECONDS = 1.0
+VIEW_SPACING = 4.0
 
 
 class StatusWriter:
@@ -32,9 +38,12 @@ class StatusWriter:
     name: str
     namespace: str
     views: StudyViews
+    metrics: StudyMetrics | None
     _invalid: tuple[int | None, str] | None
     _accepted: bool
     _warm_status: WarmStartStatus | None
+    _view_task: asyncio.Task[None] | None = None
+    _view_next: tuple[dict[str, Any], CarbsStudy, list[TrialRecord], int | None] | None = None
 
     def _log(self, message: str, *args: Any, trial: str | None = None,
              level: int = logging.INFO) -> None:
@@ -50,17 +59,59 @@ class StatusWriter:
         self, body: dict[str, Any], study: CarbsStudy, records: list[TrialRecord],
         generation: int | None,
     ) -> None:
+        """Have the status written from these records, without waiting for it.
+
+        The view is computed in the worker pool behind other studies' views; a pass that
+        waited for it would hold the study's next pass, and so its next trial, behind them.
+        One writer task per study: while it computes, a newer pass's records replace the
+        ones it will take next, so a burst of passes costs one more view, not one each.
+        """
+        self._view_next = (body, study, records, generation)
+        if self._view_task is None or self._view_task.done():
+            self._view_task = asyncio.create_task(self._write_views(),
+                                                  name=f"carbs-view-{self.name}")
+
+    def stop_views(self) -> None:
+        """Cancel the status writer (the study is stopped, or marked Invalid)."""
+        self._view_next = None
+        if self._view_task is not None:
+            self._view_task.cancel()
+
+    async def _write_views(self) -> None:
+        while self._view_next is not None:
+            args, self._view_next = self._view_next, None
+            began = time.monotonic()
+            try:
+                if await self._write_view(*args):
+                    # A study's view costs CPU in proportion to its trials; spaced by a
+                    # multiple of what the last one took, views of busy studies take a
+                    # bounded share of the workers, and the latest records still win.
+                    spent = time.monotonic() - began
+                    await asyncio.sleep(max(VIEW_MIN_SECONDS, VIEW_SPACING * spent))
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # an API error or a bug: logged; the next pass tries again
+                logging.getLogger("carbs_operator").exception(
+                    "writing the status of study %s/%s failed", self.namespace, self.name)
+                if self.metrics is not None:
+                    self.metrics.record_reconcile_error(self.namespace, self.name)
+
+    async def _write_view(
+        self, body: dict[str, Any], study: CarbsStudy, records: list[TrialRecord],
+        generation: int | None,
+    ) -> bool:
         """The derived view (status, laws, prediction, metrics) comes from the worker pool,
-        and not at all when the trials are as they were when it was last written."""
+        and not at all when the trials are as they were when it was last written (False)."""
         previous = self._previous_status()
         view = await self.views.derive(body, records, generation, previous)
         if view is None:
-            return
+            return False
         status = view.status
         if study.spec.warm_start is not None:
             status.warm_start = self._warm_status or (previous.warm_start if previous else None)
         await self._patch_if_changed(status, previous)
         self.views.commit(view)
+        return True
 
     async def _patch_if_changed(self, status: StudyStatus, previous: StudyStatus | None) -> None:
         new = status.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -93,6 +144,7 @@ class StatusWriter:
         self.post_event(self.body, "Warning", reason, message)
         self._log("invalid (%s): %s", reason, message, level=logging.WARNING)
         self._accepted = False
+        self.stop_views()
         self.views.forget()
         await self._patch_if_changed(status, self._previous_status())
         self._invalid = (generation, reason)
