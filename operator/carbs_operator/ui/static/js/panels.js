@@ -280,6 +280,13 @@ function importancePanel(node, { key }) {
       const imp = await api.importance(key);
       method.textContent = `Which parameters matter at which cost (shares of each band sum to 1). Method: ${imp.method}.`;
       const params = [...new Set([...Object.keys(imp.overall || {}), ...imp.bands.flatMap((b) => Object.keys(b.importance))])];
+      if (!params.length) {
+        chart.clear();
+        replace(tableBox, el("p", { class: "muted" }, imp.minTrials
+          ? `Importance needs ${imp.minTrials} finished trials on the frontier's cost range; there are fewer yet.`
+          : "No importance yet: too few finished trials."));
+        return;
+      }
       const labels = [...imp.bands.map((b) => `${num(b.minCost)} – ${num(b.maxCost)} (${b.trials})`), "overall"];
       const shares = (p) => [...imp.bands.map((b) => b.importance[p] ?? 0), (imp.overall || {})[p] ?? 0];
       const option = baseOption();
