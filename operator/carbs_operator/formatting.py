@@ -67,7 +67,7 @@ def slope_text(law: ScalingLaw) -> str:
 
 def law_reading(law: ScalingLaw) -> str:
     """One phrase a person can act on: the law with its interval, or why there is none."""
-    from carbs_optimizer.scaling import (
+    from carbs_optimizer import (
         VERDICT_LAW,
         VERDICT_NO_LAW,
         VERDICT_SATURATED,

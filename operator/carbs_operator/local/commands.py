@@ -12,10 +12,11 @@ from rich.console import Console
 
 from carbs_operator.local.store import StoreError, TrialStore
 from carbs_operator.local.warm import describe, local_seeds
-from carbs_operator.models import CarbsStudy
+from carbs_operator.models import CarbsStudy, StudySpec, TrialPhase
 from carbs_operator.study import Decision, StopReason, TrialRecord, decide
 from carbs_operator.study_view import StudyView, build_view
 from carbs_operator.validation import ManifestError, load_study
+from carbs_optimizer import ScalingLaw
 
 LOCAL_NAMESPACE = "local"
 EXIT_OK, EXIT_PROBLEMS, EXIT_INTERRUPTED = 0, 1, 130
@@ -40,6 +41,25 @@ def local_view(study: CarbsStudy, trials: Sequence[TrialRecord]) -> StudyView:
     """The study view of a local study (no previous status: a local run keeps none)."""
     return build_view(study.spec, trials, name=study.metadata.name or "study",
                       namespace=LOCAL_NAMESPACE)
+
+
+class _LawsBySuccesses:
+    """The study's laws for its metrics, refitted only when a success was added: a runner
+    updates its display many times a second, a law changes once a trial ends."""
+
+    def __init__(self, spec: StudySpec) -> None:
+        self.spec = spec
+        self._key: tuple[tuple[int, float | None, float | None], ...] | None = None
+        self._laws: list[ScalingLaw] = []
+
+    def __call__(self, trials: Sequence[TrialRecord]) -> list[ScalingLaw]:
+        key = tuple((t.index, t.objective, t.cost) for t in trials
+                    if t.phase == TrialPhase.SUCCEEDED)
+        if key != self._key:
+            from carbs_operator.replay import scaling_laws
+
+            self._key, self._laws = key, scaling_laws(self.spec, trials)
+        return self._laws
 
 
 def ui_command(state_dir: Path) -> str:
@@ -91,9 +111,12 @@ def run_command(
     try:
         with Progress(name, console) as progress:
 
+            laws = _LawsBySuccesses(study.spec)
+
             def on_update(decision: Decision, trials: list[TrialRecord]) -> None:
                 progress.update(study.spec, trials, decision)
-                metrics.update_study(LOCAL_NAMESPACE, name, study.spec, trials)
+                metrics.update_study(LOCAL_NAMESPACE, name, study.spec, trials,
+                                     laws=laws(trials) if server is not None else None)
 
             def on_finished(trial: TrialRecord) -> None:
                 metrics.record_trial_finished(LOCAL_NAMESPACE, name, trial.phase.value.lower())
