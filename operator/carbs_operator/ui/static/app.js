@@ -73,7 +73,7 @@ function schedule(mine) {
       }
     }
     if (mine === generation) schedule(mine);
-  }, POLL_MS);
+  }, (current && current.pollMs) || POLL_MS);
 }
 
 window.addEventListener("hashchange", () => {

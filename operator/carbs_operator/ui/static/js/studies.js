@@ -86,5 +86,6 @@ export async function studiesPage(ctx) {
     window.carbsUI.renders += 1;
   };
   await load();
-  return { poll: load };
+  // The list reads every study's summary (a study page polls one revision): less often.
+  return { poll: load, pollMs: 5000 };
 }
