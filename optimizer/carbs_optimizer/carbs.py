@@ -220,10 +220,13 @@ class CARBS:
         model-size exponent came out 0.53 with it against the analytic 0.45).
         """
         with self._lock:
-            grouped = group_observations(self.success_observations)
+            successes = list(self.success_observations)
+            grouped = group_observations(successes)
             frontier = get_pareto_groups(grouped, 0.0, self.config.better_direction_sign)
-            return assess_laws(self.params, self.success_observations, frontier,
-                               -self.config.better_direction_sign)
+        # The bootstrap takes a second or so on thousands of trials: outside the lock, so a
+        # suggest() or observe() from another thread does not wait for it.
+        return assess_laws(self.params, successes, frontier,
+                           -self.config.better_direction_sign)
 
     def pareto_groups(self, conservative: bool | None = None) -> tuple[ObservationGroup, ...]:
         if conservative is None:
