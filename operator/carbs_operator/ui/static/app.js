@@ -46,14 +46,23 @@ async function show() {
   const { page, args } = route();
   // A study page switching tabs keeps its data: the page decides.
   const context = { main, crumbs, setLive, isCurrent: () => mine === generation };
+  // A large study's first view is computed on demand (seconds at 10,000 trials): say so
+  // rather than leave the previous page up.
+  const slow = setTimeout(() => {
+    if (mine === generation) {
+      replace(main, el("p", { class: "muted loading" }, "Loading… (a large study's first view is computed now; later ones are cached)"));
+    }
+  }, 400);
   try {
     current = await page(context, args);
   } catch (error) {
+    clearTimeout(slow);
     if (mine !== generation) return;
     replace(main, el("div", { class: "error-box" }, el("h2", {}, "Cannot show this page"),
       el("p", {}, String(error.message || error))));
     return;
   }
+  clearTimeout(slow);
   if (mine !== generation) {
     if (current && current.unmount) current.unmount();
     return;
@@ -68,6 +77,7 @@ function schedule(mine) {
       try {
         await current.poll();
         window.carbsUI.polls += 1;
+        if (live.textContent.startsWith("connection lost")) setLive("");
       } catch (error) {
         setLive(`connection lost: ${error.message || error}`);
       }
