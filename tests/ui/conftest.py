@@ -7,6 +7,7 @@ import asyncio
 import json
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -107,3 +108,20 @@ def drain_logs(driver: Any) -> tuple[list[dict[str, Any]], list[str]]:
 
 def console_errors(entries: list[dict[str, Any]]) -> list[str]:
     return [entry["message"] for entry in entries if entry.get("level") == "SEVERE"]
+
+
+def wait_for(browser: Any, script: str, timeout: float = 15.0) -> Any:
+    """Polls a JavaScript expression until it is truthy; returns its value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = browser.execute_script(f"return ({script});")
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for: {script}")
+        time.sleep(0.1)
+
+
+def study_ready(key: str, tab: str = "trials") -> str:
+    return (f"document.body.dataset.page === 'study' && document.body.dataset.tab === '{tab}'"
+            f" && window.carbsUI.view && window.carbsUI.view.key === '{key}'")

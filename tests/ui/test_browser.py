@@ -15,7 +15,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from tests.ui.conftest import ServerThread, console_errors, drain_logs
+from tests.ui.conftest import ServerThread, console_errors, drain_logs, study_ready, wait_for
 from tests.ui.fake_source import FakeSource, FakeStudy, make_study
 
 SCRIPT_CHOICE = '<script>window.__pwned = "choice"</script>'
@@ -62,23 +62,6 @@ def page(browser: Any, server: ServerThread) -> Iterator[Callable[[str], None]]:
     foreign = [u for u in urls if not u.startswith(("data:", "blob:", "about:"))
                and urlsplit(u).netloc != origin]
     assert foreign == []
-
-
-def wait_for(browser: Any, script: str, timeout: float = 15.0) -> Any:
-    """Polls a JavaScript expression until it is truthy; returns its value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = browser.execute_script(f"return ({script});")
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for: {script}")
-        time.sleep(0.1)
-
-
-def study_ready(key: str, tab: str = "trials") -> str:
-    return (f"document.body.dataset.page === 'study' && document.body.dataset.tab === '{tab}'"
-            f" && window.carbsUI.view && window.carbsUI.view.key === '{key}'")
 
 
 def no_alert(browser: Any) -> None:

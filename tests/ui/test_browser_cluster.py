@@ -22,8 +22,7 @@ from tests.k8s.conftest import carbs_operator, get_study, objective, study
 from tests.support.emulator import Cluster
 from tests.support.fixtures import cluster, kubelet  # noqa: F401 - fixtures, by name
 from tests.support.kubelet import SimulatedKubelet, Streamed
-from tests.ui.conftest import ServerThread, console_errors, drain_logs
-from tests.ui.test_browser import study_ready, wait_for
+from tests.ui.conftest import ServerThread, console_errors, drain_logs, study_ready, wait_for
 
 HOSTILE_LOG = '<img src=x onerror="window.__pwned = 1"> size'
 KEY = study_key("default", "quad")

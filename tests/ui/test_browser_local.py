@@ -24,8 +24,7 @@ from selenium.webdriver.common.by import By
 from carbs_operator.ui.local_source import LocalSource
 from tests.local.conftest import HERE as LOCAL_TESTS
 from tests.local.conftest import carbs_run
-from tests.ui.conftest import ServerThread, console_errors, drain_logs
-from tests.ui.test_browser import study_ready, wait_for
+from tests.ui.conftest import ServerThread, console_errors, drain_logs, study_ready, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "ui"
