@@ -97,6 +97,13 @@ async def measure(studies: int, trials: int) -> dict[str, Any]:
                 except OSError:
                     pass
                 await asyncio.sleep(0.5)
+            # Trials are listed in name order: once the study whose trials come last has
+            # all of them (its revision counts their events), every trial is mirrored.
+            last = max(listed, key=lambda entry: entry["name"] + "-")
+            while int((await asyncio.to_thread(
+                    _get, f"{base}/api/studies/{last['key']}/revision"))[1]["revision"]) \
+                    < trials:
+                await asyncio.sleep(0.5)
             synced = time.perf_counter() - began
             after_sync = _memory(process.pid)
             list_times = [(await asyncio.to_thread(_get, f"{base}/api/studies"))[0]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rich import box
 from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
@@ -44,7 +45,9 @@ class Sheet:
     right: set[str] = field(default_factory=set)
 
     def table(self) -> Table:
-        table = Table(title=self.title, title_justify="left", caption=self.caption)
+        # No vertical rules: a frontier of eight columns then fits 80 columns whole.
+        table = Table(title=self.title, title_justify="left", caption=self.caption,
+                      box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
         for header in self.headers:
             table.add_column(header, justify="right" if header in self.right else "left",
                              no_wrap=header not in self.prose,
@@ -92,25 +95,25 @@ def frontier_sheet(view: StudyView) -> Sheet:
     sign = direction_sign(spec)
     best = max(frontier, key=lambda t: sign * float(t.objective or 0.0), default=None)
     headers = ["trial", cost_label(spec), spec.objective.metric,
-               *(p.name for p in spec.parameters), ""]
+               *(p.name for p in spec.parameters)]
     sheet = Sheet(f"Pareto frontier: {spec.objective.metric} ({spec.objective.direction}) "
-                  f"against {cost_label(spec)}", headers, right=set(headers[:-1]))
+                  f"against {cost_label(spec)}", headers, right=set(headers))
     for point in frontier:
-        if best is not None and point.index == best.index:
+        marked = best is not None and point.index == best.index
+        if marked:
             sheet.bold.add(len(sheet.rows))
         sheet.rows.append([
-            str(point.index), fmt_number(point.cost), fmt_number(point.objective),
+            f"★ {point.index}" if marked else str(point.index),
+            fmt_number(point.cost), fmt_number(point.objective),
             *(param_text(spec, p.name, point.params.get(p.name)) for p in spec.parameters),
-            "★ best" if best is not None and point.index == best.index else "",
         ])
     done = sum(1 for t in view.trials if t.phase == TrialPhase.SUCCEEDED)
     if not frontier:
         sheet.caption = "no successful trials yet"
     else:
-        shown = (f"{len(frontier)} of {len(view.frontier)} frontier points"
+        shown = (f"{len(frontier)} of the {len(view.frontier)} frontier points"
                  if len(frontier) < len(view.frontier) else f"{len(frontier)} frontier points")
-        sheet.caption = (f"{shown} of {done} successful trials; repeated points show their "
-                         "mean")
+        sheet.caption = f"{shown} of {done} successes (★ best); repeats show their mean"
     return sheet
 
 
