@@ -222,3 +222,18 @@ def test_compare_draws_each_studys_frontier(browser: Any, page: Callable[..., No
     wait_for(browser, "document.body.dataset.page === 'compare'")
     assert browser.execute_script("return window.carbsUI.charts.compare.frontiers") == [
         source.view("alpha")["frontier"], source.view("beta")["frontier"]]
+
+
+def test_a_running_trials_page_follows_it_to_its_end(
+        browser: Any, page: Callable[..., None], source: FakeSource) -> None:
+    study = source.by_key["hostile"]
+    running = next(t for t in study.trials if t["phase"] == "Running")
+    page(f"/#/study/hostile/trial/{running['index']}", "document.body.dataset.page === 'trial'")
+    browser.execute_script("window.__sameDocument = true")
+    assert "Running" in browser.find_element(By.CSS_SELECTOR, ".study-head").text
+    with source.lock:
+        study.finish(running["index"], 0.5)
+    wait_for(browser, f"document.body.dataset.revision === '{study.revision}'", timeout=10)
+    assert "Succeeded" in browser.find_element(By.CSS_SELECTOR, ".study-head").text
+    assert browser.execute_script("return window.__sameDocument") is True
+    assert REASON in browser.find_element(By.ID, "trial-log").text

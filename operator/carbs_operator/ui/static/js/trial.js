@@ -72,7 +72,14 @@ export async function trialPage(ctx, { key, index }) {
       const [v, d] = await Promise.all([api.view(key), api.trial(key, index)]);
       if (!ctx.isCurrent()) return;
       shownRevision = v.revision;
+      // Redraw in place: keep where the reader was in the page and in the log.
+      const logNode = document.getElementById("trial-log");
+      const logAtEnd = logNode && logNode.scrollTop + logNode.clientHeight >= logNode.scrollHeight - 4;
+      const [pageY, logY] = [window.scrollY, logNode ? logNode.scrollTop : 0];
       render(v, d);
+      window.scrollTo(0, pageY);
+      const again = document.getElementById("trial-log");
+      if (again) again.scrollTop = logAtEnd ? again.scrollHeight : logY;
     },
     unmount() { if (chart) chart.dispose(); },
   };
