@@ -2,7 +2,7 @@
 // every column, filterable by phase and by each parameter. Every cell and header is a
 // text node: Tabulator writes a formatter's string with innerHTML, so none returns one.
 import { TabulatorFull as Tabulator } from "../vendor/tabulator-6.5.3.esm.min.mjs";
-import { el, num, value, when, pill } from "./dom.js";
+import { el, num, value, when, pill, trialHash } from "./dom.js";
 
 const text = (s) => document.createTextNode(s);
 const PHASE_VALUES = { "": "any phase", Succeeded: "succeeded", Failed: "failed",
@@ -59,7 +59,8 @@ export function trialsTable(node, view, onOpen) {
   });
   const columns = [
     { title: "#", field: "index", titleFormatter: () => text("#"), sorter: "number", width: 64,
-      hozAlign: "right", formatter: (cell) => text(String(cell.getValue())),
+      // A real link: keyboard users and "open in a new tab" reach the trial too.
+      hozAlign: "right", formatter: (cell) => el("a", { href: trialHash(view.key, cell.getValue()) }, String(cell.getValue())),
       headerFilter: "input", headerFilterPlaceholder: "#",
       headerFilterFunc: (q, v) => matchesFilter(q, v) },
     { title: "phase", field: "phase", titleFormatter: () => text("phase"), sorter: "string",
