@@ -141,11 +141,14 @@ class FakeStudy:
                              "high": value * 1.4})
             interval = [slope - 0.1, slope + 0.1]
             verdict = "law" if interval[0] > 0 or interval[1] < 0 else "no law"
+            saturation = None
+            if name == "lr":  # one saturated law, to draw its marker
+                verdict, saturation = "saturated", points[len(points) // 2]["cost"]
             laws.append({
                 "parameter": name, "space": "log", "fit": "frontier", "exponent": slope,
                 "interval": interval, "intercept": intercept, "r2": 0.83,
                 "points": len(points), "verdict": verdict, "heldValue": None,
-                "saturationCost": None,
+                "saturationCost": saturation,
                 "reading": f"{name} ∝ cost^{slope:.3g} (80% interval {interval[0]:.3g} to "
                            f"{interval[1]:.3g})",
                 "bands": None, "line": line,

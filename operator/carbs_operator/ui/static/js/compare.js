@@ -26,13 +26,13 @@ export async function comparePage(ctx, { keys }) {
     const built = compareOption(views, { logY });
     lookup = built.lookup;
     chart.setOption(built.option, { notMerge: true });
-    const metrics = new Set(views.map((v) => v.objective.metric));
+    const metrics = new Set(views.map((v) => `${v.objective.metric} (${v.costLabel})`));
     replace(legend, views.map((v, i) => {
       const swatch = el("span", { class: `swatch swatch-${i % PALETTE.length}` });
       const best = v.summary && v.summary.best;
       return el("span", { class: "compare-item" }, swatch, link(studyHash(v.key), v.name),
         el("span", { class: "muted small" }, ` ${v.frontier.length} frontier points, best ${best ? num(best.objective) : "—"}`));
-    }), metrics.size > 1 ? el("p", { class: "warn small" }, `These studies optimise different metrics (${[...metrics].join(", ")}): compare with care.`) : null);
+    }), metrics.size > 1 ? el("p", { class: "warn small" }, `These studies measure different objectives or costs (${[...metrics].join(", ")}): compare with care.`) : null);
     window.carbsUI.charts.compare = { chart, frontiers: views.map((v) => v.frontier) };
     document.body.dataset.page = "compare";
     window.carbsUI.page = "compare";

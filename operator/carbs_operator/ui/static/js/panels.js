@@ -174,7 +174,10 @@ function lawChart(box, law, view) {
         return { type: "polygon", shape: { points: [...upper, ...lower] }, style: { fill: "rgba(28,126,214,0.14)", stroke: "none" } };
       } },
     { name: "law", type: "line", data: line.map((p) => [p.cost, p.value]), showSymbol: false, z: 3,
-      lineStyle: { color: "#1c7ed6", width: 2 }, itemStyle: { color: "#1c7ed6" } },
+      lineStyle: { color: "#1c7ed6", width: 2 }, itemStyle: { color: "#1c7ed6" },
+      // Where the objective stops improving: no law extrapolates past it.
+      markLine: law.saturationCost ? { symbol: "none", silent: true, lineStyle: { color: COLORS.EarlyStopped, type: "dashed" },
+        label: { formatter: "saturates", color: COLORS.EarlyStopped }, data: [{ xAxis: law.saturationCost }] } : undefined },
     { name: "frontier", type: "scatter", data: front.map((t) => [t.cost, t.params[law.parameter], t.index]), z: 4,
       symbolSize: 8, itemStyle: { color: COLORS.frontier, borderColor: "#fff", borderWidth: 1 } },
   ];
