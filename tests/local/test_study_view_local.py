@@ -166,3 +166,34 @@ def test_carbs_run_prints_the_ui_command(write_study: Callable[..., Path],
     assert done.returncode == 0, done.stderr
     assert f"carbs ui {tmp_path / 'st'}" in done.stdout
     assert "http://127.0.0.1:8080/#/study/quad" in done.stdout
+
+
+def test_a_changed_study_is_served_stale_while_its_view_is_recomputed(
+    finished: tuple[Path, Path, list[TrialRecord]], tmp_path: Path,
+) -> None:
+    """The page never waits for a big study's recomputation: it gets the last view, named
+    by its own revision, until the new one is ready (then the new one)."""
+    import shutil
+    import time
+
+    _, state, trials = finished
+    copy = tmp_path / "swr"
+    shutil.copytree(state, copy)
+    source = LocalSource([copy])
+    first = source.view("quad")
+    assert first["revision"] == source.revision("quad")
+    with TrialStore(copy / "quad.db") as store:
+        store.insert(TrialRecord(index=store.next_index(), params=dict(trials[0].params),
+                                 phase=TrialPhase.PENDING))
+    current = source.revision("quad")
+    assert current != first["revision"]
+    served = source.view("quad")
+    if served["revision"] != current:  # stale: the old view, under its old revision
+        assert served["revision"] == first["revision"]
+        assert len(served["trials"]) == len(trials)
+    deadline = time.monotonic() + 60
+    while served["revision"] != current and time.monotonic() < deadline:
+        time.sleep(0.2)
+        served = source.view("quad")
+    assert served["revision"] == current
+    assert len(served["trials"]) == len(trials) + 1

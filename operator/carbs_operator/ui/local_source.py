@@ -130,6 +130,8 @@ def _revision(db: Path) -> str:
         try:
             stat = path.stat()
         except FileNotFoundError:
+            stat = None
+        if stat is None or stat.st_size == 0:  # an empty WAL, as a reader's open leaves one
             parts.append("0-0")
             continue
         parts.append(f"{stat.st_mtime_ns:x}-{stat.st_size:x}")

@@ -12,6 +12,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -57,11 +58,20 @@ class _Entry:
 
 
 class ViewCache:
-    """Study views by key, each recomputed only when its revision moves."""
+    """Study views by key, each recomputed only when its revision moves.
+
+    The study page and the studies list are served stale-while-revalidate: once a study has
+    a view, a newer revision is computed in the background while the last view is served
+    with its own revision (a page compares it with /revision and asks again). A view of
+    10,000 trials takes seconds to compute; a page that polls every 2 s must not wait for
+    each new trial's. Curves, importance and a trial's page are always current.
+    """
 
     def __init__(self) -> None:
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
+        self._refreshing: set[str] = set()
+        self._refresher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="view-refresh")
 
     def entry(self, records: StudyRecords) -> _Entry:
         with self._lock:
@@ -78,35 +88,59 @@ class ViewCache:
             self._entries[records.key] = entry
         return entry
 
+    def latest(self, records: StudyRecords) -> _Entry:
+        """The current view if there is one, else the last one while the current one is
+        computed in the background; computed here only when there is none at all."""
+        with self._lock:
+            found = self._entries.get(records.key)
+            if found is None or found.revision == records.revision:
+                stale = None
+            else:
+                stale = found
+                if records.key not in self._refreshing:
+                    self._refreshing.add(records.key)
+                    self._refresher.submit(self._refresh, records)
+        return stale if stale is not None else self.entry(records)
+
+    def _refresh(self, records: StudyRecords) -> None:
+        try:
+            self.entry(records)
+        except Exception:  # a view failing on some study's data must not end the refresher
+            _LOG.exception("view of %s at %s", records.key, records.revision)
+        finally:
+            with self._lock:
+                self._refreshing.discard(records.key)
+
     def forget_except(self, keys: Sequence[str]) -> None:
         """Drop the views of studies that are gone (a bounded cache, not a history)."""
         with self._lock:
             for key in set(self._entries) - set(keys):
                 del self._entries[key]
 
-    def _memo(self, records: StudyRecords, name: str,
-              compute: Callable[[StudyView], Any]) -> Any:
-        entry = self.entry(records)
+    def _memo(self, entry: _Entry, name: str, compute: Callable[[StudyView], Any]) -> Any:
         if name not in entry.cache:
             entry.cache[name] = compute(entry.view)
         return entry.cache[name]
 
     def summary(self, records: StudyRecords) -> JSON:
-        return {**self._memo(records, "summary", view_summary_json), **_identity(records)}
+        entry = self.latest(records)
+        return {**self._memo(entry, "summary", view_summary_json),
+                **_identity(records, entry.revision)}
 
     def view(self, records: StudyRecords) -> JSON:
+        entry = self.latest(records)
         manifest = yaml.safe_dump(records.manifest, sort_keys=False)
-        out = self._memo(records, "view", lambda v: view_json(v, manifest=manifest))
-        return {**out, **_identity(records),
-                "summary": {**out["summary"], **_identity(records)}}
+        out = self._memo(entry, "view", lambda v: view_json(v, manifest=manifest))
+        identity = _identity(records, entry.revision)
+        return {**out, **identity, "summary": {**out["summary"], **identity}}
 
     def curves(self, records: StudyRecords) -> JSON:
-        return dict(self._memo(records, "curves", curves_json))
+        return dict(self._memo(self.entry(records), "curves", curves_json))
 
     def importance(self, records: StudyRecords) -> JSON:
         from carbs_operator.importance import cost_importance
 
-        return dict(self._memo(records, "importance",
+        return dict(self._memo(self.entry(records), "importance",
                                lambda v: cost_importance(v.spec, v.trials)))
 
     def trial(self, records: StudyRecords, index: int, log: list[str] | None) -> JSON | None:
@@ -124,8 +158,8 @@ class ViewCache:
         return prediction.to_json()
 
 
-def _identity(records: StudyRecords) -> JSON:
-    return {"key": records.key, "source": records.source, "revision": records.revision}
+def _identity(records: StudyRecords, revision: str) -> JSON:
+    return {"key": records.key, "source": records.source, "revision": revision}
 
 
 def _clock(records: StudyRecords) -> datetime:
