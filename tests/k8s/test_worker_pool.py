@@ -129,3 +129,39 @@ async def test_an_unchanged_study_costs_nothing(
         pool.shutdown()
     assert metrics.frontier_points.labels("default", "view")._value.get() > 0
     await asyncio.sleep(0)
+
+
+ORPHAN_SCRIPT = """
+import asyncio, os, signal
+from carbs_operator.k8s import worker_tasks
+from carbs_operator.k8s.workers import WorkerPool
+
+async def main():
+    pool = WorkerPool(1)
+    answer = await pool.call(worker_tasks.ping, {})
+    print(answer["pid"], flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+async def test_workers_end_with_an_operator_killed_by_sigkill(tmp_path: Path) -> None:
+    """No worker (nor the fork server waiting for it) outlives a SIGKILLed operator."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "operator_like.py"
+    script.write_text(ORPHAN_SCRIPT)
+    output = tmp_path / "out"
+    with open(output, "wb") as out:
+        process = subprocess.Popen([sys.executable, str(script)], stdout=out)
+        await asyncio.to_thread(process.wait, 120)
+    worker = int(output.read_text().split()[0])
+    for _ in range(100):
+        if not Path(f"/proc/{worker}").exists():
+            return
+        await asyncio.sleep(0.1)
+    os.kill(worker, signal.SIGKILL)
+    raise AssertionError(f"worker {worker} outlived its operator")

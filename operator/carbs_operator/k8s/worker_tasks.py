@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 import time
 from collections import OrderedDict
 from datetime import datetime
@@ -37,14 +38,43 @@ _SPEC_CACHE = 256
 _METRICS: StudyMetrics | None = None
 
 
-def initialize() -> None:
+def initialize(operator_pid: int | None = None) -> None:
     """Pool initializer: one torch thread per worker (the pool is sized to the CPUs; more
     threads per worker would oversubscribe them), the heavy imports done before the first
-    call rather than during it."""
+    call rather than during it, and a watch on the operator's process.
+
+    A worker waits for work on a queue whose write end it holds itself, so it would never
+    notice an operator killed with SIGKILL, and the fork server would stay for it: both
+    would outlive the operator forever. The watch ends the worker once the operator is gone.
+    """
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
 
     torch.set_num_threads(1)
+    if operator_pid is not None:
+        threading.Thread(target=_exit_with, args=(operator_pid,), daemon=True,
+                         name="carbs-operator-watch").start()
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, dead but not yet reaped by its parent, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _exit_with(pid: int, interval: float = 1.0) -> None:
+    while _alive(pid):
+        time.sleep(interval)
+    os._exit(0)
 
 
 def ping(payload: dict[str, Any]) -> dict[str, Any]:

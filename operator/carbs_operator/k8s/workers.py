@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -68,7 +69,8 @@ class WorkerPool:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(PRELOAD)
         return ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
-                                   initializer=worker_tasks.initialize)
+                                   initializer=worker_tasks.initialize,
+                                   initargs=(os.getpid(),))
 
     def _current(self) -> Executor:
         with self._lock:
