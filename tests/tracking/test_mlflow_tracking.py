@@ -18,6 +18,7 @@ from carbs_operator import tune
 from carbs_operator.models import TrialPhase
 from carbs_operator.study import Outcome, TrialRecord
 from carbs_operator.tracking import tracker as tracker_module
+from tests.tracking.trial_functions import quick, train_mlflow
 
 mlflow = pytest.importorskip("mlflow")
 
@@ -27,32 +28,30 @@ PARAMETERS: list[dict[str, Any]] = [
 ]
 
 
-def train(params: dict[str, Any]) -> dict[str, float]:
-    """Logs a run of its own (the first trial only, to keep trials fast), as users do."""
-    import math
-    import os
-
-    from carbs_operator import report_progress
-
-    loss = (math.log10(params["lr"]) + 2) ** 2 + 1 / params["width"]
-    for step in range(3):
-        report_progress(step, loss=loss + (3 - step) * 0.1, flops=params["width"] * (step + 1))
-    if os.environ["CARBS_TRIAL"].endswith("-0"):
-        import mlflow
-
-        with mlflow.start_run(parent_run_id=os.environ["MLFLOW_PARENT_RUN_ID"],
-                              run_name=os.environ["CARBS_TRIAL"],
-                              tags={"carbs.trial": os.environ["CARBS_TRIAL"]}):
-            mlflow.log_metric("user_metric", 1.5)
-    return {"loss": loss, "flops": params["width"] * 3.0}
-
-
 def run(tmp_path: Path, uri: str, name: str, **extra: Any) -> Any:
-    return tune(train, parameters=PARAMETERS,
+    return tune(train_mlflow, parameters=PARAMETERS,
                 objective={"metric": "loss", "direction": "minimize"},
                 cost={"metric": "flops"}, budget={"maxTrials": 3}, parallelism=2,
                 progress=False, name=name, state_dir=tmp_path / "state",
                 tracking={"mlflow": {"trackingUri": uri, "experiment": name}}, **extra)
+
+
+def logged_runs(client: Any, experiment: str, timeout: float = 120.0) -> list[Any]:
+    """The experiment's runs once 3 trials and the study's last refresh are logged. tune()
+    gives trackers 10 s at the end and leaves the rest to their thread, which goes on in
+    this process; on a loaded machine it may need longer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        runs: list[Any] = client.search_runs([experiment])
+        children = [r for r in runs if "carbs.phase" in r.data.tags]
+        parents = [r for r in runs if r.data.tags.get("carbs.role") == "study"]
+        if len(children) >= 3 and parents \
+                and parents[0].data.metrics.get("trials_finished") == 3 \
+                and client.list_artifacts(parents[0].info.run_id, "carbs"):
+            return runs
+        if time.monotonic() > deadline:
+            return runs
+        time.sleep(0.5)
 
 
 def test_a_study_logs_a_parent_run_and_one_child_per_trial(
@@ -62,7 +61,7 @@ def test_a_study_logs_a_parent_run_and_one_child_per_trial(
     result = run(tmp_path, mlflow_server, "tracked")
     client = mlflow.tracking.MlflowClient(mlflow_server)
     experiment = client.get_experiment_by_name("tracked")
-    runs = client.search_runs([experiment.experiment_id])
+    runs = logged_runs(client, experiment.experiment_id)
     parents = [r for r in runs if r.data.tags.get("carbs.role") == "study"]
     assert len(parents) == 1
     parent = parents[0]
@@ -118,10 +117,6 @@ def test_the_operator_hook_logs_a_finished_trial_without_waiting(mlflow_server: 
     assert runs[0].data.tags["carbs.study"] == "ml/hooked"
     assert runs[0].data.metrics["objective"] == 0.5
     assert runs[0].data.tags["mlflow.parentRunId"] == env["MLFLOW_PARENT_RUN_ID"]
-
-
-def quick(params: dict[str, Any]) -> dict[str, float]:
-    return {"loss": params["lr"], "flops": float(params["width"])}
 
 
 def test_a_tracker_that_hangs_neither_fails_nor_slows_the_study(

@@ -7,12 +7,14 @@ Real: wandb (its Go core writes the files), the local runner and its trial subpr
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from carbs_operator import tune
+from tests.tracking.trial_functions import train_wandb
 from tests.tracking.wandb_files import by_kind
 
 pytest.importorskip("wandb")
@@ -23,17 +25,17 @@ PARAMETERS: list[dict[str, Any]] = [
 ]
 
 
-def train(params: dict[str, Any]) -> dict[str, float]:
-    import os
-
-    from carbs_operator import report_progress
-
-    assert os.environ["WANDB_RUN_GROUP"] == "wb"  # what the user's own wandb.init() reads
-    assert os.environ["WANDB_NAME"] == os.environ["CARBS_TRIAL"]
-    loss = params["lr"] + 1 / params["width"]
-    for step in range(3):
-        report_progress(step, loss=loss + (3 - step) * 0.1, flops=params["width"] * (step + 1))
-    return {"loss": loss, "flops": params["width"] * 3.0}
+def finished_runs(folder: Path, count: int, timeout: float = 120.0) -> dict[str, Path]:
+    """The run files once `count` of them hold their exit record. tune() gives trackers
+    10 s at the end and leaves the rest to their thread: on a loaded machine W&B may need
+    longer than that, and the thread goes on in this process."""
+    deadline = time.monotonic() + timeout
+    while True:
+        files = {path.name: path for path in folder.glob("offline-run-*/run-*.wandb")}
+        done = [path for path in files.values() if by_kind(path, "exit")]
+        if len(done) >= count or time.monotonic() > deadline:
+            return files
+        time.sleep(0.5)
 
 
 def items(updates: Any) -> dict[str, Any]:
@@ -45,14 +47,13 @@ def test_offline_runs_hold_the_trials_and_the_study(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    result = tune(train, parameters=PARAMETERS,
+    result = tune(train_wandb, parameters=PARAMETERS,
                   objective={"metric": "loss", "direction": "minimize"},
                   cost={"metric": "flops"}, budget={"maxTrials": 3}, parallelism=2,
                   progress=False, name="wb", state_dir=tmp_path / "state",
                   tracking={"wandb": {"project": "carbs-test", "mode": "offline"}})
     assert [t.phase.value for t in result.records] == ["Succeeded"] * 3
-    folder = tmp_path / "state" / "wb" / "wandb"
-    files = {path.name: path for path in folder.glob("offline-run-*/run-*.wandb")}
+    files = finished_runs(tmp_path / "state" / "wb" / "wandb", 4)
     assert sorted(files) == ["run-wb-0.wandb", "run-wb-1.wandb", "run-wb-2.wandb",
                              "run-wb-study.wandb"]
     frontier = {t.index for t in result.frontier_trials}
@@ -92,10 +93,9 @@ def test_carbs_run_honours_spec_tracking(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.chdir(tmp_path)
     manifest = tmp_path / "study.yaml"
     manifest.write_text(to_manifest(
-        train, parameters=PARAMETERS, objective={"metric": "loss", "direction": "minimize"},
+        train_wandb, parameters=PARAMETERS, objective={"metric": "loss", "direction": "minimize"},
         cost={"metric": "flops"}, budget={"maxTrials": 2}, parallelism=2, name="wb",
         tracking={"wandb": {"project": "carbs-test", "mode": "offline"}}))
     assert run_command(manifest, tmp_path / "state") == 0
-    names = sorted(p.name for p in (tmp_path / "state" / "wb" / "wandb").glob(
-        "offline-run-*/run-*.wandb"))
+    names = sorted(finished_runs(tmp_path / "state" / "wb" / "wandb", 3))
     assert names == ["run-wb-0.wandb", "run-wb-1.wandb", "run-wb-study.wandb"]

@@ -27,6 +27,7 @@ from tests.k8s.conftest import carbs_operator, trials_of
 from tests.support.emulator import Cluster
 from tests.support.fixtures import cluster, kubelet  # noqa: F401 - fixtures, by name
 from tests.support.kubelet import SimulatedKubelet
+from tests.tuning.cluster_train import train
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMETERS: list[dict[str, Any]] = [
@@ -38,13 +39,6 @@ ARGS: dict[str, Any] = {
     "cost": {"metric": "flops"}, "budget": {"maxTrials": 4}, "parallelism": 2,
     "image": "registry.example/train:1", "name": "fn-study",
 }
-
-
-def train(params: dict[str, Any]) -> dict[str, float]:
-    import math
-
-    return {"loss": (math.log10(params["lr"]) + 2) ** 2 + 1 / params["width"],
-            "flops": float(params["width"])}
 
 
 def container_env(manifest: dict[str, Any]) -> dict[str, str]:
@@ -78,9 +72,9 @@ def test_to_manifest_is_the_study_tune_applies() -> None:
     assert container["image"] == "registry.example/train:1"
     assert container["command"] == ["python", "-m", "carbs_operator.tuning.trial"]
     shipped = json.loads(container_env(manifest)[ENV_FUNCTION])
-    # Defined in this importable test module: shipped by reference, not by source.
+    # Defined in an importable module: shipped by reference, not by source.
     assert (shipped["kind"], shipped["module"], shipped["qualname"]) == (
-        "module", __name__, "train")
+        "module", "tests.tuning.cluster_train", "train")
 
 
 def test_to_manifest_puts_spec_tracking_env_in_the_container() -> None:

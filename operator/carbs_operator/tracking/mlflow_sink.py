@@ -134,20 +134,21 @@ class MlflowSink:
         the frontier tag of each trial run whose membership changed."""
         self.start()
         assert self.parent_id is not None
-        with tempfile.TemporaryDirectory(prefix="carbs-mlflow-") as folder:
-            for name, data in snapshot["files"].items():
-                path = Path(folder) / name
-                path.write_bytes(data)
-                self.client.log_artifact(self.parent_id, str(path), artifact_path="carbs")
-        now = int(time.time() * 1000)
-        for key, value in snapshot["summary"].items():
-            self.client.log_metric(self.parent_id, key, value, now, snapshot["finished"])
         members = set(snapshot["frontier"])
         for index, run_id in self.runs.items():
             member = index in members
             if self.frontier.get(index) != member:
                 self.client.set_tag(run_id, TAG_FRONTIER, "true" if member else "false")
                 self.frontier[index] = member
+        with tempfile.TemporaryDirectory(prefix="carbs-mlflow-") as folder:
+            for name, data in snapshot["files"].items():
+                path = Path(folder) / name
+                path.write_bytes(data)
+                self.client.log_artifact(self.parent_id, str(path), artifact_path="carbs")
+        # The summary last: a reader that sees trials_finished=n sees the rest of refresh n.
+        now = int(time.time() * 1000)
+        for key, value in snapshot["summary"].items():
+            self.client.log_metric(self.parent_id, key, value, now, snapshot["finished"])
 
     def close(self, final: bool) -> None:
         if final and self.parent_id is not None:
