@@ -16,8 +16,8 @@ the law the engine reports, the same way it was fitted the first time.
   any slope the trials could tell apart; a parameter flat in at least one tail's share of
   the draws (a tenth, at 80%) gets its interval stretched to hold 0, and keeps the spread
   of its refitted slopes on the other side.
-- Frontier lines (no joint law): the frontier's points are resampled and the Theil-Sen
-  line refitted, as the scale-up prediction does (carbs_operator.predict).
+- Frontier lines (no joint law): the successes are resampled, each resample's frontier
+  found again and its Theil-Sen line refitted.
 
 The interval is the draws' 10th to 90th percentile, widened to hold the estimate and to
 at least the estimate ± z · the draws' robust spread, so a lopsided or collapsed
@@ -107,7 +107,7 @@ def assess_laws(
         exponents[:, numeric], flat[:, numeric] = _joint_draws(fitted, params, costs, rng,
                                                                draws)
     elif len(frontier) >= 2:
-        exponents[:] = _frontier_draws(params, costs, basic, rng, draws)
+        exponents[:] = _frontier_draws(params, observations, sign, rng, draws)
     saturated = saturation_cost(costs, objectives, np.array(
         [o.cost for o in observations if o.cost > 0 and math.isfinite(o.cost)]))
     out = []
@@ -199,20 +199,33 @@ def flat_valleys(law: AllocationLaw, others: np.ndarray) -> np.ndarray:
     return np.asarray(depth <= FLAT_DEPTH * law.noise)
 
 
-def _frontier_draws(params: Sequence[Param], costs: np.ndarray, basic: np.ndarray,
-                    rng: np.random.Generator, draws: int) -> np.ndarray:
-    """draws x d: each numeric parameter's Theil-Sen slope over a resample of the frontier's
-    points (f x d in `basic`); NaN for discrete parameters and degenerate resamples."""
-    f = len(costs)
-    x = np.log10(costs)
+def _frontier_draws(params: Sequence[Param], observations: Sequence[ObservationInBasic],
+                    sign: int, rng: np.random.Generator, draws: int) -> np.ndarray:
+    """draws x d: each numeric parameter's Theil-Sen line over the Pareto frontier of a
+    resample of the successes; NaN for discrete parameters and degenerate resamples.
+
+    The successes, not the frontier's points, are resampled: which trials make the frontier
+    is itself chance (a lucky trial at one cost pushes its neighbours off), and resampling
+    only the points that made it would leave that out.
+    """
+    usable = [o for o in observations if o.cost > 0 and math.isfinite(o.cost)
+              and math.isfinite(o.output)]
     out = np.full((draws, len(params)), np.nan)
+    if not usable:
+        return out
+    basic = np.stack([o.real_number_input.numpy() for o in usable]).astype(np.float64)
+    costs = np.array([o.cost for o in usable])
+    objectives = sign * np.array([o.output for o in usable])
+    n = len(usable)
     for b in range(draws):
-        chosen = rng.integers(0, f, f)
-        if float(np.ptp(x[chosen])) == 0.0:
+        chosen = rng.integers(0, n, n)
+        front = chosen[pareto_indices(costs[chosen], objectives[chosen])]
+        x = np.log10(costs[front])
+        if len(front) < 2 or float(np.ptp(x)) == 0.0:
             continue
         for j, param in enumerate(params):
             if not param.space.is_discrete:
-                slope = fit_line(param, x[chosen], law_coordinate(param, basic[chosen, j]))
+                slope = fit_line(param, x, law_coordinate(param, basic[front, j]))
                 out[b, j] = np.nan if slope.exponent is None else slope.exponent
     return out
 
