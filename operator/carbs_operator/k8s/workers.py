@@ -54,14 +54,29 @@ class WorkerPool:
         self._executor: Executor | None = None
         self.restarts = 0
         self._views: asyncio.Semaphore | None = None
+        # Submitting may wait for a worker to start, seconds for the first (the fork server
+        # imports torch): never on the loop, and not in asyncio's default executor either,
+        # which asyncio.run waits for when the operator stops.
+        self._submitter = ThreadPoolExecutor(max_workers=2, thread_name_prefix="carbs-submit")
+        self._warming = False
+        self._ready = False
+        self._interim: ThreadPoolExecutor | None = None
 
     async def warm(self) -> None:
-        """Start the workers now (in a thread), not with the first study's first call;
-        a failure here is only logged (the first real call tries again)."""
+        """Start the workers now, not with the first study's first call. Until they are up,
+        calls run in threads of this process (the engine as it ran before there were
+        workers), so the operator's first trials do not wait for the fork server's imports.
+        A failure here is only logged (the first real call tries again)."""
+        self._warming = True
         try:
             await self._call(worker_tasks.ping, {})
+            self._ready = True
         except Exception as error:  # the first real call reports it with its study
             log.warning("the worker pool did not start: %s", error)
+        finally:
+            self._warming = False
+            if self._interim is not None:
+                self._interim.shutdown(wait=False)
 
     def _new_executor(self) -> Executor:
         if not self.processes:
@@ -106,10 +121,17 @@ class WorkerPool:
         return self._views
 
     async def _call(self, task: Task, payload: dict[str, Any]) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        if self._warming and not self._ready and task is worker_tasks.suggest:
+            if self._interim is None:
+                self._interim = ThreadPoolExecutor(max_workers=1,
+                                                   thread_name_prefix="carbs-engine-interim")
+            return await loop.run_in_executor(self._interim, task, payload)
         for attempt in range(1, ATTEMPTS + 1):
             executor = self._current()
             try:
-                future = await asyncio.to_thread(executor.submit, task, payload)
+                future = await loop.run_in_executor(self._submitter, executor.submit, task,
+                                                    payload)
                 return await asyncio.wrap_future(future)
             except BrokenProcessPool:
                 log.warning("a worker process died (attempt %d of %d); the pool is replaced "
@@ -120,6 +142,9 @@ class WorkerPool:
         raise AssertionError("unreachable")
 
     def shutdown(self) -> None:
+        self._submitter.shutdown(wait=False, cancel_futures=True)
+        if self._interim is not None:
+            self._interim.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             if self._executor is not None:
                 self._executor.shutdown(wait=False, cancel_futures=True)
