@@ -15,6 +15,13 @@ the compute it used. The simulators are the suite's Chinchilla problem seen whil
   stop every good long run.
 - ``digits-curve``: the digits MLP (examples/digits-mlp/train.py's model, data and FLOP
   count), its validation loss read at evenly spaced epochs.
+- ``powerlaw-floor``: the loss falls as 1/step toward a floor the parameters set, at a pace
+  the learning rate sets (too low a rate falls slowly), ending at the law's loss. A partial
+  curve is not a shorter run's result: a long run mid-way is far above where a run of that
+  length would have ended.
+- ``chinchilla-noisy``: the constant-rate curve with four times the noise on every point.
+- ``step-decay``: the learning rate cut tenfold at half and at three quarters of the run:
+  the loss sits on plateaus and drops twice, late, to the law's loss.
 """
 
 from __future__ import annotations
@@ -116,6 +123,81 @@ class ChinchillaCurve:
 
 
 @dataclass(frozen=True)
+class PowerLawCurve:
+    """The Chinchilla simulator's final loss reached by a 1/step decay toward a floor.
+
+    ``loss(t) = floor + amplitude · t0 / (t0 + t)`` with ``t0 = ref_steps · (lr_opt / lr)^
+    lr_power`` (a learning rate under the optimum decays slowly, one over it quickly) and
+    the floor set so that the last step lands on the law's loss of the full run: regret
+    stays analytic, and curves of different rates cross.
+    """
+
+    name: str = "powerlaw-floor"
+    base: ChinchillaProblem = HOFFMANN
+    noise_sd: float = noise_for_level_gap(HOFFMANN, CHINCHILLA_BUDGET)
+    amplitude: float = 1.0
+    ref_steps: float = 300.0
+    lr_power: float = 0.5
+    budget: float = CHINCHILLA_BUDGET
+
+    @property
+    def specs(self) -> list[ParamSpec]:
+        return [replace(s, center=MID.get(s.name, s.center)) for s in self.base.specs]
+
+    @property
+    def uninformed_loss(self) -> float:
+        return self.base.uninformed_loss
+
+    def cost_range(self) -> tuple[float, float]:
+        return self.base.cost_range()
+
+    def best_loss(self, compute: float) -> float:
+        return self.base.best_loss(compute)
+
+    def run(self, params: dict[str, float], trial_seed: int) -> Iterator[Progress]:
+        rng = np.random.default_rng(trial_seed)
+        tokens = params["tokens"]
+        total = tokens / TOKENS_PER_STEP
+        t0 = self.ref_steps * (self.base.lr_opt(params["n_params"]) / params["lr"]) ** (
+            self.lr_power)
+        floor = self.base.true_loss(params) - self.amplitude * t0 / (t0 + total)
+        for i in range(1, POINTS_PER_TRIAL + 1):
+            fraction = i / POINTS_PER_TRIAL
+            last = i == POINTS_PER_TRIAL
+            true = (self.base.true_loss(params) if last
+                    else floor + self.amplitude * t0 / (t0 + total * fraction))
+            noisy = true + float(rng.normal(0.0, self.noise_sd))
+            yield Progress(step=max(1, round(total * fraction)), loss=noisy, true_loss=true,
+                           cost=self.base.cost({**params, "tokens": tokens * fraction}),
+                           last=last)
+
+
+@dataclass(frozen=True)
+class StepDecayCurve(ChinchillaCurve):
+    """The constant-rate curve with the rate cut tenfold at ``cuts`` of the run: the loss
+    sits ``plateau`` above the law's until the first cut, a third of that until the
+    second, and on the law after it."""
+
+    name: str = "step-decay"
+    plateau: float = 0.25
+    cuts: tuple[float, float] = (0.5, 0.75)
+
+    def run(self, params: dict[str, float], trial_seed: int) -> Iterator[Progress]:
+        rng = np.random.default_rng(trial_seed)
+        tokens = params["tokens"]
+        for i in range(1, POINTS_PER_TRIAL + 1):
+            fraction = i / POINTS_PER_TRIAL
+            seen = {**params, "tokens": tokens * fraction}
+            excess = (self.plateau if fraction <= self.cuts[0] else
+                      self.plateau / 3 if fraction <= self.cuts[1] else 0.0)
+            true = self.base.true_loss(seen) + excess
+            noisy = true + float(rng.normal(0.0, self.noise_sd))
+            yield Progress(step=max(1, round(tokens * fraction / TOKENS_PER_STEP)), loss=noisy,
+                           true_loss=true, cost=self.base.cost(seen),
+                           last=i == POINTS_PER_TRIAL)
+
+
+@dataclass(frozen=True)
 class DigitsCurve:
     """The digits MLP with its validation loss read at evenly spaced epochs."""
 
@@ -175,6 +257,10 @@ def curve_problems() -> list[CurveProblem]:
         ChinchillaCurve(),
         ChinchillaCurve(name="chinchilla-cosine", late_excess=0.3),
         DigitsCurve(),
+        PowerLawCurve(),
+        ChinchillaCurve(name="chinchilla-noisy",
+                        noise_sd=4 * noise_for_level_gap(HOFFMANN, CHINCHILLA_BUDGET)),
+        StepDecayCurve(),
     ]
 
 

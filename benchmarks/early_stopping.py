@@ -6,8 +6,10 @@ the suite's mid-range center). A trial streams its progress points
 sees its curve, the engine's predicted cost of the trial and every earlier trial as a peer,
 exactly as a runtime would. A stopped trial is charged the compute it used and told to the
 engine through ``replay.observe_trial`` as an EarlyStopped trial record (so the engine
-learns what the runtimes' engines learn), with the feedback the config names. Every run of
-a problem at a seed draws the same trial noise, so configs differ only by their decisions.
+learns what the runtimes' engines learn), with the feedback the config names (the
+runtimes' is ``replay.EARLY_STOPPED_FEEDBACK``, censored). Every run of a problem at a seed
+draws the same trial noise, so configs differ only by their decisions; problems whose
+trials end alike share their unstopped study (UNSTOPPED_TWINS).
 
 Metrics per run: compute spent (the sum over trials of what each used) and Pareto regret
 (``benchmarks.quality``'s, over the trials that finished: a stopped trial left no result).
@@ -15,7 +17,7 @@ The table gives medians over seeds and each rule's ratio to no stopping.
 
 Run from the repository root (runs are cached under results/early_stopping/runs)::
 
-    nice -n 10 .venv/bin/python -m benchmarks.early_stopping            # all problems
+    nice -n 15 .venv/bin/python -m benchmarks.early_stopping --seeds 8  # all problems
     nice -n 10 .venv/bin/python -m benchmarks.early_stopping --render   # table only
 """
 
@@ -34,8 +36,8 @@ from typing import Any
 
 from benchmarks.common import RESULTS_DIR, markdown_table, median, nan_to_none, write_json
 from benchmarks.curve_problems import (
-    ChinchillaCurve,
     CurveProblem,
+    DigitsCurve,
     curve_problems,
     problem_by_name,
 )
@@ -61,15 +63,17 @@ DEFAULT_TRIALS = 40
 VARIANTS = ("frontier/failure@slack=0", "frontier/failure@slack=1",
             "frontier/failure@margin=0.05", "frontier/failure@grace=0.15",
             "frontier/failure@quantile=0.5")
-CONFIGS = ("none", "median/failure", "frontier/failure", "frontier/bound", "frontier/nothing",
-           "median/bound", "median/nothing", "frontier/failure/under", *VARIANTS)
+CONFIGS = ("none", "median/censored", "frontier/censored", "frontier/failure",
+           "median/failure", "frontier/bound", "frontier/nothing", "median/bound",
+           "median/nothing", "frontier/censored/under", "frontier/failure/under", *VARIANTS)
 #: A config ending in "/under" is a stress test: the engine's predicted cost of every trial
 #: is taken this much too low, so Frontier believes each trial further along than it is.
 UNDER_PREDICTION = 0.7
 #: Variant name -> a field of EarlyStopping, or a constant of carbs_operator.early_stopping.
 VARIANT_KNOBS = {"margin": "margin", "grace": "grace_fraction", "min_trials": "min_trials",
                  "slack": "PREDICTION_SLACK", "quantile": "FRONTIER_QUANTILE",
-                 "bandwidth": "FRONTIER_BANDWIDTH"}
+                 "bandwidth": "FRONTIER_BANDWIDTH", "noise": "NOISE_MARGIN",
+                 "adaptive": "ADAPTIVE_SLACK"}
 
 
 @dataclass
@@ -201,7 +205,7 @@ def _run_trial(problem: CurveProblem, params: dict[str, float], seed: int,
     if decision is not None:
         stopped = SimTrial(0, params, kept, math.nan, math.nan, last.cost, None, predicted,
                            "EarlyStopped", decision.reason)
-        if isinstance(problem, ChinchillaCurve):  # free to finish: what stopping gave up
+        if not isinstance(problem, DigitsCurve):  # a simulator: what stopping gave up
             end = list(stream)[-1]
             stopped.unstopped_true_loss, stopped.unstopped_cost = end.true_loss, end.cost
         return stopped
@@ -212,6 +216,23 @@ def _run_trial(problem: CurveProblem, params: dict[str, float], seed: int,
 # --------------------------------------------------------------------------------------------
 # Cache
 # --------------------------------------------------------------------------------------------
+
+
+#: Problems whose trials end at the same result (the Hoffmann law's loss plus the same noise
+#: draw), so a study without stopping is the same study on each: it runs once, on the first
+#: of them, and the others read a copy (tests/benchmarks check that their ends agree).
+UNSTOPPED_TWINS = ("chinchilla-curve", "chinchilla-cosine", "powerlaw-floor", "step-decay")
+
+
+def shared_unstopped(problem: str, seed: int) -> StudyRun | None:
+    """A twin's cached study without stopping, renamed to `problem`; None when none ran."""
+    if problem not in UNSTOPPED_TWINS:
+        return None
+    for twin in UNSTOPPED_TWINS:
+        if twin != problem and (run := load(twin, "none", seed)) is not None:
+            run.problem = problem
+            return run
+    return None
 
 
 def run_path(problem: str, config: str, seed: int) -> Path:
@@ -372,7 +393,7 @@ def main(argv: list[str] | None = None) -> None:
     names = [p.name for p in curve_problems()]
     parser.add_argument("--problems", nargs="+", default=names, choices=names)
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS[:3]), choices=CONFIGS)
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--trials", type=int, default=DEFAULT_TRIALS)
     parser.add_argument("--fresh", action="store_true", help="re-run cached runs")
     parser.add_argument("--render", action="store_true", help="summarise the cache only")
@@ -390,7 +411,8 @@ def main(argv: list[str] | None = None) -> None:
                 for config in args.configs:
                     if not args.fresh and run_path(name, config, seed).exists():
                         continue
-                    run = run_study(problem, config, seed, args.trials)
+                    twin = shared_unstopped(name, seed) if config == "none" else None
+                    run = twin or run_study(problem, config, seed, args.trials)
                     save(run)
                     print(f"  {name} {config} seed={seed} spent={run.spent:.3g} "
                           f"stopped={sum(t.phase == 'EarlyStopped' for t in run.trials)} "

@@ -33,7 +33,16 @@ reached that step. It is not cost-aware: where trials differ in size, it stops t
 ones (benchmarks/README.md measures what that does to a cost-aware study).
 
 The margin is settings.margin times the interquartile range of the finished peers' results,
-so it is unit-free. Defaults and constants were chosen on benchmarks/early_stopping.py.
+so it is unit-free, and at least NOISE_MARGIN times the noise of one progress point, read
+off the finished peers' curves: on a study whose reports are noisy, a trial is stopped only
+when it is worse by more than the noise can make it look. How far a trial's predicted cost
+may fall short (the slack above) is read from the finished peers too, their actual against
+their predicted cost, once enough of them had a prediction: the rule adapts to the study's
+noise and to how well its costs are predicted instead of to constants tuned on a benchmark.
+Defaults and constants were chosen on benchmarks/early_stopping.py.
+
+What the engine learns from a stopped trial is replay.StoppedFeedback's business (a
+censored observation at its predicted cost), not this module's.
 """
 
 from __future__ import annotations
@@ -62,6 +71,18 @@ FRONTIER_SUPPORT = 2.0
 # whose cost was predicted too low must not be held to peers further into their runs (with
 # a schedule that anneals late, they would be far ahead).
 PREDICTION_SLACK = 0.5
+# With at least SLACK_PEERS finished peers whose cost was predicted, the slack is read from
+# them instead (ADAPTIVE_SLACK on): the upper quartile of their actual / predicted cost,
+# less 1, and at least MIN_SLACK. A study whose predictions run 30% low gets the slack it
+# needs; one predicted well is no longer read at two thirds of the trial's stage.
+SLACK_PEERS = 5
+SLACK_QUANTILE = 0.75
+MIN_SLACK = 0.0
+ADAPTIVE_SLACK = 1.0
+# The margin is at least this many times the noise of one progress point, estimated from
+# the finished peers' curves: a trial must be worse by more than a noisy report can make
+# it look.
+NOISE_MARGIN = 1.0
 _IRLS_ITERATIONS = 40
 
 
@@ -77,6 +98,7 @@ class Peer:
     curve: Sequence[CurvePoint]
     objective: float | None = None
     cost: float | None = None
+    predicted_cost: float | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +130,8 @@ class _Finished:
     costs: list[float | None]
     badness: float
     cost: float | None
+    noise: float | None = None
+    overrun: float | None = None
 
 
 def decide(settings: EarlyStopping, direction: Direction, curve: Sequence[CurvePoint],
@@ -136,8 +160,9 @@ def decide(settings: EarlyStopping, direction: Direction, curve: Sequence[CurveP
     else:
         if predicted is None:
             return None
-        verdicts = [_frontier_verdict(p, predicted, finished) for p in recent]
-    margin = settings.margin * spread
+        slack = _slack(finished)
+        verdicts = [_frontier_verdict(p, predicted, finished, slack) for p in recent]
+    margin = max(settings.margin * spread, NOISE_MARGIN * _noise(finished))
     confirmed = [(p, v) for p, v in zip(recent, verdicts, strict=True)
                  if v is not None and p.best > v[0] + margin]
     if len(confirmed) < len(recent):
@@ -198,7 +223,40 @@ def _finished(peer: Peer, sign: float) -> _Finished | None:
     if not _finite(peer.objective) or peer.objective is None:
         return None
     cost = peer.cost if _positive(peer.cost) else None
-    return _Finished(*_curve(peer.curve, sign), sign * peer.objective, cost)
+    overrun = (cost / peer.predicted_cost if cost is not None and _positive(peer.predicted_cost)
+               and peer.predicted_cost is not None else None)
+    return _Finished(*_curve(peer.curve, sign), sign * peer.objective, cost,
+                     _curve_noise(peer.curve), overrun)
+
+
+def _curve_noise(curve: Sequence[CurvePoint]) -> float | None:
+    """The noise of one progress point of a curve, robustly: the median absolute second
+    difference of its values (a smooth trend barely moves it, a drop at a schedule's step
+    is one outlier), scaled to a normal's standard deviation (a second difference of
+    independent noise has variance 6 sigma^2)."""
+    values = [p.objective for p in sorted(curve, key=lambda p: p.step)
+              if isinstance(p.objective, int | float) and math.isfinite(p.objective)]
+    if len(values) < 5:
+        return None
+    seconds = sorted(abs(values[i + 1] - 2 * values[i] + values[i - 1])
+                     for i in range(1, len(values) - 1))
+    return _quantile(seconds, 0.5) / 0.6745 / math.sqrt(6.0)
+
+
+def _noise(finished: Sequence[_Finished]) -> float:
+    """The study's progress noise: the median over finished peers of their curves' noise
+    (0 when no curve can tell)."""
+    noises = [f.noise for f in finished if f.noise is not None]
+    return _quantile(noises, 0.5) if noises else 0.0
+
+
+def _slack(finished: Sequence[_Finished]) -> float:
+    """How far a trial's predicted cost may fall short, read from the finished peers whose
+    cost was predicted (PREDICTION_SLACK when too few were)."""
+    overruns = [f.overrun for f in finished if f.overrun is not None]
+    if not ADAPTIVE_SLACK or len(overruns) < SLACK_PEERS:
+        return PREDICTION_SLACK
+    return max(MIN_SLACK, _quantile(overruns, SLACK_QUANTILE) - 1.0)
 
 
 def _quantile(values: Sequence[float], q: float) -> float:
@@ -270,8 +328,8 @@ def _at_fraction(peer: _Finished, fraction: float) -> tuple[float, float] | None
     return math.log(peer.costs[found] or 1.0), peer.best[found]
 
 
-def _frontier_verdict(point: _Point, predicted: float,
-                      finished: Sequence[_Finished]) -> tuple[float, int] | None:
+def _frontier_verdict(point: _Point, predicted: float, finished: Sequence[_Finished],
+                      slack: float | None = None) -> tuple[float, int] | None:
     """What the study reaches at the trial's cost so far, read at the same fraction of each
     peer's own run, through a low-quantile fit of badness on log cost local to that cost.
 
@@ -285,7 +343,7 @@ def _frontier_verdict(point: _Point, predicted: float,
     """
     if point.cost is None or point.cost <= 0:
         return None
-    fraction = point.cost / predicted / (1.0 + PREDICTION_SLACK)
+    fraction = point.cost / predicted / (1.0 + (PREDICTION_SLACK if slack is None else slack))
     fit_points = [xy for xy in (_at_fraction(f, fraction) for f in finished) if xy is not None]
     if len(fit_points) > MAX_FIT_POINTS:
         stride = len(fit_points) / MAX_FIT_POINTS

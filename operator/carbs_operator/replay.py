@@ -116,14 +116,17 @@ def replay_seed(spec: StudySpec, trials: Sequence[TrialRecord]) -> int:
 
 
 def build_engine(
-    spec: StudySpec, trials: Sequence[TrialRecord], device: str = "auto"
+    spec: StudySpec, trials: Sequence[TrialRecord], device: str = "auto",
+    stopped_feedback: StoppedFeedback | None = None,
 ) -> CARBS:
-    """A fresh engine that has seen exactly these trials."""
+    """A fresh engine that has seen exactly these trials (an EarlyStopped one as
+    `stopped_feedback` says, EARLY_STOPPED_FEEDBACK by default)."""
     config = carbs_params(spec, device)
     config.seed = replay_seed(spec, trials)
     engine = CARBS(config, engine_params(spec))
+    feedback = EARLY_STOPPED_FEEDBACK if stopped_feedback is None else stopped_feedback
     for trial in sorted(trials, key=lambda t: t.index):
-        observe_trial(engine, trial)
+        observe_trial(engine, trial, feedback)
     # The resample schedule continues where it was, instead of starting over.
     engine.resample_count = sum(t.suggestion_kind == SuggestionKind.RESAMPLE for t in trials)
     return engine
@@ -138,14 +141,22 @@ class StoppedFeedback(StrEnum):
     it had when it was stopped: a pessimistic bound (it would only have improved), never a
     claim that this value was reached at the spent cost. A failure when no cost was predicted.
     NOTHING: its suggestion is forgotten, as for a lost trial.
+    CENSORED: a success at its predicted cost whose objective is the study's best at that
+    cost or less, made a hair worse: the rule's verdict ("it would not have beaten the
+    frontier here") taken at its bound. The value the engine learns is one it has already
+    seen, so the trial never joins the Pareto set; the configuration's region loses its
+    promise, and the study's reach along the cost axis is kept. Computed from the engine's
+    own successes, so an engine fed trial by trial and one rebuilt by replay agree. A
+    failure when no cost was predicted or no success costs as little.
     """
 
     FAILURE = "failure"
     BOUND = "bound"
     NOTHING = "nothing"
+    CENSORED = "censored"
 
 
-EARLY_STOPPED_FEEDBACK = StoppedFeedback.FAILURE
+EARLY_STOPPED_FEEDBACK = StoppedFeedback.CENSORED
 
 
 def observe_trial(engine: CARBS, trial: TrialRecord,
@@ -174,11 +185,29 @@ def _observe_stopped(engine: CARBS, trial: TrialRecord, point: dict[str, float |
         engine.forget_suggestion(point)
         return
     objective, full_cost = trial.objective, trial.predicted_cost
+    known_cost = full_cost is not None and math.isfinite(full_cost) and full_cost > 0
     if (feedback == StoppedFeedback.BOUND and objective is not None and math.isfinite(objective)
-            and full_cost is not None and math.isfinite(full_cost) and full_cost > 0):
+            and known_cost and full_cost is not None):
         engine.record_observation(ObservationInParam(point, float(objective), float(full_cost)))
         return
+    if feedback == StoppedFeedback.CENSORED and known_cost and full_cost is not None:
+        bound = _frontier_bound(engine, full_cost)
+        if bound is not None:
+            engine.record_observation(ObservationInParam(point, bound, float(full_cost)))
+            return
     engine.record_observation(ObservationInParam(point, math.nan, 1.0, is_failure=True))
+
+
+def _frontier_bound(engine: CARBS, cost: float) -> float | None:
+    """The engine's best objective among successes costing at most `cost`, moved a relative
+    1e-9 toward worse (a tie would let the censored value into the Pareto set); None when
+    no success costs that little."""
+    sign = engine.config.better_direction_sign
+    values = [o.output * sign for o in engine.success_observations if o.cost <= cost]
+    if not values:
+        return None
+    best = max(values)
+    return sign * (best - 1e-9 * max(1.0, abs(best)))
 
 
 def _is_success(trial: TrialRecord) -> bool:
@@ -201,5 +230,11 @@ def suggestion_input(trial: TrialRecord) -> dict[str, float | str]:
 
 def scaling_laws(spec: StudySpec, trials: Sequence[TrialRecord]) -> list[ScalingLaw]:
     """The study's scaling-law report from its trial records (replayed on the CPU: the
-    report needs no GP, only the frontier)."""
-    return build_engine(spec, trials, device="cpu").scaling_laws()
+    report needs no GP, only the frontier).
+
+    Read from measured results only: an EarlyStopped trial's censored value is a bound the
+    search may steer by, not a measurement a law (fitted over every success) may pass
+    through, so here it is left out as a failure, as before the engine learned from it.
+    """
+    return build_engine(spec, trials, device="cpu",
+                        stopped_feedback=StoppedFeedback.FAILURE).scaling_laws()

@@ -141,7 +141,7 @@ def _cut(text: str) -> str:
 def peer_of(trial: TrialRecord) -> Peer:
     """A trial as a stopping rule sees it: its curve, and its final result if it succeeded."""
     if trial.phase == TrialPhase.SUCCEEDED:
-        return Peer(trial.curve, trial.objective, trial.cost)
+        return Peer(trial.curve, trial.objective, trial.cost, trial.predicted_cost)
     return Peer(trial.curve)
 
 

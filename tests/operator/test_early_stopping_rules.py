@@ -246,13 +246,60 @@ def stopped_record(index: int, predicted: float | None) -> TrialRecord:
     )
 
 
-def test_replay_tells_the_engine_an_early_stopped_trial_failed() -> None:
-    """The kept feedback (benchmarks/README.md): never a success at the cost it had spent."""
-    assert EARLY_STOPPED_FEEDBACK == StoppedFeedback.FAILURE
-    engine = build_engine(replay_spec(), [stopped_record(0, 8.0)], device="cpu")
-    assert len(engine.success_observations) == 0
-    assert len(engine.failure_observations) == 1
-    assert not engine.outstanding_suggestions
+def succeeded_record(index: int, lr: float, objective: float, cost: float) -> TrialRecord:
+    return TrialRecord(
+        index=index, params={"lr": lr, "width": 64, "dropout": 0.1, "momentum": 0.0},
+        phase=TrialPhase.SUCCEEDED, suggestion_id=f"s{index}", objective=objective, cost=cost,
+    )
+
+
+def test_replay_tells_the_engine_a_stopped_trial_was_no_better_than_the_frontier_there() -> None:
+    """The kept feedback (benchmarks/README.md, issue 23): a censored success at the trial's
+    predicted cost, valued at the study's best at that cost or less, a hair worse; never a
+    success at the cost it had spent, never on the frontier, never a failure that shrinks
+    the study's reach. A failure when nothing cost as little or no cost was predicted."""
+    assert EARLY_STOPPED_FEEDBACK == StoppedFeedback.CENSORED
+    trials = [succeeded_record(0, 1e-3, 0.5, 4.0), succeeded_record(1, 3e-3, 0.3, 16.0),
+              succeeded_record(2, 2e-3, 0.7, 6.0), stopped_record(3, 8.0),
+              stopped_record(4, 2.0), stopped_record(5, None)]
+    engine = build_engine(replay_spec(), trials, device="cpu")
+    censored = [o for o in engine.success_observations if o.suggestion_id == "s3"]
+    assert len(censored) == 1
+    assert censored[0].cost == 8.0
+    assert 0.5 < censored[0].output < 0.5 + 1e-6  # the best at cost <= 8, made worse
+    assert len(engine.failure_observations) == 2  # cheaper than every success; no prediction
+    frontier = {o.suggestion_id for group in engine.pareto_groups(False) for o in group}
+    assert "s3" not in frontier
+    fed = build_engine(replay_spec(), [], device="cpu")  # as carbs run feeds it, trial by trial
+    for trial in trials:
+        observe_trial(fed, trial)
+    assert [(o.output, o.cost) for o in fed.success_observations] == [
+        (o.output, o.cost) for o in engine.success_observations]
+
+
+def test_the_laws_are_read_from_measured_results_only() -> None:
+    """A censored value steers the search; no scaling law is fitted through it."""
+    from dataclasses import replace
+
+    from carbs_operator.replay import scaling_laws
+
+    trials = [succeeded_record(i, 1e-3 * (i + 1), 1.0 / (i + 1), 2.0 ** i) for i in range(6)]
+    stopped = [*trials, replace(stopped_record(6, 40.0), params={**trials[0].params,
+                                                                "width": 128})]
+    failed = [*trials, replace(stopped[-1], phase=TrialPhase.FAILED, objective=None)]
+    assert scaling_laws(replay_spec(), stopped) == scaling_laws(replay_spec(), failed)
+    engine = build_engine(replay_spec(), stopped, device="cpu")
+    assert len(engine.success_observations) == 7  # the search does learn from it
+
+
+def test_a_censored_value_follows_the_direction() -> None:
+    spec = replay_spec()
+    spec.objective.direction = Direction.MAXIMIZE
+    trials = [succeeded_record(0, 1e-3, 0.5, 4.0), succeeded_record(1, 2e-3, 0.7, 6.0),
+              stopped_record(2, 8.0)]
+    engine = build_engine(spec, trials, device="cpu")
+    (censored,) = [o for o in engine.success_observations if o.suggestion_id == "s2"]
+    assert 0.7 - 1e-6 < censored.output < 0.7
 
 
 def test_replay_of_the_measured_alternatives() -> None:
@@ -289,3 +336,40 @@ def test_frontier_never_asks_for_better_than_the_best_peer_at_that_stage() -> No
         fraction = 0.5 / (1.0 + PREDICTION_SLACK)
         reached = [xy for xy in (_at_fraction(f, fraction) for f in finished) if xy is not None]
         assert verdict[0] >= min(y for _, y in reached) - 1e-9
+
+
+def noisy_peers(noise: float) -> list[Peer]:
+    out = []
+    for k in range(8):
+        total = 100.0 * 2 ** k
+        curve = run_curve(total, noise=noise, seed=k)
+        out.append(Peer(curve, curve[-1].objective, total))
+    return out
+
+
+def test_the_margin_grows_with_the_noise_of_the_curves() -> None:
+    """A trial must be worse than its reference by more than a noisy report can make it
+    look: the margin is at least the progress noise read off the finished peers' curves."""
+    quiet = run_curve(3000.0, offset=0.3, until=0.5)
+    assert decide(FRONTIER, Direction.MINIMIZE, quiet, 3000.0, noisy_peers(0.0)) is not None
+    noisy = run_curve(3000.0, offset=0.3, until=0.5, noise=0.2, seed=11)
+    assert decide(FRONTIER, Direction.MINIMIZE, noisy, 3000.0, noisy_peers(0.2)) is None
+    plain = run_curve(3000.0, offset=1.0, until=0.5, noise=0.2, seed=11)
+    assert decide(FRONTIER, Direction.MINIMIZE, plain, 3000.0, noisy_peers(0.2)) is not None
+
+
+def test_the_prediction_slack_is_read_from_the_peers_predictions() -> None:
+    """Peers whose cost ran 30% over its prediction give the slack that undoes it; peers
+    predicted right give none; too few predictions leave PREDICTION_SLACK."""
+    from carbs_operator.early_stopping import SLACK_PEERS, _slack
+
+    def slack(ratio: float | None, n: int = 8) -> float:
+        study = [Peer(p.curve, p.objective, p.cost,
+                      None if ratio is None else (p.cost or 1.0) * ratio) for p in peers(n)]
+        return _slack([f for f in (_finished(p, 1.0) for p in study) if f is not None])
+
+    assert slack(0.7) == pytest.approx(1 / 0.7 - 1)
+    assert slack(1.0) == 0.0
+    assert slack(1.2) == 0.0  # predictions too high: the trial is read at its own stage
+    assert slack(None) == PREDICTION_SLACK
+    assert slack(0.7, SLACK_PEERS - 1) == PREDICTION_SLACK
