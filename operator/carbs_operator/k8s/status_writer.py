@@ -43,6 +43,7 @@ class StatusWriter:
     _accepted: bool
     _warm_status: WarmStartStatus | None
     _view_task: asyncio.Task[None] | None = None
+    _written_phase: StudyPhase | None = None
     _view_next: tuple[dict[str, Any], CarbsStudy, list[TrialRecord], int | None] | None = None
 
     def _log(self, message: str, *args: Any, trial: str | None = None,
@@ -118,7 +119,11 @@ class StatusWriter:
         old = previous.model_dump(mode="json", by_alias=True, exclude_none=True) if previous else {}
         if new == old:
             return
-        changed = previous is None or previous.phase != status.phase
+        # The phase this replica last wrote wins over the body's: a watch event older than
+        # that write may have replaced the body since, and would announce the phase twice.
+        before = self._written_phase if self._written_phase is not None else (
+            previous.phase if previous is not None else None)
+        changed = before != status.phase
         if changed and status.phase != StudyPhase.INVALID:  # InvalidSpec says more
             self.post_event(self.body, "Normal", f"Study{status.phase}",
                             f"study {self.name} is {status.phase}")
@@ -130,6 +135,7 @@ class StatusWriter:
                           else logging.WARNING)
         await self.api.patch_status(STUDIES, self.namespace, self.name, new)
         self.body = {**self.body, "status": new}
+        self._written_phase = status.phase
 
     async def _mark_invalid(self, message: str, generation: int | None, reason: str) -> None:
         """Phase Invalid, Valid=False with `reason` (InvalidSpec or SearchChanged); no trial
