@@ -6,6 +6,7 @@ Real: the MLflow server and client, the local runner and its trial subprocesses.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import time
@@ -18,6 +19,11 @@ from carbs_operator import tune
 from carbs_operator.models import TrialPhase
 from carbs_operator.study import Outcome, TrialRecord
 from carbs_operator.tracking import tracker as tracker_module
+from tests.k8s.conftest import carbs_operator
+from tests.k8s.test_operator_flow import wait_phase
+from tests.support.emulator import Cluster
+from tests.support.fixtures import cluster, kubelet  # noqa: F401 - fixtures, by name
+from tests.support.kubelet import SimulatedKubelet
 from tests.tracking.trial_functions import quick, train_mlflow
 
 mlflow = pytest.importorskip("mlflow")
@@ -89,15 +95,19 @@ def test_a_study_logs_a_parent_run_and_one_child_per_trial(
     assert parent.data.metrics["best_objective"] == pytest.approx(result.best.objective)
 
 
-def test_the_operator_hook_logs_a_finished_trial_without_waiting(mlflow_server: str) -> None:
-    body = {"apiVersion": "carbs.dev/v1alpha1", "kind": "CarbsStudy",
-            "metadata": {"name": "hooked", "namespace": "ml"},
+def study_body(name: str, namespace: str, uri: str) -> dict[str, Any]:
+    return {"apiVersion": "carbs.dev/v1alpha1", "kind": "CarbsStudy",
+            "metadata": {"name": name, "namespace": namespace},
             "spec": {"objective": {"metric": "loss", "direction": "minimize"},
                      "cost": {"metric": "flops"}, "parameters": PARAMETERS,
-                     "budget": {"maxTrials": 2},
-                     "tracking": {"mlflow": {"trackingUri": mlflow_server}},
+                     "budget": {"maxTrials": 3}, "parallelism": 2,
+                     "tracking": {"mlflow": {"trackingUri": uri}},
                      "trialTemplate": {"spec": {"template": {"spec": {"containers": [
                          {"name": "t", "image": "x", "command": ["python"]}]}}}}}}
+
+
+def test_the_operator_hook_logs_a_finished_trial_without_waiting(mlflow_server: str) -> None:
+    body = study_body("hooked", "ml", mlflow_server)
     # tune(cluster=True) finds or creates the parent first, for the trial container's env.
     from carbs_operator.validation import parse_study
 
@@ -146,3 +156,33 @@ def test_a_tracker_that_hangs_neither_fails_nor_slows_the_study(
     # The start's bounded wait for the parent run (2 s) and importing mlflow in a thread
     # of this process; no call's timeout, and no flush at the end.
     assert elapsed < baseline + 10.0, (elapsed, baseline)
+
+
+async def test_the_operator_sends_each_finished_trial_to_mlflow(
+    mlflow_server: str, cluster: Cluster, kubelet: SimulatedKubelet  # noqa: F811
+) -> None:
+    """The real kopf operator on the API emulator (the simulated kubelet reports each
+    trial's result, as in tests/k8s): its reconciler's hook logs every trial."""
+    kubelet.objective = lambda params: {"loss": params["lr"], "flops": float(params["width"])}
+    body = study_body("operated", "default", mlflow_server)
+    body["spec"]["budget"] = {"maxTrials": 2}
+    await cluster.create(body)
+    async with carbs_operator(cluster):
+        await wait_phase(cluster, "Succeeded", name="operated")
+    client = mlflow.tracking.MlflowClient(mlflow_server)
+
+    def children() -> list[Any]:
+        experiment = client.get_experiment_by_name("operated")
+        if experiment is None:
+            return []
+        found: list[Any] = client.search_runs(
+            [experiment.experiment_id], filter_string="tags.`carbs.phase` = 'Succeeded'")
+        return found
+
+    deadline = time.monotonic() + 120
+    while len(children()) < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+    runs = children()
+    assert sorted(r.data.tags["carbs.trial"] for r in runs) == ["operated-0", "operated-1"]
+    assert {r.data.tags["carbs.study"] for r in runs} == {"default/operated"}
+    assert len({r.data.tags["mlflow.parentRunId"] for r in runs}) == 1
