@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -216,3 +217,62 @@ def test_another_search_under_the_same_name_is_refused(
             "     objective={'metric': 'loss', 'direction': 'minimize'},\n"
             "     cost={'metric': 'flops'}, budget={'maxTrials': 1}, state_dir=state,\n"
             "     progress=False)\n")
+
+
+def test_timeout_seconds_fails_a_trial_that_runs_too_long(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    kernel = Kernel()
+    kernel.run_cell("import time\ndef train(params):\n    time.sleep(60)\n")
+    kernel.namespace["state"] = str(tmp_path / "state")
+    kernel.run_cell(
+        "from carbs_operator import tune\n"
+        "result = tune(train, parameters=[{'name': 'lr', 'space': 'log', 'min': 1e-3,\n"
+        "    'max': 1.0}], objective={'metric': 'loss', 'direction': 'minimize'},\n"
+        "    cost={'source': 'runtimeSeconds'}, budget={'maxTrials': 1}, timeout_seconds=2,\n"
+        "    state_dir=state, progress=False)\n")
+    [trial] = kernel.namespace["result"].records
+    assert trial.phase.value == "Failed"
+    assert "timed out after 2 s" in (trial.failure_reason or "")
+
+
+def test_a_killed_tune_resumes_and_no_trial_runs_twice(tmp_path: Path) -> None:
+    """The script's Python process is killed (SIGKILL) while trials run; the same script
+    again adopts them and finishes the study, as `carbs run` does."""
+    script = tmp_path / "search.py"
+    script.write_text(textwrap.dedent(f'''
+        import os
+        import time
+        from carbs_operator import tune
+
+        def train(params):
+            with open("starts.log", "a") as log:
+                log.write(os.environ["CARBS_TRIAL"] + "\\n")
+            time.sleep(3)
+            return {{"loss": params["lr"], "flops": float(params["width"])}}
+
+        if __name__ == "__main__":
+            result = tune(train, parameters={PARAMETERS!r},
+                          objective={{"metric": "loss", "direction": "minimize"}},
+                          cost={{"metric": "flops"}}, budget={{"maxTrials": 4}},
+                          parallelism=2, progress=False)
+            print("PHASES", [t.phase.value for t in result.records])
+    '''))
+    first = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    starts = tmp_path / "starts.log"
+    deadline = time.monotonic() + 120
+    while not (starts.exists() and starts.read_text().count("\n") >= 2):
+        assert time.monotonic() < deadline
+        assert first.poll() is None
+        time.sleep(0.1)
+    first.kill()
+    first.wait()
+    again = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=300)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert "PHASES ['Succeeded', 'Succeeded', 'Succeeded', 'Succeeded']" in again.stdout
+    started = starts.read_text().split()
+    assert sorted(started) == sorted(set(started))  # no index ran twice
+    assert len(started) == 4
