@@ -86,6 +86,20 @@ def test_a_notebook_function_runs_as_subprocess_trials_and_the_result_reads_them
     assert list(frontier.columns[:4]) == ["trial", "phase", "loss", "cost"]
     assert best.index in set(frontier["trial"])
     assert [law.parameter for law in result.laws] == ["lr", "width"]
+    # predict() is `carbs predict`'s function on the same records: same answer or same
+    # refusal (five trials may not carry a law).
+    from carbs_operator.predict import PredictionRefusedError, predict_scale_up
+
+    cost = 10 * max(t.cost or 0.0 for t in result.records)
+    try:
+        predicted: Any = predict_scale_up(result.spec, result.records, cost).to_json()
+    except PredictionRefusedError as refused:
+        predicted = str(refused)
+    try:
+        got: Any = result.predict(cost).to_json()
+    except PredictionRefusedError as refused:
+        got = str(refused)
+    assert got == predicted
     figure = result.plot(str(tmp_path / "plot.png"))
     assert (tmp_path / "plot.png").stat().st_size > 1000
     assert figure.axes
