@@ -288,8 +288,17 @@ async def run(scenario: str, *, studies: int, trials: int, parallelism: int = 2,
         "wall_s": wall,
         "emulator_cpu_s": (cpu_after.ru_utime + cpu_after.ru_stime)
         - (cpu_before.ru_utime + cpu_before.ru_stime),
-        "load_before": os.getloadavg(),
+        "load_before": os.getloadavg(), "commit": _commit(),
     }
+
+
+def _commit() -> str:
+    """The commit the operator ran at, "+" when the working tree differed from it."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True, check=False).stdout.strip()
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "operator/"],
+                           check=False).returncode != 0
+    return head + ("+" if dirty else "")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -214,7 +214,10 @@ def register(
         elif context.owns(obj):
             context.start(key, obj)
 
-    def wake_study(labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
+    async def wake_study(labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
+        # async: kopf runs a plain function in a thread, and an asyncio.Event set from a
+        # thread neither is thread-safe nor wakes the loop (the study then waited for
+        # something else to wake the loop, or for its resync).
         context.wake(namespace, labels.get(LABEL_STUDY))
 
     present = {LABEL_STUDY: kopf.PRESENT}

@@ -7,6 +7,7 @@ one what a pass writes back to the study object, and when it writes nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -44,6 +45,13 @@ class StatusWriter:
     _warm_status: WarmStartStatus | None
     _view_task: asyncio.Task[None] | None = None
     _written_phase: StudyPhase | None = None
+    _view_generation: int | None = None
+    _view_event: asyncio.Event | None = None
+
+    def _view_urgent(self) -> asyncio.Event:
+        if self._view_event is None:
+            self._view_event = asyncio.Event()
+        return self._view_event
     _view_next: tuple[dict[str, Any], CarbsStudy, list[TrialRecord], int | None] | None = None
 
     def _log(self, message: str, *args: Any, trial: str | None = None,
@@ -68,6 +76,10 @@ class StatusWriter:
         ones it will take next, so a burst of passes costs one more view, not one each.
         """
         self._view_next = (body, study, records, generation)
+        if generation != self._view_generation or not any(r.in_flight for r in records):
+            # A spec edit (suspend, parallelism, budget) or a study with nothing running
+            # (done, or waiting): what the status says now matters, no spacing.
+            self._view_urgent().set()
         if self._view_task is None or self._view_task.done():
             self._view_task = asyncio.create_task(self._write_views(),
                                                   name=f"carbs-view-{self.name}")
@@ -81,6 +93,8 @@ class StatusWriter:
     async def _write_views(self) -> None:
         while self._view_next is not None:
             args, self._view_next = self._view_next, None
+            urgent = self._view_urgent()
+            urgent.clear()  # set again by a pass from now on: no spacing after this view
             began = time.monotonic()
             try:
                 if await self._write_view(*args):
@@ -88,7 +102,10 @@ class StatusWriter:
                     # multiple of what the last one took, views of busy studies take a
                     # bounded share of the workers, and the latest records still win.
                     spent = time.monotonic() - began
-                    await asyncio.sleep(max(VIEW_MIN_SECONDS, VIEW_SPACING * spent))
+                    self._view_generation = args[3]
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(urgent.wait(),
+                                               max(VIEW_MIN_SECONDS, VIEW_SPACING * spent))
             except asyncio.CancelledError:
                 raise
             except Exception:  # an API error or a bug: logged; the next pass tries again

@@ -64,8 +64,9 @@ class WorkerPool:
 
     async def warm(self) -> None:
         """Start the workers now, not with the first study's first call. Until they are up,
-        calls run in threads of this process (the engine as it ran before there were
-        workers), so the operator's first trials do not wait for the fork server's imports.
+        calls run in a thread of this process (as the engine and the status ran before
+        there were workers), so the operator's first trials and statuses do not wait for
+        the fork server's imports (seconds; tens on a loaded node).
         A failure here is only logged (the first real call tries again)."""
         self._warming = True
         try:
@@ -122,7 +123,7 @@ class WorkerPool:
 
     async def _call(self, task: Task, payload: dict[str, Any]) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
-        if self._warming and not self._ready and task is worker_tasks.suggest:
+        if self._warming and not self._ready and task is not worker_tasks.ping:
             if self._interim is None:
                 self._interim = ThreadPoolExecutor(max_workers=1,
                                                    thread_name_prefix="carbs-engine-interim")
