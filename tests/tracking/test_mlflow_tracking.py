@@ -25,6 +25,7 @@ from tests.support.emulator import Cluster
 from tests.support.fixtures import cluster, kubelet  # noqa: F401 - fixtures, by name
 from tests.support.kubelet import SimulatedKubelet
 from tests.tracking.trial_functions import quick, train_mlflow
+from tests.tuning.patience import patient_operator_stop  # noqa: F401 - a fixture
 
 mlflow = pytest.importorskip("mlflow")
 
@@ -158,6 +159,7 @@ def test_a_tracker_that_hangs_neither_fails_nor_slows_the_study(
     assert elapsed < baseline + 10.0, (elapsed, baseline)
 
 
+@pytest.mark.usefixtures("patient_operator_stop")
 async def test_the_operator_sends_each_finished_trial_to_mlflow(
     mlflow_server: str, cluster: Cluster, kubelet: SimulatedKubelet  # noqa: F811
 ) -> None:

@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from carbs_operator import load_study, to_manifest, tune
@@ -28,6 +29,7 @@ from tests.support.emulator import Cluster
 from tests.support.fixtures import cluster, kubelet  # noqa: F401 - fixtures, by name
 from tests.support.kubelet import SimulatedKubelet
 from tests.tuning.cluster_train import train
+from tests.tuning.patience import patient_operator_stop  # noqa: F401 - a fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMETERS: list[dict[str, Any]] = [
@@ -90,6 +92,7 @@ def test_to_manifest_puts_spec_tracking_env_in_the_container() -> None:
     assert manifest["spec"]["tracking"]["wandb"] == {"project": "p", "entity": "team"}
 
 
+@pytest.mark.usefixtures("patient_operator_stop")
 async def test_tune_on_the_cluster_applies_follows_and_reads_the_study(
     cluster: Cluster, kubelet: SimulatedKubelet, tmp_path: Path  # noqa: F811
 ) -> None:
