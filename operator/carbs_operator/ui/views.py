@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,6 +34,9 @@ if TYPE_CHECKING:  # the engine (torch) loads with the first view, not with the 
     from carbs_operator.study_view import StudyView
 
 _LOG = logging.getLogger(__name__)
+#: Studies whose views are kept, the most recently read (a view of 500 trials holds a few
+#: MiB; a UI over 200 studies keeps the pages people are looking at, not every one).
+MAX_VIEWS = 32
 
 
 @dataclass(frozen=True)
@@ -67,8 +71,9 @@ class ViewCache:
     each new trial's. Curves, importance and a trial's page are always current.
     """
 
-    def __init__(self) -> None:
-        self._entries: dict[str, _Entry] = {}
+    def __init__(self, size: int = MAX_VIEWS) -> None:
+        self.size = size
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.Lock()
         self._refreshing: set[str] = set()
         self._refresher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="view-refresh")
@@ -77,6 +82,7 @@ class ViewCache:
         with self._lock:
             found = self._entries.get(records.key)
             if found is not None and found.revision == records.revision:
+                self._entries.move_to_end(records.key)
                 return found
         from carbs_operator.study_view import build_view
 
@@ -86,6 +92,9 @@ class ViewCache:
         entry = _Entry(records.revision, view)
         with self._lock:
             self._entries[records.key] = entry
+            self._entries.move_to_end(records.key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
         return entry
 
     def latest(self, records: StudyRecords) -> _Entry:
