@@ -2,8 +2,10 @@
 
 One worker thread per tracker (worker.py) plus one "views" worker that turns the trial
 records into what trackers show (frontier membership, the frontier plot, the laws: the
-TuneResult functions, i.e. the same frontier and laws `carbs frontier` prints) and hands
-each tracker its tasks. The caller's thread only records the trial and queues.
+study's derived view, i.e. the same frontier and laws `carbs frontier` prints) and hands
+each tracker its tasks. The operator calls this module, so it imports no tuning/ or ui/;
+the frontier plot comes from reports.plots (matplotlib), only in a process whose study
+asked for a tracker. The caller's thread only records the trial and queues.
 
 - `trial_env(record)`: env vars for a trial about to start (tracking URI, experiment,
   parent run id once known, W&B project and group). Never waits.
@@ -20,14 +22,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 from carbs_operator.models import CarbsStudy
-from carbs_operator.study import TrialRecord, trial_name
+from carbs_operator.study import TrialRecord, best_trial, trial_name
 from carbs_operator.tracking.records import (
     TrialEntry,
     finished,
@@ -161,10 +163,8 @@ class StudyTracker:
         if not self._live():
             return
         self._last_refresh = now
-        from carbs_operator.tuning.result import TuneResult
-
-        result = TuneResult(self.study, finished(self.records), namespace=self.namespace)
-        snapshot = study_snapshot(result, plot=self.plot)
+        snapshot = study_snapshot(self.study, finished(self.records), self.namespace,
+                                  plot=self.plot)
         for holder, (_, worker, _) in zip(self._holders, self.sinks, strict=True):
             worker.refresh(partial(_refresh_sink, holder, snapshot))
 
@@ -215,27 +215,36 @@ def parent_env(study: CarbsStudy, namespace: str,
     return {"MLFLOW_PARENT_RUN_ID": found[0]} if found else {}
 
 
-def study_snapshot(result: Any, *, plot: bool = True) -> dict[str, Any]:
-    """What a refresh sends: artifact files (bytes), summary metrics, frontier indices."""
-    spec = result.spec
-    frontier = list(result.frontier_trials)
+def study_snapshot(study: CarbsStudy, trials: Sequence[TrialRecord], namespace: str, *,
+                   plot: bool = True) -> dict[str, Any]:
+    """What a refresh sends: artifact files (bytes), summary metrics, frontier indices.
+    The frontier and laws are the study's derived view (study_view, what `carbs frontier`
+    and the status show), the figure `carbs plot`'s."""
+    from carbs_operator.study_view import build_view
+
+    spec = study.spec
+    name = study.metadata.name or "study"
+    view = build_view(spec, trials, name=name, namespace=namespace)
+    frontier = list(view.frontier)
     files: dict[str, bytes] = {
         "frontier.json": json.dumps(frontier_document(spec, frontier), indent=1).encode(),
-        "laws.json": json.dumps(laws_document(result.laws), indent=1).encode(),
+        "laws.json": json.dumps(laws_document(view.laws), indent=1).encode(),
     }
-    if plot:
+    if plot:  # matplotlib, only in a process whose study asked for a tracker
         import io
 
+        from carbs_operator.reports.plots import study_figure
+
         buffer = io.BytesIO()
-        result.plot().savefig(buffer, format="png")
+        study_figure(spec, trials, study=name).savefig(buffer, format="png")
         files["frontier.png"] = buffer.getvalue()
-    summary: dict[str, float] = {"trials_finished": float(len(result.records)),
+    summary: dict[str, float] = {"trials_finished": float(len(trials)),
                                  "frontier_points": float(len(frontier))}
-    best = result.best
-    if best is not None:
+    best = best_trial(spec, trials)
+    if best is not None and best.objective is not None and best.cost is not None:
         summary["best_objective"] = best.objective
         summary["best_cost"] = best.cost
-    return {"files": files, "summary": summary, "finished": len(result.records),
+    return {"files": files, "summary": summary, "finished": len(trials),
             "frontier": sorted(t.index for t in frontier), "metric": spec.objective.metric}
 
 

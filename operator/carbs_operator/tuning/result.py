@@ -57,15 +57,8 @@ class TuneResult:
     @cached_property
     def _derived(self) -> tuple[tuple[TrialRecord, ...], tuple[ScalingLaw, ...]]:
         """(frontier, laws) from the study's derived view, as `carbs ui` shows them."""
-        try:
-            from carbs_operator.study_view import build_view
-        except ImportError:  # a tree without study_view: the two functions it calls
-            from carbs_operator.frontier import pareto_frontier
-            from carbs_operator.replay import scaling_laws
+        from carbs_operator.study_view import build_view
 
-            limit = max(len(self.records), 2)
-            return (tuple(pareto_frontier(self.spec, self.records, limit=limit)),
-                    tuple(scaling_laws(self.spec, self.records)))
         view = build_view(self.spec, self.records, name=self.name, namespace=self.namespace)
         return view.frontier, view.laws
 
@@ -113,7 +106,9 @@ class TuneResult:
     def plot(self, path: str | None = None, *, curves: bool = False) -> Figure:
         """The `carbs plot` figure (cost vs objective, frontier highlighted); saved as PNG to
         `path` when given. A notebook shows the returned figure."""
-        figure: Figure = _study_figure()(self.spec, self.records, study=self.name, curves=curves)
+        from carbs_operator.reports.plots import study_figure
+
+        figure = study_figure(self.spec, self.records, study=self.name, curves=curves)
         if path is not None:
             figure.savefig(path, format="png")
         return figure
@@ -131,16 +126,6 @@ class TuneResult:
             f"at cost {best.cost:.6g}")
         return (f"TuneResult({self.name!r}: {len(self.records)} trials, {shown}; "
                 f"{self.message})")
-
-
-def _study_figure() -> Any:
-    """`carbs plot`'s figure function, wherever this tree keeps it (frontier.py, or the
-    reports package it is moving to)."""
-    try:
-        module = importlib.import_module("carbs_operator.reports.plots")
-    except ImportError:
-        module = importlib.import_module("carbs_operator.frontier")
-    return module.study_figure
 
 
 def _rows(spec: StudySpec, trials: Sequence[TrialRecord]) -> list[dict[str, Any]]:
