@@ -85,8 +85,10 @@ def law_reading(law: ScalingLaw) -> str:
     if law.verdict == VERDICT_SATURATED:
         past = ("" if law.saturation_cost is None
                 else f" past {fmt_number(law.saturation_cost)}")
-        return (f"saturated: the objective stops improving{past}; {slope_text(law)} "
-                f"below that{interval}, no law beyond it")
+        low, high = law.exponent_interval or (law.exponent, law.exponent)
+        below = (f"{slope_text(law)} below that{interval}" if low * high > 0 else
+                 f"no law below it either{interval}")
+        return f"saturated: the objective stops improving{past}; {below}; none beyond it"
     if law.verdict == VERDICT_LAW:
         return f"{slope_text(law)}{interval}"
     return f"{slope_text(law)}{interval}"

@@ -115,14 +115,14 @@ def test_scaling_readings(spec: StudySpec) -> None:
     assert law_reading(laws[1]).startswith("no law: x does not move with cost")
     assert "keep it near 1.5" in law_reading(laws[1])
     assert "saturated" in law_reading(laws[2])
+    assert "no law below it either" in law_reading(laws[2])  # its interval holds 0
     assert "5e+08" in law_reading(laws[2])
     assert law_reading(laws[3]) == "too few frontier points (1) to fit a law"
     table = laws_sheet(_view(spec, _study(), laws))
     assert _column(table, 0) == ["lr", "x", "dropout", "width"]
-    assert _column(table, 1) == ["frontier"] * 4
-    assert _column(table, 3) == ["-0.25 to -0.18", "-0.40 to +0.90", "-0.10 to +0.00", "—"]
-    assert _column(table, 4) == ["0.91", "poor", "0.20", "—"]
-    assert _column(table, 6) == ["law", "no law", "saturated", "too few trials"]
+    assert _column(table, 2) == ["-0.25 to -0.18", "-0.40 to +0.90", "-0.10 to +0.00", "—"]
+    assert _column(table, 3) == ["0.91", "poor", "0.20", "—"]
+    assert _column(table, 4) == ["law", "no law", "saturated", "too few trials"]
     text = _text(table.table())
     assert "lr ∝ cost^-0.21" in text
     assert "-4.2" not in text

@@ -118,19 +118,15 @@ def frontier_sheet(view: StudyView) -> Sheet:
 
 
 def laws_sheet(view: StudyView) -> Sheet:
-    """Each law with its interval and verdict beside it, so noise is not read as a law.
-    `fit` says where a law came from: "joint", the compute-optimal path of one law over
-    every trial; "frontier", a robust line through the frontier's points."""
-    headers = ["parameter", "fit", "exponent/slope", "80% interval", "R²", "points", "verdict",
-               "reading"]
+    """Each law with its interval and verdict beside it, so noise is not read as a law
+    (where it came from, `fit`, and its points are in `--json` and the UI)."""
+    headers = ["parameter", "exponent", "80% interval", "R²", "verdict", "reading"]
     sheet = Sheet("Scaling laws", headers, prose={"reading"},
-                  right={"exponent/slope", "80% interval", "R²", "points"})
+                  right={"exponent", "80% interval", "R²"})
     for law in view.laws:
         sheet.rows.append([
-            law.parameter, law.fit if law.bands is None else "bands",
-            "—" if law.exponent is None else f"{law.exponent:+.3g}",
-            interval_text(law), r2_text(law.r2), str(law.points), law.verdict,
-            law_reading(law),
+            law.parameter, "—" if law.exponent is None else f"{law.exponent:+.3g}",
+            interval_text(law), r2_text(law.r2), law.verdict, law_reading(law),
         ])
     if not view.laws:
         sheet.caption = "no parameters"
