@@ -35,11 +35,12 @@ def run_on_cluster(study: CarbsStudy, *, api_client: Any = None, poll_seconds: f
     from kubernetes import client as k8s
 
     from carbs_operator.k8s.api import STUDIES
-    from carbs_operator.predict_command import _default_client, cluster_source
+    from carbs_operator.kube_client import kube_api_client
+    from carbs_operator.predict_command import cluster_source
 
     name = study.metadata.name or "study"
     namespace = study.metadata.namespace or "default"
-    api = k8s.CustomObjectsApi(api_client if api_client is not None else _default_client())
+    api = k8s.CustomObjectsApi(api_client if api_client is not None else kube_api_client())
     _create_or_adopt(api, study, STUDIES, namespace, name)
     say = (lambda text: print(text, file=sys.stderr, flush=True)) if progress else None
     if say is not None:
