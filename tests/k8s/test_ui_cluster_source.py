@@ -19,6 +19,7 @@ from carbs_operator.ui.source import StudyNotFoundError
 from tests.k8s.conftest import carbs_operator, get_study, objective, study
 from tests.support.emulator import Cluster
 from tests.support.kubelet import SimulatedKubelet, Streamed
+from tests.support.ui_sources import cluster_source, until
 
 
 class CountingClient:
@@ -38,21 +39,8 @@ class CountingClient:
 @pytest.fixture
 async def source(cluster: Cluster) -> AsyncIterator[tuple[ClusterSource, CountingClient]]:
     counting = CountingClient(cluster.api_client())
-    found = ClusterSource(counting.client, ["default"])
-    await asyncio.to_thread(found.start, 20.0)
-    yield found, counting
-    found.close()
-
-
-async def _until(check: Any, timeout: float = 30.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await asyncio.to_thread(check)
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("timed out")
-        await asyncio.sleep(0.2)
+    async with cluster_source(counting.client) as found:
+        yield found, counting
 
 
 async def test_the_ui_shows_the_operators_study_as_its_status_says(
@@ -69,9 +57,9 @@ async def test_the_ui_shows_the_operators_study_as_its_status_says(
     key = study_key("default", "quad")
     async with carbs_operator(cluster):
         # The watch brings the study and its trials in while they run.
-        await _until(lambda: any(s["key"] == key for s in found.studies()))
+        await until(lambda: any(s["key"] == key for s in found.studies()))
         revision = await asyncio.to_thread(found.revision, key)
-        summary = await _until(lambda: next(
+        summary = await until(lambda: next(
             (s for s in found.studies() if s["key"] == key and s["phase"] == "Succeeded"),
             None))
     assert await asyncio.to_thread(found.revision, key) != revision
@@ -110,6 +98,6 @@ async def test_a_new_and_a_deleted_study_show_without_a_restart(
 ) -> None:
     found, _ = source
     await cluster.create(study(name="later"))
-    await _until(lambda: [s["key"] for s in found.studies()] == ["default~later"])
+    await until(lambda: [s["key"] for s in found.studies()] == ["default~later"])
     await cluster.delete("carbs.dev/v1alpha1", "carbsstudies", "default", "later")
-    await _until(lambda: found.studies() == [])
+    await until(lambda: found.studies() == [])

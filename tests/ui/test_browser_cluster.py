@@ -22,6 +22,7 @@ from tests.k8s.conftest import carbs_operator, get_study, objective, study
 from tests.support.emulator import Cluster
 from tests.support.fixtures import cluster, kubelet  # noqa: F401 - fixtures, by name
 from tests.support.kubelet import SimulatedKubelet, Streamed
+from tests.support.ui_sources import cluster_source, until
 from tests.ui.conftest import ServerThread, console_errors, drain_logs, study_ready, wait_for
 
 HOSTILE_LOG = '<img src=x onerror="window.__pwned = 1"> size'
@@ -30,21 +31,8 @@ KEY = study_key("default", "quad")
 
 @pytest.fixture
 async def source(cluster: Cluster) -> AsyncIterator[ClusterSource]:  # noqa: F811
-    found = ClusterSource(cluster.api_client(), ["default"])
-    await asyncio.to_thread(found.start, 20.0)
-    yield found
-    found.close()
-
-
-async def _until(check: Any, timeout: float = 60.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await asyncio.to_thread(check)
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("timed out")
-        await asyncio.sleep(0.2)
+    async with cluster_source(cluster.api_client()) as found:
+        yield found
 
 
 async def test_the_page_follows_the_operators_study(
@@ -59,13 +47,13 @@ async def test_the_page_follows_the_operators_study(
     with ServerThread(source) as server:
         await asyncio.to_thread(drain_logs, browser)
         async with carbs_operator(cluster):
-            await _until(lambda: any(s["key"] == KEY for s in source.studies()))
+            await until(lambda: any(s["key"] == KEY for s in source.studies()))
             await asyncio.to_thread(browser.get, server.url + f"#/study/{KEY}")
             await asyncio.to_thread(wait_for, browser, study_ready(KEY), 30)
             await asyncio.to_thread(browser.execute_script, "window.__sameDocument = true")
             first = await asyncio.to_thread(
                 browser.execute_script, "return window.carbsUI.view.trials")
-            await _until(lambda: next((s for s in source.studies() if s["key"] == KEY
+            await until(lambda: next((s for s in source.studies() if s["key"] == KEY
                                        and s["phase"] == "Succeeded"), None))
         revision = await asyncio.to_thread(source.revision, KEY)
         await asyncio.to_thread(
