@@ -9,6 +9,10 @@ operator's own CPU time and peak memory come from /proc; its mean suggest time f
 /metrics. Results: benchmarks/results/operator_latency.json and a markdown table.
 
     .venv/bin/python -m benchmarks.operator_latency [--studies 1 10 50] [--trials 8]
+
+The operator at scale (many studies at parallelism 2, a study of 10,000 trials, replicas,
+a kill campaign; API requests per trial, memory with the worker processes, loop lag) is
+`benchmarks.operator_scale`, which reuses this module's watchers and latency pairing.
 """
 
 from __future__ import annotations
