@@ -101,7 +101,8 @@ async def exactly_once(cluster: Cluster, kubelet: SimulatedKubelet, passes: list
         entries.sort(key=lambda e: e[2])
         for a, b in itertools.pairwise(entries):
             assert a[0] == b[0] or b[2] >= a[3], f"{name}: two replicas reconciled it at once"
-    assert len({e[0] for e in passes}) >= 2  # both replicas did work
+    # (Which replica did which study depends on where rendezvous hashing put the shards
+    # that hold these 6 studies: that both held shards is checked by wait_holders.)
 
 
 async def test_scaling_up_moves_shards_to_the_new_replica(
