@@ -61,8 +61,7 @@ from carbs_operator.search_signature import (
     encode,
     signature_parts,
 )
-from carbs_operator.study import trial_name
-from carbs_operator.study import Outcome, TrialRecord, conclude_trial, decide
+from carbs_operator.study import Outcome, TrialRecord, conclude_trial, decide, trial_name
 from carbs_operator.template import LABEL_STUDY, build_workload, requested_gpus
 from carbs_operator.tracking.tracker import trial_finished_hook
 from carbs_operator.validation import ManifestError, parse_study

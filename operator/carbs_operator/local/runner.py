@@ -55,13 +55,13 @@ from carbs_operator.models import (
     TrialPhase,
 )
 from carbs_operator.replay import build_engine, observe_trial
-from carbs_operator.study import trial_name
 from carbs_operator.study import (
     Decision,
     TrialRecord,
     conclude_trial,
     decide,
     measured_cost,
+    trial_name,
 )
 from carbs_operator.template import (
     ENV_RESULT_FILE,
