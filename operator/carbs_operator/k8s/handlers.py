@@ -24,13 +24,14 @@ from kubernetes import client as k8s
 from carbs_operator.k8s.api import REQUEST_TIMEOUT_SECONDS, KubeApi
 from carbs_operator.k8s.leases import ShardKeeper
 from carbs_operator.k8s.loop_monitor import LoopMonitor
-from carbs_operator.k8s.reconciler import PROGRESS_SECONDS, SILENCE_SECONDS, StudyReconciler
+from carbs_operator.k8s.reconciler import PROGRESS_SECONDS, StudyReconciler
 from carbs_operator.k8s.sharding import study_shard
 from carbs_operator.k8s.workers import WorkerPool
 from carbs_operator.k8s.workload_api import DEFAULT_TRIAL_KINDS
 from carbs_operator.metrics import StudyMetrics
 from carbs_operator.models import GROUP, VERSION
 from carbs_operator.template import LABEL_STUDY
+from carbs_operator.trial_progress import SILENCE_SECONDS
 from carbs_operator.workloads import KINDS
 
 log = logging.getLogger(__name__)
@@ -235,11 +236,8 @@ def register(
 
 
 def default_api_client() -> k8s.ApiClient:
-    """In a pod: the service account; elsewhere: the kubeconfig, as kubectl would."""
-    from kubernetes import config
+    """In a pod: the service account; elsewhere: the kubeconfig (kube_client's one rule)."""
+    from carbs_operator.kube_client import kube_api_client
 
-    try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
-    return k8s.ApiClient()
+    client: k8s.ApiClient = kube_api_client()
+    return client

@@ -64,6 +64,7 @@ from carbs_operator.search_signature import (
 from carbs_operator.study import Outcome, TrialRecord, conclude_trial, decide, trial_name
 from carbs_operator.template import LABEL_STUDY, build_workload, requested_gpus
 from carbs_operator.tracking.tracker import trial_finished_hook
+from carbs_operator.trial_progress import SILENCE_SECONDS
 from carbs_operator.validation import ManifestError, parse_study
 from carbs_operator.warmstart import seed_records, source_names
 from carbs_operator.workloads import is_suspended
@@ -77,10 +78,9 @@ PREEMPTED = ("lost: preempted (its workload was suspended again after it started
 # Post an Event: (object, type Normal|Warning, reason, message).
 EventPoster = Callable[[dict[str, Any], str, str, str], None]
 RESYNC_SECONDS = 10.0
-# spec.earlyStopping: a running trial's log is read at most this often, and its progress is
-# late (a warning in its status) after this long without a progress line.
+# spec.earlyStopping: a running trial's log is read at most this often (when its progress is
+# late: trial_progress.late_progress, the rule both runtimes share).
 PROGRESS_SECONDS = 30.0
-SILENCE_SECONDS = 600.0
 #: Trial objects read between two yields to the event loop (a pass over a study of
 #: thousands of trials must not hold every other study while it reads them).
 YIELD_EVERY = 200

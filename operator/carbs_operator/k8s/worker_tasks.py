@@ -27,8 +27,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from carbs_operator.k8s.records import record_from_dict
 from carbs_operator.metrics import StudyMetrics
 from carbs_operator.models import CarbsStudy, StudySpec, StudyStatus
-from carbs_operator.replay import build_engine, scaling_laws
-from carbs_operator.status import study_status
+from carbs_operator.replay import build_engine
+from carbs_operator.study_view import build_view
 from carbs_operator.validation import parse_study
 
 #: Parsed specs by their JSON, so the metrics' frontier cache (keyed by the spec object)
@@ -131,15 +131,18 @@ def derived_view(payload: dict[str, Any]) -> dict[str, Any]:
     began = time.perf_counter()
     spec = _spec(payload["body"])
     records = [record_from_dict(d) for d in payload["trials"]]
-    laws = scaling_laws(spec, records)
     previous = StudyStatus.model_validate(payload["previous"]) if payload.get("previous") \
         else None
-    status = study_status(spec, records, laws, payload.get("generation"), previous,
-                          datetime.fromisoformat(payload["now"]), study=payload["study"])
+    # The one computation of a study's view that `carbs frontier` and the UI read too.
+    view = build_view(spec, records, name=payload["study"], namespace=payload["namespace"],
+                      previous=previous, generation=payload.get("generation"),
+                      now=datetime.fromisoformat(payload["now"]))
+    status = view.status
     metrics: dict[str, Any] = {}
     if payload.get("metrics"):
         registry = _metrics()
-        registry.update_study(payload["namespace"], payload["study"], spec, records)
+        registry.update_study(payload["namespace"], payload["study"], spec, records,
+                              laws=view.laws)
         metrics = metric_values(registry, payload["namespace"], payload["study"])
         registry.remove_study(payload["namespace"], payload["study"])
     return {"status": status.model_dump(mode="json", by_alias=True, exclude_none=True),
