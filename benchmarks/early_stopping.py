@@ -60,7 +60,8 @@ SUMMARY_PATH = RESULTS_DIR / "early_stopping.json"
 DEFAULT_TRIALS = 40
 #: A config is "<rule>/<feedback>"; "none" runs every trial to its end. "@name=value" runs
 #: it with one setting or rule constant changed (VARIANT_KNOBS): how the defaults were chosen.
-VARIANTS = ("frontier/failure@slack=0", "frontier/failure@slack=1",
+VARIANTS = ("frontier/censored@noise=2", "frontier/censored@cheap=1",
+            "frontier/failure@slack=0", "frontier/failure@slack=1",
             "frontier/failure@margin=0.05", "frontier/failure@grace=0.15",
             "frontier/failure@quantile=0.5")
 CONFIGS = ("none", "median/censored", "frontier/censored", "frontier/failure",
@@ -73,7 +74,7 @@ UNDER_PREDICTION = 0.7
 VARIANT_KNOBS = {"margin": "margin", "grace": "grace_fraction", "min_trials": "min_trials",
                  "slack": "PREDICTION_SLACK", "quantile": "FRONTIER_QUANTILE",
                  "bandwidth": "FRONTIER_BANDWIDTH", "noise": "NOISE_MARGIN",
-                 "adaptive": "ADAPTIVE_SLACK"}
+                 "adaptive": "ADAPTIVE_SLACK", "cheap": "PROTECT_CHEAPEST"}
 
 
 @dataclass

@@ -83,6 +83,9 @@ ADAPTIVE_SLACK = 1.0
 # the finished peers' curves: a trial must be worse by more than a noisy report can make
 # it look.
 NOISE_MARGIN = 1.0
+# When set, Frontier never stops a trial predicted to cost less than every finished peer
+# (off: what benchmarks/README.md's issue-23 table measured; under evaluation there).
+PROTECT_CHEAPEST = 0.0
 _IRLS_ITERATIONS = 40
 
 
@@ -342,6 +345,9 @@ def _frontier_verdict(point: _Point, predicted: float, finished: Sequence[_Finis
     reference is never better than the best peer at that stage.
     """
     if point.cost is None or point.cost <= 0:
+        return None
+    if PROTECT_CHEAPEST and predicted < min(
+            (f.cost for f in finished if f.cost is not None), default=0.0):
         return None
     fraction = point.cost / predicted / (1.0 + (PREDICTION_SLACK if slack is None else slack))
     fit_points = [xy for xy in (_at_fraction(f, fraction) for f in finished) if xy is not None]

@@ -373,3 +373,17 @@ def test_the_prediction_slack_is_read_from_the_peers_predictions() -> None:
     assert slack(1.2) == 0.0  # predictions too high: the trial is read at its own stage
     assert slack(None) == PREDICTION_SLACK
     assert slack(0.7, SLACK_PEERS - 1) == PREDICTION_SLACK
+
+
+def test_protect_cheapest_leaves_a_trial_cheaper_than_every_finished_peer(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under evaluation (off by default): peers' partial points can be cheaper than a trial's
+    even when every peer's whole run is dearer, so without it the cheap end can lose every
+    finished trial."""
+    from carbs_operator import early_stopping as rules
+
+    study = peers()  # whole runs from 100 to 12,800
+    curve = run_curve(80.0, offset=1.0, until=0.6)
+    assert decide(FRONTIER, Direction.MINIMIZE, curve, 80.0, study) is not None
+    monkeypatch.setattr(rules, "PROTECT_CHEAPEST", 1.0)
+    assert decide(FRONTIER, Direction.MINIMIZE, curve, 80.0, study) is None
