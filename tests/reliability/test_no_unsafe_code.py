@@ -149,12 +149,28 @@ def modules() -> Iterator[Path]:
         yield from sorted(package.rglob("*.py"))
 
 
+# The one place user code runs by design: tune() ships the caller's own function source to
+# the caller's own trial, which runs it there, as `carbs run` runs the caller's training
+# script. (path, finding) -> why; nothing joins this without a reason of the same kind.
+ALLOWED = {
+    ("operator/carbs_operator/tuning/trial.py", "calls compile()"):
+        "compiles the function source the caller's tune() shipped, in the caller's trial",
+    ("operator/carbs_operator/tuning/trial.py", "calls exec()"):
+        "runs that source as a module of the trial process",
+    ("operator/carbs_operator/tuning/shipping.py", "calls compile()"):
+        "compiles a prompt-typed function's history only to compare it with the function's "
+        "own code object; it is never run",
+}
+
+
 def test_the_packages_hold_no_pickle_eval_or_shell() -> None:
     files = list(modules())
     assert len(files) > 30, files  # both packages were found
     findings = [f for path in files
                 for f in scan_source(path.read_text(encoding="utf-8"), str(path.relative_to(ROOT)))]
-    assert findings == [], "\n".join(map(str, findings))
+    unexpected = [f for f in findings if (f.path, f.what) not in ALLOWED]
+    assert unexpected == [], "\n".join(map(str, unexpected))
+    assert {(f.path, f.what) for f in findings} == set(ALLOWED), "an allowance is stale"
 
 
 PLANTED = {
