@@ -3,7 +3,7 @@
 Both runtimes (the local runner and the operator) call `decide()` on each poll of a running
 trial and stop the trial when it returns a decision. Nothing here does I/O.
 
-CONTRACT (fixed by the lead; the implementation is the early-stopping helper's):
+The contract both runtimes rely on:
 - `CurvePoint(step, objective, cost)`: one progress point; `objective` is the study's
   objective metric as reported (its direction is given separately), `cost` the trial's cost
   so far in the study's cost unit, None when the runtime cannot know it.

@@ -369,10 +369,9 @@ class CARBS:
         return due and not self._noise_is_negligible()
 
     def _noise_is_negligible(self) -> bool:
-        """The reference resamples one suggestion in five whatever the noise. On the suite's
-        simulators, whose replicates differ in the third decimal while adjacent frontier
-        points differ by ~0.1, those were 12 of 60 trials that could not change the
-        frontier (and, cheapest first, all of them at its cheap end)."""
+        """The reference resamples one suggestion in five whatever the noise. Where
+        replicates differ far less than adjacent frontier points do, a repeat cannot change
+        the frontier: it only spends a trial (cheapest first, all at its cheap end)."""
         ratio = self.config.resample_noise_ratio
         return ratio > 0 and noise_is_negligible(
             group_observations(self.success_observations), ratio,
@@ -702,10 +701,8 @@ class CARBS:
                 and float(predicted[eligible].max()) < high + tolerance):
             # No candidate may cost more than the dearest success (`max_suggestion_cost` or
             # the growth limit holds the top): the window would pick the dearest candidates
-            # again and again. Measured on the suite's mid-center problems, a tenth of the
-            # 60 trials piled up just under the cap; filling an emptier part instead moved
-            # the sum of the nine simulator medians (10 seeds) from 0.875 to 0.822, and
-            # integer-mid from 0.135 to 0.098.
+            # again and again, piling trials up just under the cap; an emptier part of the
+            # cost range is filled instead (measured in benchmarks/README.md, section 4).
             position = fill_position(
                 self._trial_log_costs(), low, high, config.cost_target_fill_bins,
                 tie=position - 1.0,
@@ -715,11 +712,10 @@ class CARBS:
         if target < low and float(predicted[eligible].min()) > low - tolerance:
             # No candidate is predicted cheaper than the cheapest success: the cost-driving
             # parameters are at their lower bounds. Aiming there anyway put one suggestion in
-            # six at that floor, again and again. Measured on the suite's three cheap-center
-            # problems (5 seeds), leaving such a suggestion to expected improvement alone
-            # (spent where the model expects most, often on a non-cost parameter) moved the
-            # median regret by -48%, -28% and +11%; aiming it at the dear end instead, by
-            # -16%, +3% and -11%.
+            # six at that floor, again and again. Such a suggestion is left to expected
+            # improvement alone (spent where the model expects most, often on a non-cost
+            # parameter), which measured better than aiming it at the dear end
+            # (benchmarks/README.md, section 4).
             log["cost_target_floor_reached"] = True
             return score
         mask = window_mask(

@@ -103,19 +103,15 @@ class CARBSParams:
     # Candidates are also drawn around this many points of the compute-optimal path that
     # one law over every success predicts (allocation.py), spread over the observed
     # log-cost range and one growth step past it, where a line in the parameters explains
-    # cost and the law fits. 0: around the frontier's points only. With 4, on the nine
-    # simulated Chinchilla problems of the suite (10 seeds each), the sum of median Pareto
-    # regrets fell from 0.82 to 0.72-0.75, most at the cheap centers (muennighoff-cheap
-    # 0.104 -> 0.070): the frontier's own points at the dear end lag the model size and
-    # learning rate that all trials together say are compute-optimal.
+    # cost and the law fits. 0: around the frontier's points only. Why: the frontier's own
+    # points at the dear end lag the model size and learning rate that all trials together
+    # say are compute-optimal (measured in benchmarks/README.md, section 4).
     cost_path_origins: int = 4
     # With cost targets and path origins on, one more path point at this suggestion's own
     # target cost (unless the box's bounds keep the path from reaching it): the window then
     # holds candidates drawn around the configuration the law says is compute-optimal at
-    # that cost, not only around the frontier point nearest it. On the suite (10 seeds),
-    # median regret fell on all 8 simulators where the law fits (their sum 0.656 -> 0.607;
-    # hoffmann-cheap 0.084 -> 0.074; high-dim: no law, unchanged), digits-cheap 0.227 -> 0.200 and
-    # cancer-mid 0.018 -> 0.016; digits-mid moved 0.200 -> 0.219 (means 0.216 -> 0.219).
+    # that cost, not only around the frontier point nearest it (its effect on the suite:
+    # benchmarks/README.md, section 4).
     cost_path_origin_at_target: bool = True
 
     def __post_init__(self) -> None:
