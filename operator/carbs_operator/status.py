@@ -42,6 +42,7 @@ from carbs_operator.study import (
     decide,
     trial_name,
 )
+from carbs_optimizer import VERDICT_SATURATED
 from carbs_optimizer import ScalingLaw as FittedLaw
 
 # Condition types this module owns; others found in `previous` (an operator may add its
@@ -99,7 +100,7 @@ def study_status(
             for t in pareto_frontier(spec, usable, MAX_FRONTIER_POINTS)
         ],
         scaling_laws=_laws(laws),
-        scale_up=scale_up_status(spec, usable),
+        scale_up=scale_up_status(spec, usable, laws),
         start_time=_start_time(trials, previous),
         completion_time=_completion_time(trials, previous, now) if decision.complete else None,
     )
@@ -236,11 +237,21 @@ def _finite_or_none(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def scale_up_status(spec: StudySpec, trials: Sequence[TrialRecord]) -> ScaleUp | None:
+def scale_up_status(spec: StudySpec, trials: Sequence[TrialRecord],
+                    laws: Sequence[FittedLaw] = ()) -> ScaleUp | None:
     """The prediction at 10x the largest finished trial's cost; None while the frontier
-    cannot support one (the refusal is `carbs predict`'s to explain, not the status's)."""
+    cannot support one (the refusal is `carbs predict`'s to explain, not the status's), and
+    None past the cost where the laws say the objective stopped improving: no law may be
+    extrapolated beyond a saturated frontier, and a status must not show one that is."""
     prediction = scale_up_prediction(spec, trials)
-    return None if prediction is None else ScaleUp.model_validate(prediction.to_json())
+    if prediction is None or _beyond_saturation(laws, prediction.cost):
+        return None
+    return ScaleUp.model_validate(prediction.to_json())
+
+
+def _beyond_saturation(laws: Sequence[FittedLaw], cost: float) -> bool:
+    return any(law.verdict == VERDICT_SATURATED and law.saturation_cost is not None
+               and cost > law.saturation_cost for law in laws)
 
 
 def _timestamp(seconds: float) -> datetime:

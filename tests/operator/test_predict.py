@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -338,3 +339,24 @@ def test_the_objective_law_overflows_to_infinity_not_an_exception() -> None:
     steep = ObjectiveLaw(floor=1.0, amplitude=1.0, exponent=3.0, reference_cost=1.0, sign=1)
     assert steep(1e-200) == math.inf
     assert ObjectiveLaw(1.0, 1.0, 3.0, 1.0, sign=-1)(1e-200) == -math.inf
+
+
+def test_the_status_shows_no_prediction_past_a_saturated_frontier() -> None:
+    """status.scaleUp extrapolates the laws to 10x the dearest trial; where the laws say
+    the objective stopped improving before that cost, no law may be read past it."""
+    from datetime import UTC, datetime
+
+    from carbs_operator.status import study_status
+    from carbs_optimizer import ScalingLaw
+
+    spec, trials = spec_of(), frontier_trials(COSTS)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    law = ScalingLaw("lr", "log", -0.2, -1.0, 0.9, len(COSTS), exponent_interval=(-0.3, -0.1),
+                     verdict="law")
+    plain = study_status(spec, trials, [law], None, None, now, study="s")
+    assert plain.scale_up is not None
+    saturated = replace(law, verdict="saturated", saturation_cost=max(COSTS))
+    status = study_status(spec, trials, [saturated], None, None, now, study="s")
+    assert status.scale_up is None
+    assert status.scaling_laws[0].verdict == "saturated"
+    assert status.scaling_laws[0].saturation_cost == max(COSTS)

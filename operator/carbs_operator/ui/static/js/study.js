@@ -48,6 +48,10 @@ function frontierTable(view) {
 
 function scaleUpBox(view) {
   const up = view.scaleUp;
+  const saturated = (view.laws || []).find((l) => l.verdict === "saturated" && l.saturationCost != null);
+  if ((!up || up.error) && saturated) {
+    return el("p", { class: "muted small" }, `Scale-up: none. The objective stops improving past ${num(saturated.saturationCost)}; no law extrapolates beyond it.`);
+  }
   if (!up || up.error) return el("p", { class: "muted small" }, "Scale-up: the frontier is too short or flat to fit laws yet.");
   return el("div", { class: "scaleup" },
     el("h3", {}, `At ${num(up.cost)} (${num(up.extrapolation)}× the dearest trial)`),
