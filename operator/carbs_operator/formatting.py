@@ -68,7 +68,6 @@ def slope_text(law: ScalingLaw) -> str:
 def law_reading(law: ScalingLaw) -> str:
     """One phrase a person can act on: the law with its interval, or why there is none."""
     from carbs_optimizer import (
-        VERDICT_LAW,
         VERDICT_NO_LAW,
         VERDICT_SATURATED,
         VERDICT_TOO_FEW,
@@ -89,9 +88,7 @@ def law_reading(law: ScalingLaw) -> str:
         below = (f"{slope_text(law)} below that{interval}" if low * high > 0 else
                  f"no law below it either{interval}")
         return f"saturated: the objective stops improving{past}; {below}; none beyond it"
-    if law.verdict == VERDICT_LAW:
-        return f"{slope_text(law)}{interval}"
-    return f"{slope_text(law)}{interval}"
+    return f"{slope_text(law)}{interval}"  # VERDICT_LAW
 
 
 def band_reading(law: ScalingLaw) -> str:

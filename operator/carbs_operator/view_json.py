@@ -30,6 +30,10 @@ def number(value: float | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def objective_json(spec: StudySpec) -> JSON:
+    return {"metric": spec.objective.metric, "direction": str(spec.objective.direction)}
+
+
 def parameter_json(parameter: Parameter) -> JSON:
     return {
         "name": parameter.name, "space": str(parameter.space),
@@ -54,8 +58,7 @@ def summary_json(name: str, namespace: str, spec: StudySpec, status: StudyStatus
         "maxTotalCost": number(spec.budget.max_total_cost),
         "conditions": [{"type": c.type, "status": str(c.status), "reason": c.reason,
                         "message": c.message} for c in status.conditions],
-        "objective": {"metric": spec.objective.metric,
-                      "direction": str(spec.objective.direction)},
+        "objective": objective_json(spec),
         "costLabel": cost_label(spec),
     }
 
@@ -135,8 +138,7 @@ def frontier_json(view: StudyView) -> JSON:
     """What `carbs frontier --json` prints: the frontier, the laws and the stopped trials,
     the same data its tables show, for scripts."""
     return {
-        "study": view.name, "objective": {"metric": view.spec.objective.metric,
-                                          "direction": str(view.spec.objective.direction)},
+        "study": view.name, "objective": objective_json(view.spec),
         "costLabel": cost_label(view.spec),
         "frontier": [trial_json(view, t) for t in view.frontier],
         "laws": [law_json(law, view) for law in view.laws],
@@ -151,8 +153,7 @@ def view_json(view: StudyView, *, manifest: str) -> JSON:
     scale_up = view.status.scale_up
     return {
         "name": view.name, "namespace": view.namespace,
-        "objective": {"metric": view.spec.objective.metric,
-                      "direction": str(view.spec.objective.direction)},
+        "objective": objective_json(view.spec),
         "costLabel": cost_label(view.spec),
         "parameters": [parameter_json(p) for p in view.spec.parameters],
         "summary": view_summary_json(view),
