@@ -14,12 +14,13 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from carbs_operator.k8s.api import REQUEST_TIMEOUT_SECONDS, STUDIES, TRIALS, Resource
 from carbs_operator.k8s.trials import usable_record
 from carbs_operator.kube_client import current_namespace, kube_api_client
-from carbs_operator.models import StudyStatus
+from carbs_operator.models import StudySpec, StudyStatus
 from carbs_operator.study import TrialRecord, trial_name
 from carbs_operator.template import LABEL_STUDY, LABEL_TRIAL, primary_container_name
 from carbs_operator.ui.source import JSON, StudyNotFoundError
@@ -156,10 +157,25 @@ class Mirror:
                 self._stop.wait(5.0)
 
 
-def _study_object(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """The study as the UI shows it: no managedFields (kubectl hides them too)."""
+@dataclass(frozen=True)
+class MirroredStudy:
+    """A CarbsStudy as the UI keeps it, read once as it arrives (not on every list poll
+    and page): its manifest without status or managedFields (kubectl hides them too), its
+    spec (None, with `problem`, where it does not validate) and the operator's status."""
+
+    manifest: dict[str, Any]
+    spec: StudySpec | None
+    problem: ManifestError | None
+    status: StudyStatus | None
+
+
+def _study_object(obj: Mapping[str, Any]) -> MirroredStudy:
     meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
-    return {**obj, "metadata": meta}
+    manifest = {**{k: v for k, v in obj.items() if k != "status"}, "metadata": meta}
+    try:
+        return MirroredStudy(manifest, parse_study(manifest).spec, None, _status(obj))
+    except ManifestError as error:
+        return MirroredStudy(manifest, None, error, _status(obj))
 
 
 def _trial_record(obj: Mapping[str, Any]) -> tuple[str, TrialRecord] | None:
@@ -211,8 +227,8 @@ class ClusterSource:
         for mirror in self._mirrors:
             mirror.stop()
 
-    def _study_objects(self) -> dict[Key, dict[str, Any]]:
-        out: dict[Key, dict[str, Any]] = {}
+    def _study_objects(self) -> dict[Key, MirroredStudy]:
+        out: dict[Key, MirroredStudy] = {}
         for mirror in self.studies_mirrors:
             out.update(mirror.items)
         return out
@@ -235,7 +251,7 @@ class ClusterSource:
                     self._trials[study][key[1]] = entry[1]
 
     # -- StudySource ------------------------------------------------------------------
-    def _object(self, key: str) -> dict[str, Any]:
+    def _object(self, key: str) -> MirroredStudy:
         namespace, _, name = key.partition("~")
         obj = self._study_objects().get((namespace, name))
         if obj is None:
@@ -243,30 +259,29 @@ class ClusterSource:
         return obj
 
     def _records(self, key: str) -> StudyRecords:
-        obj = self._object(key)
-        meta = obj.get("metadata") or {}
+        study = self._object(key)
+        if study.spec is None:
+            raise study.problem or StudyNotFoundError(key)
+        meta = study.manifest["metadata"]
         with self._lock:
             revision = str(self._revisions[key])
             trials = tuple(self._trials[key].values())
-        study = parse_study({k: v for k, v in obj.items() if k != "status"})
-        manifest = {k: v for k, v in obj.items() if k != "status"}
         return StudyRecords(key=key, name=str(meta.get("name")),
                             namespace=str(meta.get("namespace")), source="cluster",
                             revision=revision, spec=study.spec, trials=trials,
-                            manifest=manifest, previous=_status(obj))
+                            manifest=study.manifest, previous=study.status)
 
     def studies(self) -> list[JSON]:
         out = []
-        for (namespace, name), obj in sorted(self._study_objects().items()):
+        for (namespace, name), study in sorted(self._study_objects().items()):
             key = study_key(namespace, name)
-            try:
-                spec = parse_study({k: v for k, v in obj.items() if k != "status"}).spec
-            except ManifestError as error:
-                _LOG.info("%s: not shown: %s", key, error)
+            if study.spec is None:
+                _LOG.info("%s: not shown: %s", key, study.problem)
                 continue
             with self._lock:
                 revision = str(self._revisions[key])
-            out.append({**summary_json(name, namespace, spec, _status(obj) or StudyStatus()),
+            out.append({**summary_json(name, namespace, study.spec,
+                                       study.status or StudyStatus()),
                         "key": key, "source": "cluster", "revision": revision})
         self._views.forget_except([o["key"] for o in out])
         return out
