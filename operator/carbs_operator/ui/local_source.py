@@ -39,6 +39,10 @@ class LocalSource:
         self.paths = list(paths)
         self.state_dir = state_dir
         self._views = ViewCache()
+        # What each study's files held when last read, by what identifies that reading
+        # (its files, the state's revision, the manifest's mtime): a poll or a second page
+        # of an unchanged study does not reread thousands of trial rows.
+        self._read: dict[str, tuple[tuple[object, ...], StudyRecords]] = {}
 
     def _scan(self) -> dict[str, _Found]:
         found: dict[str, _Found] = {}
@@ -66,6 +70,16 @@ class LocalSource:
 
     def _records(self, found: _Found) -> StudyRecords:
         revision = _revision(found.db)
+        stamp = (found, revision,
+                 None if found.manifest is None else found.manifest.stat().st_mtime_ns)
+        cached = self._read.get(found.key)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        records = self._read_records(found, revision)
+        self._read[found.key] = (stamp, records)
+        return records
+
+    def _read_records(self, found: _Found, revision: str) -> StudyRecords:
         stored = read_stored_study(found.db)
         spec_data = stored.spec
         name = stored.name or found.db.stem
@@ -99,6 +113,8 @@ class LocalSource:
             except (StoreError, ValidationError, ManifestError) as error:
                 _LOG.warning("%s: skipped: %s", found.db, error)
         self._views.forget_except(list(scanned))
+        for key in set(self._read) - set(scanned):
+            del self._read[key]
         return out
 
     def revision(self, key: str) -> str:
