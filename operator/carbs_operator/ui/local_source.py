@@ -39,9 +39,8 @@ class LocalSource:
         self.paths = list(paths)
         self.state_dir = state_dir
         self._views = ViewCache()
-        # What each study's files held when last read, by what identifies that reading
-        # (its files, the state's revision, the manifest's mtime): a poll or a second page
-        # of an unchanged study does not reread thousands of trial rows.
+        # What each study's files held when last read, by its files and their revision: a
+        # poll or a second page of an unchanged study does not reread its trial rows.
         self._read: dict[str, tuple[tuple[object, ...], StudyRecords]] = {}
 
     def _scan(self) -> dict[str, _Found]:
@@ -69,9 +68,8 @@ class LocalSource:
         return found
 
     def _records(self, found: _Found) -> StudyRecords:
-        revision = _revision(found.db)
-        stamp = (found, revision,
-                 None if found.manifest is None else found.manifest.stat().st_mtime_ns)
+        revision = _revision(found)
+        stamp = (found, revision)
         cached = self._read.get(found.key)
         if cached is not None and cached[0] == stamp:
             return cached[1]
@@ -121,7 +119,7 @@ class LocalSource:
         found = self._scan().get(key)
         if found is None:
             raise StudyNotFoundError(key)
-        return _revision(found.db)
+        return _revision(found)
 
     def view(self, key: str) -> JSON:
         return self._views.view(self._one(key))
@@ -139,10 +137,12 @@ class LocalSource:
         return self._views.predict(self._one(key), cost)
 
 
-def _revision(db: Path) -> str:
-    """Size and mtime of the file and its WAL: any committed write moves one of them."""
+def _revision(found: _Found) -> str:
+    """Size and mtime of the state file and its WAL (any committed write moves one of them),
+    and of the manifest where the study was named by one (an edited spec is a new view)."""
     parts = []
-    for path in (db, db.with_name(db.name + "-wal")):
+    files = [found.db, found.db.with_name(found.db.name + "-wal")]
+    for path in [*files, *([found.manifest] if found.manifest is not None else [])]:
         try:
             stat = path.stat()
         except FileNotFoundError:
