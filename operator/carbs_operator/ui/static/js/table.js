@@ -68,7 +68,7 @@ export function trialsTable(node, view, onOpen) {
       headerFilter: "list", headerFilterParams: { values: PHASE_VALUES },
       headerFilterFunc: (q, v) => !q || v === q },
     { title: "frontier", field: "onFrontier", titleFormatter: () => text("frontier"),
-      sorter: "boolean", width: 84, hozAlign: "center",
+      sorter: "boolean", width: 104, hozAlign: "center",
       formatter: (cell) => text(cell.getValue() ? "◆" : ""),
       headerFilter: "tickCross", headerFilterParams: { tristate: true }, headerFilterEmptyCheck: (v) => v === null || v === undefined },
     filterColumn(view.objective.metric, "objective",
