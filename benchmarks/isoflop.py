@@ -37,7 +37,7 @@ from benchmarks.problems import ChinchillaProblem
 from benchmarks.quality import CarbsMethod, run_from_dict, trial_seed
 from benchmarks.suite_problems import BESIROGLU, HOFFMANN, MUENNIGHOFF
 from carbs_optimizer import get_pareto_groups, group_observations
-from carbs_optimizer.allocation import observed_scaling_laws
+from carbs_optimizer.laws.allocation import observed_scaling_laws
 
 RESULTS = RESULTS_DIR / "isoflop.json"
 PROBLEMS = (HOFFMANN, BESIROGLU, MUENNIGHOFF)

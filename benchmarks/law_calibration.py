@@ -249,7 +249,7 @@ def timing(counts: Sequence[int]) -> dict[str, dict[str, float]]:
 
 def _point_laws(engine: Any) -> None:
     from carbs_optimizer import get_pareto_groups, group_observations
-    from carbs_optimizer.allocation import observed_scaling_laws
+    from carbs_optimizer.laws.allocation import observed_scaling_laws
 
     successes = engine.success_observations
     frontier = get_pareto_groups(group_observations(successes), 0.0, -1)

@@ -1,5 +1,5 @@
 """The joint path of a scale-up prediction from trial records: every numeric parameter from
-one law over all trials (carbs_optimizer.allocation), held to the target cost by the
+one law over all trials (carbs_optimizer.laws.allocation), held to the target cost by the
 trials' cost line.
 
 predict.py calls `allocation_for` first and falls back to the frontier's per-parameter
@@ -15,7 +15,7 @@ import numpy as np
 
 from carbs_operator.study import TrialRecord
 from carbs_optimizer import Param, ScalingLaw
-from carbs_optimizer.allocation import Allocation, fit_allocation
+from carbs_optimizer.laws.allocation import Allocation, fit_allocation
 
 
 def allocation_for(

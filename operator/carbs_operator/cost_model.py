@@ -1,4 +1,4 @@
-"""The trials' cost line (carbs_optimizer.cost_line) read from trial records."""
+"""The trials' cost line (carbs_optimizer.laws.cost_line) read from trial records."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 
 from carbs_operator.study import TrialRecord
 from carbs_optimizer import Param
-from carbs_optimizer.cost_line import CostLine, fit_cost_line
+from carbs_optimizer.laws.cost_line import CostLine, fit_cost_line
 
 
 def fit_cost_model(params: Sequence[Param], trials: Sequence[TrialRecord]) -> CostLine | None:

@@ -1,7 +1,7 @@
 """The frontier's own laws, one per parameter: the joint law's prior and its fallback.
 
 Each numeric parameter's Theil-Sen line against log10 cost over the Pareto frontier (the
-laws the status and `carbs frontier` report, carbs_optimizer.scaling). predict.py follows
+laws the status and `carbs frontier` report, carbs_optimizer.laws.scaling). predict.py follows
 them when the joint law over all trials (allocation.py) cannot be fitted, and allocation.py
 shrinks its valleys toward them where the trials cannot locate a valley.
 """
@@ -17,8 +17,8 @@ import torch
 from carbs_operator.cost_model import fit_cost_model
 from carbs_operator.study import TrialRecord
 from carbs_optimizer import ObservationInBasic, Param, ScalingLaw
-from carbs_optimizer.scaling import dearest_band, fit_scaling_laws
-from carbs_optimizer.scaling import follow_law as scaling_follow_law
+from carbs_optimizer.laws.scaling import dearest_band, fit_scaling_laws
+from carbs_optimizer.laws.scaling import follow_law as scaling_follow_law
 from carbs_optimizer.spaces import as_number
 from carbs_optimizer.surrogate import DTYPE
 
@@ -38,7 +38,7 @@ def frontier_group(params: Sequence[Param], point: TrialRecord) -> tuple[Observa
 def follow_laws(laws: Sequence[ScalingLaw], frontier: Sequence[TrialRecord],
                 cost: float) -> dict[str, float | None]:
     """Each law's value at `cost`, or the median value of the frontier's dearest band where
-    its slope does not stand out (carbs_optimizer.scaling.follow_law)."""
+    its slope does not stand out (carbs_optimizer.laws.scaling.follow_law)."""
     band = dearest_band([float(t.cost or 0.0) for t in frontier])
     return {law.parameter: scaling_follow_law(
         law, [float(frontier[i].params[law.parameter]) for i in band], cost) for law in laws}

@@ -6,7 +6,7 @@ study's `status.scaleUp` and the scale-up benchmark all call `predict_scale_up`;
 
 Where the trials' costs follow a line in the parameters (cost_model.py) and there are
 enough trials, every numeric parameter and the objective come from one law fitted over all
-successful trials (allocation.py, carbs_optimizer.allocation_law): a power law of returns
+successful trials (allocation.py, carbs_optimizer.laws.allocation_law): a power law of returns
 per cost driver and a valley per other parameter, whose best configuration at C spends
 exactly C. Its intervals come from one bootstrap over trials: each resample refits the
 law, so the parameters' intervals and the objective's describe the same uncertainty.
@@ -14,8 +14,8 @@ law, so the parameters' intervals and the objective's describe the same uncertai
 Otherwise (cost follows no line, or too few trials) each numeric parameter follows its own
 scaling law over the Pareto frontier, the Theil-Sen line in the parameter's search
 coordinate against log10 cost that the status and `carbs frontier` report
-(carbs_optimizer.scaling), and the objective a saturating power law over the frontier
-(carbs_optimizer.objective_law), both bootstrapped over frontier points. The frontier's
+(carbs_optimizer.laws.scaling), and the objective a saturating power law over the frontier
+(carbs_optimizer.laws.objective), both bootstrapped over frontier points. The frontier's
 laws also serve the joint law as its prior, and the objective law is fitted either way: a
 frontier it cannot fit is refused. A categorical or ordinal parameter has no line to
 extrapolate: it takes the value the frontier uses most in its highest cost band.
@@ -46,9 +46,9 @@ from carbs_operator.models import Parameter, StudySpec, TrialPhase
 from carbs_operator.replay import engine_params, engine_space
 from carbs_operator.study import TrialRecord, direction_sign
 from carbs_optimizer import Param, ScalingLaw
-from carbs_optimizer.allocation import Allocation
-from carbs_optimizer.objective_law import ObjectiveLaw, bootstrap_law_fits, fit_objective_law
-from carbs_optimizer.scaling import dearest_band
+from carbs_optimizer.laws.allocation import Allocation
+from carbs_optimizer.laws.objective import ObjectiveLaw, bootstrap_law_fits, fit_objective_law
+from carbs_optimizer.laws.scaling import dearest_band
 from carbs_optimizer.spaces import as_number
 
 # A law with three parameters (E, A, α) needs at least one more point than it has.

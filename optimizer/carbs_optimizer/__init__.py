@@ -11,7 +11,15 @@ from carbs_optimizer.config import (
     OutstandingSuggestionEstimatorEnum,
     WandbLoggingParams,
 )
-from carbs_optimizer.discrete_laws import CostBand
+from carbs_optimizer.laws.discrete import CostBand
+from carbs_optimizer.laws.scaling import (
+    VERDICT_LAW,
+    VERDICT_NO_LAW,
+    VERDICT_SATURATED,
+    VERDICT_TOO_FEW,
+    LawVerdict,
+    ScalingLaw,
+)
 from carbs_optimizer.observations import (
     SUGGESTION_ID_DICT_KEY,
     ObservationInBasic,
@@ -24,14 +32,6 @@ from carbs_optimizer.pareto import (
     get_pareto_groups,
     get_pareto_groups_conservative,
     group_observations,
-)
-from carbs_optimizer.scaling import (
-    VERDICT_LAW,
-    VERDICT_NO_LAW,
-    VERDICT_SATURATED,
-    VERDICT_TOO_FEW,
-    LawVerdict,
-    ScalingLaw,
 )
 from carbs_optimizer.spaces import (
     CategoricalSpace,

@@ -13,10 +13,6 @@ import torch
 from torch import Tensor
 
 from carbs_optimizer.acquisition import log_expected_improvement
-from carbs_optimizer.allocation import (
-    ObservedAllocation,
-    observed_allocation,
-)
 from carbs_optimizer.config import CARBSParams, OutstandingSuggestionEstimatorEnum
 from carbs_optimizer.cost_targets import (
     CostTarget,
@@ -26,7 +22,12 @@ from carbs_optimizer.cost_targets import (
     window_mask,
 )
 from carbs_optimizer.discrete import InputEncoding
-from carbs_optimizer.law_intervals import assess_laws
+from carbs_optimizer.laws.allocation import (
+    ObservedAllocation,
+    observed_allocation,
+)
+from carbs_optimizer.laws.intervals import assess_laws
+from carbs_optimizer.laws.scaling import ScalingLaw
 from carbs_optimizer.observations import (
     SUGGESTION_ID_DICT_KEY,
     ObservationGroup,
@@ -48,7 +49,6 @@ from carbs_optimizer.pareto import (
     pareto_area_from_groups,
 )
 from carbs_optimizer.sampling import Oversampler, SearchSpace, sample_candidates
-from carbs_optimizer.scaling import ScalingLaw
 from carbs_optimizer.spaces import Param
 from carbs_optimizer.surrogate import (
     DTYPE,

@@ -13,8 +13,8 @@ from carbs_operator.models import CarbsStudy, StudySpec, TrialPhase
 from carbs_operator.predict import law_curve, predict_scale_up
 from carbs_operator.study import TrialRecord
 from carbs_operator.validation import parse_study
-from carbs_optimizer.allocation import plausible, relevance
-from carbs_optimizer.allocation_law import LN10, MAX_EXPONENT, AllocationLaw
+from carbs_optimizer.laws.allocation import plausible, relevance
+from carbs_optimizer.laws.allocation_law import LN10, MAX_EXPONENT, AllocationLaw
 
 E, A, B, ALPHA, BETA = 1.69, 406.4, 410.7, 0.34, 0.28
 LARGEST = 1e19

@@ -21,7 +21,7 @@ from carbs_operator.predict import (
 )
 from carbs_operator.study import TrialRecord
 from carbs_operator.validation import parse_study
-from carbs_optimizer.objective_law import ObjectiveLaw, fit_objective_law
+from carbs_optimizer.laws.objective import ObjectiveLaw, fit_objective_law
 
 E, A, ALPHA = 0.5, 4.0, 0.3
 

@@ -26,7 +26,7 @@ from carbs_optimizer import (
     Param,
     ScalingLaw,
 )
-from carbs_optimizer.law_intervals import exponent_interval, saturation_cost
+from carbs_optimizer.laws.intervals import exponent_interval, saturation_cost
 from tests.optimizer.conftest import fast_config
 from tests.optimizer.test_joint_scaling_laws import (
     LR_EXPONENT,

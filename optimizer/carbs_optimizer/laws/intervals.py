@@ -39,7 +39,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from carbs_optimizer.allocation import (
+from carbs_optimizer.laws.allocation import (
     ObservedAllocation,
     observed_allocation,
     path_laws,
@@ -47,10 +47,8 @@ from carbs_optimizer.allocation import (
     path_slopes,
     valley_prior,
 )
-from carbs_optimizer.allocation_law import AllocationLaw, bootstrap_allocation_laws
-from carbs_optimizer.observations import ObservationGroup, ObservationInBasic
-from carbs_optimizer.pareto import observation_group_cost
-from carbs_optimizer.scaling import (
+from carbs_optimizer.laws.allocation_law import AllocationLaw, bootstrap_allocation_laws
+from carbs_optimizer.laws.scaling import (
     VERDICT_LAW,
     VERDICT_NO_LAW,
     VERDICT_SATURATED,
@@ -60,6 +58,8 @@ from carbs_optimizer.scaling import (
     fit_line,
     law_coordinate,
 )
+from carbs_optimizer.observations import ObservationGroup, ObservationInBasic
+from carbs_optimizer.pareto import observation_group_cost
 from carbs_optimizer.spaces import Param, as_number
 
 #: The interval's coverage: the issue asks for 80% intervals.

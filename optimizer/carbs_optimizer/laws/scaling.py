@@ -17,7 +17,7 @@ from typing import Any, overload
 import numpy as np
 from scipy.stats import theilslopes
 
-from carbs_optimizer.discrete_laws import CostBand, cost_bands
+from carbs_optimizer.laws.discrete import CostBand, cost_bands
 from carbs_optimizer.observations import ObservationGroup
 from carbs_optimizer.pareto import observation_group_cost
 from carbs_optimizer.spaces import LinearSpace, LogitSpace, Param

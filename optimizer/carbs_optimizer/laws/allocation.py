@@ -18,23 +18,23 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from carbs_optimizer.allocation_law import (
+from carbs_optimizer.laws.allocation_law import (
     MAX_EXPONENT,
     AllocationLaw,
     AllocationPrior,
     bootstrap_allocation_laws,
     fit_allocation_law,
 )
-from carbs_optimizer.cost_line import CostLine, fit_cost_line
-from carbs_optimizer.observations import ObservationGroup, ObservationInBasic
-from carbs_optimizer.pareto import observation_group_cost
-from carbs_optimizer.scaling import (
+from carbs_optimizer.laws.cost_line import CostLine, fit_cost_line
+from carbs_optimizer.laws.scaling import (
     ScalingLaw,
     dearest_band,
     fit_scaling_laws,
     follow_law,
     law_coordinate,
 )
+from carbs_optimizer.observations import ObservationGroup, ObservationInBasic
+from carbs_optimizer.pareto import observation_group_cost
 from carbs_optimizer.spaces import Param, as_number
 
 # Trials beyond the law's own parameter count that a fit needs: fewer and the power terms'
