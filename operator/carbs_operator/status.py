@@ -39,7 +39,7 @@ from carbs_operator.study import (
     StopReason,
     TrialRecord,
     best_trial,
-    decide,
+    study_decision,
     trial_name,
 )
 from carbs_optimizer import VERDICT_SATURATED
@@ -72,7 +72,7 @@ def study_status(
     `laws` are the engine's fitted scaling laws; unfitted ones (too few frontier points)
     are left out, since the status schema has no way to say "unknown" for a slope.
     """
-    decision = decide(spec, trials)
+    decision = study_decision(spec, trials)
     usable = usable_trials(trials)
     phase = study_phase(spec, decision)
     old = {c.type: c for c in (previous.conditions if previous else [])}
@@ -188,7 +188,7 @@ def usable_trials(trials: Sequence[TrialRecord]) -> list[TrialRecord]:
 def _trustworthy(trial: TrialRecord) -> bool:
     """results.py already fails a trial whose result is not finite; should one slip through
     (an older record, a hand-edited store), it must not reach the status, whose schema
-    rejects non-finite numbers. It still counts as succeeded, as decide() counts it."""
+    rejects non-finite numbers. It still counts as succeeded, as study_decision() counts it."""
     if trial.phase != TrialPhase.SUCCEEDED:
         return True
     values = (trial.objective, trial.cost, *trial.params.values())

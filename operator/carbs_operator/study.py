@@ -152,7 +152,7 @@ def goal_reached(spec: StudySpec, trials: Sequence[TrialRecord]) -> bool:
     return direction_sign(spec) * (best.objective - goal) >= 0
 
 
-def decide(spec: StudySpec, trials: Sequence[TrialRecord]) -> Decision:
+def study_decision(spec: StudySpec, trials: Sequence[TrialRecord]) -> Decision:
     """The rules, in order: goal, failures, cost budget, trial count; then parallelism."""
     counts = count_trials(trials)
     spent = total_cost(trials)

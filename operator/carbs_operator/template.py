@@ -230,6 +230,11 @@ def template_data(spec: StudySpec) -> dict[str, Any]:
     return spec.trial_template.model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
+def workload_kind(spec: StudySpec) -> workloads.WorkloadKind:
+    """The workload kind the study's trials run as (a row of workloads.KINDS)."""
+    return workloads.kind_of(template_data(spec))
+
+
 def primary_container(spec: StudySpec) -> tuple[str, dict[str, Any]]:
     """(path, container) that holds the result: the one `carbs run` runs locally, and the
     one whose log a StdOut collector reads."""
@@ -244,7 +249,7 @@ def primary_container(spec: StudySpec) -> tuple[str, dict[str, Any]]:
 
 def primary_container_name(spec: StudySpec) -> str:
     path, container = primary_container(spec)
-    return workloads.container_name(workloads.kind_of(template_data(spec)), path, container)
+    return workloads.container_name(workload_kind(spec), path, container)
 
 
 def render_command(spec: StudySpec, params: Mapping[str, float | str]) -> list[str]:
@@ -421,7 +426,7 @@ def build_workload(
 def local_run_note(spec: StudySpec) -> str | None:
     """What `carbs run` says about a kind it cannot run whole: one process, the primary
     container, no other replica (None for a Job, which runs as it would on a cluster)."""
-    kind = workloads.kind_of(template_data(spec))
+    kind = workload_kind(spec)
     if kind.is_job:
         return None
     path, _ = primary_container(spec)

@@ -26,7 +26,7 @@ from carbs_operator.local.runner import LocalRunner
 from carbs_operator.local.store import StoreError, TrialStore, search_signature
 from carbs_operator.local.trial_files import lock_is_held
 from carbs_operator.models import TrialPhase
-from carbs_operator.study import StopReason, TrialRecord, decide
+from carbs_operator.study import StopReason, TrialRecord, study_decision
 from carbs_operator.validation import load_study
 from tests.local.conftest import carbs_run
 
@@ -101,7 +101,7 @@ def test_a_study_runs_to_its_budget_with_bad_trials_stopped(
                        budget={"maxTrials": 10, "maxFailedTrials": 1})
     trials = run_study(path, tmp_path / "state")
     spec = load_study(path).spec
-    decision = decide(spec, trials)
+    decision = study_decision(spec, trials)
     assert decision.complete
     assert decision.counts.finished == 10
     stopped = [t for t in trials if t.phase == P.EARLY_STOPPED]
@@ -149,7 +149,7 @@ def test_stopped_cost_counts_toward_max_total_cost_and_failures_count_apart(
     path = write_study(args=["--fail-above=0.85"], grace=1,
                        budget={"maxTrials": 30, "maxTotalCost": 60.0})
     trials = run_study(path, tmp_path / "state")
-    decision = decide(load_study(path).spec, trials)
+    decision = study_decision(load_study(path).spec, trials)
     assert decision.complete
     assert decision.stop_reason == StopReason.COST_BUDGET_SPENT
     counts = Counter(t.phase for t in trials)
@@ -242,7 +242,7 @@ def test_kill_9_while_a_trial_is_being_stopped_then_resume(
     # next runner came up; none that was not stopped was ever signalled.
     assert {name for kind, name in seen if kind == "term"} <= {
         f"curves-{t.index}" for t in trials if t.phase == P.EARLY_STOPPED}
-    decision = decide(load_study(path).spec, trials)
+    decision = study_decision(load_study(path).spec, trials)
     assert decision.complete
     assert decision.counts.finished == 8
 

@@ -10,7 +10,7 @@ import pytest
 from carbs_operator.local.runner import LocalRunner
 from carbs_operator.local.store import StoreError, TrialStore
 from carbs_operator.models import TrialPhase
-from carbs_operator.study import StopReason, TrialRecord, decide
+from carbs_operator.study import StopReason, TrialRecord, study_decision
 from carbs_operator.validation import load_study
 
 
@@ -32,7 +32,8 @@ def test_a_study_runs_to_max_trials_in_parallel(
         assert trial.metrics["loss"] == trial.objective
         assert trial.started_at is not None
         assert trial.finished_at is not None
-    assert decide(load_study(path).spec, trials).stop_reason == StopReason.MAX_TRIALS_REACHED
+    decision = study_decision(load_study(path).spec, trials)
+    assert decision.stop_reason == StopReason.MAX_TRIALS_REACHED
     # Rows survive the runner: a second store sees the same trials.
     with TrialStore(tmp_path / "state" / "quad.db") as store:
         assert store.trials() == trials
@@ -69,7 +70,7 @@ def test_malformed_result_names_the_metric(
     reason = failed[0].failure_reason or ""
     assert "malformed result" in reason
     assert "loss" in reason
-    assert decide(load_study(path).spec, trials).stop_reason == StopReason.TOO_MANY_FAILURES
+    assert study_decision(load_study(path).spec, trials).stop_reason == StopReason.TOO_MANY_FAILURES
 
 
 def test_a_trial_past_its_deadline_fails_with_the_reason(

@@ -11,7 +11,7 @@ import pytest
 
 from carbs_operator.models import StudySpec, SuggestionKind, TrialPhase
 from carbs_operator.replay import build_engine, carbs_params, engine_params
-from carbs_operator.study import StopReason, TrialRecord, conclude_trial, decide
+from carbs_operator.study import StopReason, TrialRecord, conclude_trial, study_decision
 from carbs_operator.validation import load_study
 
 P = TrialPhase
@@ -31,12 +31,12 @@ def trial(index: int, phase: TrialPhase, objective: float | None = None,
 
 def test_parallelism_and_max_trials_bound_the_starts(write_study: Callable[..., Path]) -> None:
     spec = spec_of(write_study, parallelism=3, budget={"maxTrials": 4, "maxFailedTrials": 2})
-    assert decide(spec, []).start == 3
+    assert study_decision(spec, []).start == 3
     running = [trial(0, P.RUNNING), trial(1, P.RUNNING)]
-    assert decide(spec, running).start == 1
+    assert study_decision(spec, running).start == 1
     done = [trial(i, P.SUCCEEDED, 1.0, 1.0) for i in range(3)]
-    assert decide(spec, done).start == 1  # only one left of maxTrials
-    decision = decide(spec, [*done, trial(3, P.SUCCEEDED, 1.0, 1.0)])
+    assert study_decision(spec, done).start == 1  # only one left of maxTrials
+    decision = study_decision(spec, [*done, trial(3, P.SUCCEEDED, 1.0, 1.0)])
     assert decision.stop_reason == StopReason.MAX_TRIALS_REACHED
     assert decision.complete
     assert decision.start == 0
@@ -44,7 +44,7 @@ def test_parallelism_and_max_trials_bound_the_starts(write_study: Callable[..., 
 
 def test_lost_trials_are_replaced_not_counted(write_study: Callable[..., Path]) -> None:
     spec = spec_of(write_study, parallelism=2, budget={"maxTrials": 2, "maxFailedTrials": 0})
-    decision = decide(spec, [trial(0, P.LOST), trial(1, P.SUCCEEDED, 1.0, 1.0)])
+    decision = study_decision(spec, [trial(0, P.LOST), trial(1, P.SUCCEEDED, 1.0, 1.0)])
     assert decision.start == 1
     assert decision.counts.lost == 1
     assert decision.stop_reason is None
@@ -53,8 +53,8 @@ def test_lost_trials_are_replaced_not_counted(write_study: Callable[..., Path]) 
 def test_more_failures_than_allowed_stop_the_study(write_study: Callable[..., Path]) -> None:
     spec = spec_of(write_study, budget={"maxTrials": 10, "maxFailedTrials": 2})
     two = [trial(0, P.FAILED), trial(1, P.FAILED)]
-    assert decide(spec, two).stop_reason is None
-    decision = decide(spec, [*two, trial(2, P.FAILED), trial(3, P.RUNNING)])
+    assert study_decision(spec, two).stop_reason is None
+    decision = study_decision(spec, [*two, trial(2, P.FAILED), trial(3, P.RUNNING)])
     assert decision.stop_reason == StopReason.TOO_MANY_FAILURES
     assert not decision.complete  # one still in flight
     assert decision.start == 0
@@ -65,11 +65,12 @@ def test_goal_and_cost_budget(write_study: Callable[..., Path]) -> None:
         write_study, budget={"maxTrials": 10, "maxFailedTrials": 2, "goal": 0.5,
                              "maxTotalCost": 100.0}
     )
-    assert decide(spec, [trial(0, P.SUCCEEDED, 0.6, 10)]).stop_reason is None
-    assert decide(spec, [trial(0, P.SUCCEEDED, 0.5, 10)]).stop_reason == StopReason.GOAL_REACHED
+    assert study_decision(spec, [trial(0, P.SUCCEEDED, 0.6, 10)]).stop_reason is None
+    reached = study_decision(spec, [trial(0, P.SUCCEEDED, 0.5, 10)])
+    assert reached.stop_reason == StopReason.GOAL_REACHED
     spent = [trial(0, P.SUCCEEDED, 0.9, 60), trial(1, P.FAILED, None, 40)]
-    assert decide(spec, spent[:1]).stop_reason is None
-    assert decide(spec, spent).stop_reason == StopReason.COST_BUDGET_SPENT
+    assert study_decision(spec, spent[:1]).stop_reason is None
+    assert study_decision(spec, spent).stop_reason == StopReason.COST_BUDGET_SPENT
 
 
 def test_the_engine_caps_a_trial_at_a_tenth_of_the_cost_budget(
@@ -86,7 +87,7 @@ def test_the_engine_caps_a_trial_at_a_tenth_of_the_cost_budget(
 
 def test_suspend_starts_nothing(write_study: Callable[..., Path]) -> None:
     spec = spec_of(write_study, suspend=True)
-    decision = decide(spec, [])
+    decision = study_decision(spec, [])
     assert decision.start == 0
     assert decision.message.startswith("suspended")
 
@@ -179,6 +180,6 @@ def test_without_max_failed_trials_failures_only_use_up_max_trials(
     spec = spec_of(write_study, budget={"maxTrials": 5})
     assert spec.budget.max_failed_trials is None
     failed = [trial(i, P.FAILED) for i in range(4)]
-    assert decide(spec, failed).stop_reason is None
-    decision = decide(spec, [*failed, trial(4, P.FAILED)])
+    assert study_decision(spec, failed).stop_reason is None
+    decision = study_decision(spec, [*failed, trial(4, P.FAILED)])
     assert decision.stop_reason == StopReason.MAX_TRIALS_REACHED

@@ -10,7 +10,7 @@ from typing import Any
 from carbs_operator.early_stopping import CurvePoint, StopDecision
 from carbs_operator.models import CarbsStudy, CarbsTrial, StudySpec, TrialPhase
 from carbs_operator.status import study_status
-from carbs_operator.study import StopReason, TrialRecord, decide, measured_cost
+from carbs_operator.study import StopReason, TrialRecord, measured_cost, study_decision
 from tests.operator.manifest_cases import base_study, trial
 
 P = TrialPhase
@@ -39,7 +39,7 @@ def test_early_stopped_is_finished_and_counts_toward_max_trials_not_failures() -
     trials = [record(0, P.SUCCEEDED, 0.5, 10.0), record(1, P.EARLY_STOPPED, 0.9, 2.0),
               record(2, P.EARLY_STOPPED, 0.8, 3.0)]
     assert P.EARLY_STOPPED.is_finished
-    decision = decide(study, trials)
+    decision = study_decision(study, trials)
     assert decision.counts.early_stopped == 2
     assert decision.counts.finished == 3
     assert decision.counts.failed == 0
@@ -47,7 +47,7 @@ def test_early_stopped_is_finished_and_counts_toward_max_trials_not_failures() -
     assert decision.stop_reason is None
     assert decision.start == 1  # one left of maxTrials 4
     assert "2 stopped early" in decision.message
-    done = decide(study, [*trials, record(3, P.EARLY_STOPPED, 0.7, 1.0)])
+    done = study_decision(study, [*trials, record(3, P.EARLY_STOPPED, 0.7, 1.0)])
     assert done.stop_reason == StopReason.MAX_TRIALS_REACHED
     assert done.complete
 
@@ -55,7 +55,7 @@ def test_early_stopped_is_finished_and_counts_toward_max_trials_not_failures() -
 def test_early_stopped_cost_counts_toward_max_total_cost() -> None:
     study = spec(maxTotalCost=12.0)
     trials = [record(0, P.SUCCEEDED, 0.5, 10.0), record(1, P.EARLY_STOPPED, 0.9, 2.0)]
-    decision = decide(study, trials)
+    decision = study_decision(study, trials)
     assert decision.total_cost == 12.0
     assert decision.stop_reason == StopReason.COST_BUDGET_SPENT
 

@@ -14,7 +14,7 @@ from carbs_operator.local.progress import Progress
 from carbs_operator.models import Budget, StudySpec, TrialPhase
 from carbs_operator.reports.plots import plot_study, study_figure
 from carbs_operator.reports.tables import render_report, stopped_sheet
-from carbs_operator.study import TrialRecord, decide
+from carbs_operator.study import TrialRecord, study_decision
 from carbs_operator.study_view import build_view
 from carbs_operator.validation import load_study
 
@@ -57,9 +57,9 @@ def test_plain_lines_say_where_and_why_a_trial_was_stopped(spec: StudySpec) -> N
     out = io.StringIO()
     progress = Progress("digits", Console(file=out, width=300))
     with progress:
-        progress.update(spec, [], decide(spec, []))
+        progress.update(spec, [], study_decision(spec, []))
         records = trials()
-        progress.update(spec, records, decide(spec, records))
+        progress.update(spec, records, study_decision(spec, records))
     text = out.getvalue()
     assert "digits [1/10] trial 1 stopped early at step 2: val_loss=1.233 flops=3e+08 after " \
            f"3.0s; {REASON}" in text
@@ -71,7 +71,7 @@ def test_the_live_panel_counts_stopped_trials_and_shows_running_progress(
     console = Console(file=io.StringIO(), width=200, record=True, force_terminal=True)
     with Progress("digits", console, live=True, min_interval=0.0) as progress:
         records = trials()
-        progress.update(spec, records, decide(spec, records))
+        progress.update(spec, records, study_decision(spec, records))
     text = console.export_text()
     assert "1 stopped early" in text
     assert "stopped early" in text

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from carbs_operator.local.progress import Progress
 from carbs_operator.models import Budget, StudySpec, TrialPhase
-from carbs_operator.study import TrialRecord, decide
+from carbs_operator.study import TrialRecord, study_decision
 from carbs_operator.validation import load_study
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "digits-mlp" / "study.yaml"
@@ -45,7 +45,7 @@ class Clock:
 
 
 def _update(progress: Progress, spec: StudySpec, trials: list[TrialRecord]) -> None:
-    progress.update(spec, trials, decide(spec, trials))
+    progress.update(spec, trials, study_decision(spec, trials))
 
 
 def test_plain_lines_one_per_finished_trial(spec: StudySpec) -> None:

@@ -199,7 +199,7 @@ def test_scaling_laws_and_non_finite_results(spec: StudySpec) -> None:
     assert status.best_trial is not None
     assert status.best_trial.index == 2
     assert [p.trial for p in status.pareto_frontier] == ["digits-mlp-2"]
-    assert status.trials.succeeded == 3  # counted as decide() counts them
+    assert status.trials.succeeded == 3  # counted as study_decision() counts them
 
 
 def test_status_round_trips_through_the_resource(spec: StudySpec) -> None:

@@ -42,7 +42,6 @@ from carbs_operator.k8s.workload_api import (
     DEFAULT_TRIAL_KINDS,
     KIND_UNAVAILABLE,
     collect_result,
-    kind_of,
     kind_problem,
     read_workload,
     resource_of,
@@ -61,8 +60,8 @@ from carbs_operator.search_signature import (
     encode,
     signature_parts,
 )
-from carbs_operator.study import Outcome, TrialRecord, conclude_trial, decide, trial_name
-from carbs_operator.template import LABEL_STUDY, build_workload, requested_gpus
+from carbs_operator.study import Outcome, TrialRecord, conclude_trial, study_decision, trial_name
+from carbs_operator.template import LABEL_STUDY, build_workload, requested_gpus, workload_kind
 from carbs_operator.tracking.tracker import trial_finished_hook
 from carbs_operator.trial_progress import SILENCE_SECONDS
 from carbs_operator.validation import ManifestError, parse_study
@@ -201,7 +200,7 @@ class StudyReconciler(StatusWriter):
                 continue
             records.append(await self._settle(study, obj, record, running))
         records = await self._early_stopping(study, records, running)
-        decision = decide(study.spec, records)
+        decision = study_decision(study.spec, records)
         # An unreadable trial still holds its index, a parallelism slot and a share of
         # maxTrials: left out of the count, every pass would create one more trial beside it
         # (measured before this: over 1,000 CarbsTrials in two minutes).
@@ -242,7 +241,7 @@ class StudyReconciler(StatusWriter):
             # Preempted (Kueue suspended it again after it ran): not a failure of its
             # parameters. As the local runner does with an interrupted trial: Lost, its
             # workload deleted, and a new trial takes its place (README, "Kueue").
-            await self.api.delete(resource_of(kind_of(study.spec)), self.namespace, name)
+            await self.api.delete(resource_of(workload_kind(study.spec)), self.namespace, name)
             return await self._finish(record, Outcome(TrialPhase.LOST, {}, None, None, PREEMPTED))
         if state.finished:
             progress = await self.stopper.last_read(study.spec, record, obj, pods)
@@ -318,7 +317,7 @@ class StudyReconciler(StatusWriter):
     async def _stop_trial(
         self, study: CarbsStudy, record: TrialRecord, reason: str
     ) -> TrialRecord:
-        resource = resource_of(kind_of(study.spec))
+        resource = resource_of(workload_kind(study.spec))
         await self.api.delete(resource, self.namespace, trial_name(self.name, record.index))
         return await self._finish(record, Outcome(TrialPhase.LOST, {}, None, None, reason))
 
@@ -345,7 +344,7 @@ class StudyReconciler(StatusWriter):
         name = trial["metadata"]["name"]
         job = build_workload(self.name, self.namespace, name, record.index, study.spec,
                              record.params, owner_reference(trial))
-        await self.api.create(resource_of(kind_of(study.spec)), self.namespace, job)
+        await self.api.create(resource_of(workload_kind(study.spec)), self.namespace, job)
 
     async def _start(
         self, body: dict[str, Any], study: CarbsStudy, records: list[TrialRecord], count: int

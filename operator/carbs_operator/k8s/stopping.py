@@ -30,11 +30,11 @@ from carbs_operator.early_stopping import CurvePoint, StopDecision
 from carbs_operator.k8s.api import TRIALS, KubeApi
 from carbs_operator.k8s.progress import TAIL_BYTES, TAIL_LINES, read_tail
 from carbs_operator.k8s.trials import _seconds, timestamp
-from carbs_operator.k8s.workload_api import cost_so_far, kind_of, primary_labels, resource_of
+from carbs_operator.k8s.workload_api import cost_so_far, primary_labels, resource_of
 from carbs_operator.k8s.workload_state import pod_started
 from carbs_operator.models import StudySpec, TrialPhase
 from carbs_operator.study import TrialRecord, trial_name
-from carbs_operator.template import LABEL_STUDY, primary_container_name
+from carbs_operator.template import LABEL_STUDY, primary_container_name, workload_kind
 from carbs_operator.trial_progress import (
     MAX_WARNING_CHARS,
     chunk_warning,
@@ -63,7 +63,7 @@ class _Watch:
 
 
 @dataclass(frozen=True)
-class Progress:
+class ProgressReading:
     """A trial's progress after one read: the whole curve, the status warning, and when
     its newest point was printed; `added` points are new in this read."""
 
@@ -102,7 +102,7 @@ class ProgressReader:
 
     async def poll(self, spec: StudySpec, name: str, record: TrialRecord,
                    pods: Sequence[Mapping[str, Any]], last_point_at: float | None, *,
-                   ended: bool = False) -> Progress | None:
+                   ended: bool = False) -> ProgressReading | None:
         """Read the trial's new progress, or None when it is not due yet (read less than
         poll_seconds ago) or not readable (no started pod). `last_point_at` is
         status.lastProgressTime, the cursor of an operator that restarted. A trial that
@@ -119,7 +119,7 @@ class ProgressReader:
         data, problem, full = await self._read(spec, str(pod["metadata"]["name"]), watch)
         wall = time.time()  # after the read: no line it returned is later than this
         if data is None:
-            return Progress(record.curve, f"{UNREADABLE}: {problem}"[:MAX_WARNING_CHARS],
+            return ProgressReading(record.curve, f"{UNREADABLE}: {problem}"[:MAX_WARNING_CHARS],
                             last_point_at, 0, cost_at(wall))
         unreadable = (record.progress_warning or "").startswith(UNREADABLE)
         reading = read_tail(data, watch.cursor)
@@ -148,7 +148,7 @@ class ProgressReader:
         else:
             warning = "; ".join([*warnings, *([silence] if silence else [])]) or None
         warning = warning[:MAX_WARNING_CHARS] if warning else None
-        return Progress(curve, warning, last_point_at, added, cost_at(wall))
+        return ProgressReading(curve, warning, last_point_at, added, cost_at(wall))
 
     async def _read(self, spec: StudySpec, pod: str,
                     watch: _Watch) -> tuple[bytes | None, str | None, bool]:
@@ -246,7 +246,7 @@ class EarlyStopper:
         return out, stopped
 
     async def _stop(self, spec: StudySpec, name: str, record: TrialRecord,
-                    decision: StopDecision, progress: Progress) -> TrialRecord:
+                    decision: StopDecision, progress: ProgressReading) -> TrialRecord:
         now = time.time()
         spent = stopped_cost(spec, decision, progress.curve, progress.cost_now)
         status = {**progress.status(), "phase": TrialPhase.EARLY_STOPPED.value,
@@ -259,7 +259,7 @@ class EarlyStopper:
             status["runtimeSeconds"] = max(0.0, now - record.started_at)
         await self.api.patch_status(TRIALS, self.namespace, name, status)  # first: on record
         try:
-            await self.api.delete(resource_of(kind_of(spec)), self.namespace, name)
+            await self.api.delete(resource_of(workload_kind(spec)), self.namespace, name)
         except ApiException as error:  # decided and recorded: finish_stops deletes it
             log.warning("trial %s/%s stopped early; deleting its workload failed (%s), "
                         "retried next pass", self.namespace, name, error.reason)
@@ -291,7 +291,7 @@ class EarlyStopper:
         unknown = stopped - self._gone
         if not unknown:
             return []
-        resource = resource_of(kind_of(spec))
+        resource = resource_of(workload_kind(spec))
         existing = await self.api.list_objects(resource, self.namespace,
                                                f"{LABEL_STUDY}={self.study}")
         deleted = []

@@ -21,15 +21,16 @@ from carbs_operator.k8s.workload_state import pod_finished, pod_started, workloa
 from carbs_operator.k8s.workload_state import pod_gpus as gpus_of
 from carbs_operator.models import StudySpec
 from carbs_operator.study import measured_cost
-from carbs_operator.template import primary_container_name, requested_gpus, template_data
+from carbs_operator.template import (
+    primary_container_name,
+    requested_gpus,
+    template_data,
+    workload_kind,
+)
 from carbs_operator.workloads import WorkloadKind
 
 KIND_UNAVAILABLE = "WorkloadKindUnavailable"
 DEFAULT_TRIAL_KINDS = frozenset({"Job"})
-
-
-def kind_of(spec: StudySpec) -> WorkloadKind:
-    return workloads.kind_of(template_data(spec))
 
 
 def resource_of(kind: WorkloadKind) -> Resource:
@@ -38,7 +39,7 @@ def resource_of(kind: WorkloadKind) -> Resource:
 
 async def kind_problem(api: KubeApi, spec: StudySpec, allowed: Collection[str]) -> str | None:
     """Why trials of this study's kind cannot be created here, or None."""
-    kind = kind_of(spec)
+    kind = workload_kind(spec)
     where = f"spec.trialTemplate.kind: {kind.kind} ({kind.api_version})"
     if kind.kind not in allowed:
         return (f"{where}: the operator may not create {kind.plural} (allowed: "
@@ -62,7 +63,7 @@ async def read_workload(
     api: KubeApi, spec: StudySpec, namespace: str, name: str
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]], JobState | None]:
     """(the workload, its pods, its state); (None, [], None) when it does not exist."""
-    kind = kind_of(spec)
+    kind = workload_kind(spec)
     obj = await api.get(resource_of(kind), namespace, name)
     if obj is None:
         return None, [], None
@@ -78,7 +79,7 @@ async def read_workload(
 
 def primary_labels(spec: StudySpec) -> dict[str, str]:
     """The labels of the trial's primary pod (the one whose result and log count)."""
-    return workloads.primary_pod_labels(kind_of(spec), template_data(spec).get("spec", {}),
+    return workloads.primary_pod_labels(workload_kind(spec), template_data(spec).get("spec", {}),
                                         spec.trial_template.primary_pod_labels)
 
 
@@ -88,7 +89,7 @@ def cost_so_far(spec: StudySpec, pods: list[dict[str, Any]],
     ended then: wall time (x the first container's GPUs for a Job read natively), or its
     pods' GPU-seconds for other kinds, through the same study.measured_cost as a finished
     trial. None where cost is a reported metric."""
-    pod_gpus = None if _conditions(spec, kind_of(spec)) is None else \
+    pod_gpus = None if _conditions(spec, workload_kind(spec)) is None else \
         [(pod_started(p), pod_finished(p), gpus_of(p)) for p in pods]
     gpus = requested_gpus(spec)
 

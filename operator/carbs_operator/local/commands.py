@@ -13,7 +13,7 @@ from rich.console import Console
 from carbs_operator.local.store import StoreError, TrialStore
 from carbs_operator.local.warm import describe, local_seeds
 from carbs_operator.models import CarbsStudy, StudySpec, TrialPhase
-from carbs_operator.study import Decision, StopReason, TrialRecord, decide
+from carbs_operator.study import Decision, StopReason, TrialRecord, study_decision
 from carbs_operator.study_view import StudyView, build_view
 from carbs_operator.validation import ManifestError, load_study
 from carbs_optimizer import ScalingLaw
@@ -144,7 +144,7 @@ def run_command(
         if server is not None:
             server.shutdown()
     _report(study, trials, console)
-    decision = decide(study.spec, trials)
+    decision = study_decision(study.spec, trials)
     console.print(f"study {name}: {decision.message}", markup=False)
     console.print(f"state: {state_path(state_dir, study)}", markup=False)
     return EXIT_PROBLEMS if decision.stop_reason == StopReason.TOO_MANY_FAILURES else EXIT_OK
@@ -177,7 +177,7 @@ def frontier_command(path: Path, state_dir: Path, *, as_json: bool = False) -> i
         print(json.dumps(frontier_json(local_view(study, trials)), indent=2))
         return EXIT_OK
     _report(study, trials, console)
-    console.print(f"study {study.metadata.name}: {decide(study.spec, trials).message}")
+    console.print(f"study {study.metadata.name}: {study_decision(study.spec, trials).message}")
     return EXIT_OK
 
 

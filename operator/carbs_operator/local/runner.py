@@ -59,8 +59,8 @@ from carbs_operator.study import (
     Decision,
     TrialRecord,
     conclude_trial,
-    decide,
     measured_cost,
+    study_decision,
     trial_name,
 )
 from carbs_operator.template import (
@@ -164,7 +164,7 @@ class LocalRunner:
                 trials = self.store.trials()
                 if self._watch(trials):
                     trials = self.store.trials()
-                decision = decide(self.spec, trials)
+                decision = study_decision(self.spec, trials)
                 if self.on_update is not None:
                     self.on_update(decision, trials)
                 if decision.complete and not self.flights:

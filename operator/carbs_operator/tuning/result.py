@@ -16,7 +16,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from carbs_operator.models import CarbsStudy, StudySpec
-from carbs_operator.study import TrialRecord, best_trial, decide
+from carbs_operator.study import TrialRecord, best_trial, study_decision
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -65,7 +65,7 @@ class TuneResult:
     @property
     def message(self) -> str:
         """Where the study stands, in the words `carbs run` ends with."""
-        return decide(self.spec, self.records).message
+        return study_decision(self.spec, self.records).message
 
     @property
     def frontier(self) -> Any:
