@@ -20,12 +20,14 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
+from carbs_operator.errors import InfrastructureError
+
 DEFAULT_PEERING = "carbs-operator"
 PEERING_GROUP, PEERING_VERSION = "kopf.dev", "v1"
 CLUSTER_PLURAL, NAMESPACED_PLURAL = "clusterkopfpeerings", "kopfpeerings"
 
 
-class PeeringError(Exception):
+class PeeringError(InfrastructureError):
     """Mandatory peering that cannot work: the message says what is missing."""
 
 
