@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from carbs_operator.early_stopping import CurvePoint, StopDecision
-from carbs_operator.local.progress import Progress
+from carbs_operator.local.display import RunDisplay
 from carbs_operator.models import Budget, StudySpec, TrialPhase
 from carbs_operator.reports.plots import plot_study, study_figure
 from carbs_operator.reports.tables import render_report, stopped_sheet
@@ -55,7 +55,7 @@ def trials(cost_per_step: float | None = 1e8) -> list[TrialRecord]:
 
 def test_plain_lines_say_where_and_why_a_trial_was_stopped(spec: StudySpec) -> None:
     out = io.StringIO()
-    progress = Progress("digits", Console(file=out, width=300))
+    progress = RunDisplay("digits", Console(file=out, width=300))
     with progress:
         progress.update(spec, [], study_decision(spec, []))
         records = trials()
@@ -69,7 +69,7 @@ def test_the_live_panel_counts_stopped_trials_and_shows_running_progress(
     spec: StudySpec,
 ) -> None:
     console = Console(file=io.StringIO(), width=200, record=True, force_terminal=True)
-    with Progress("digits", console, live=True, min_interval=0.0) as progress:
+    with RunDisplay("digits", console, live=True, min_interval=0.0) as progress:
         records = trials()
         progress.update(spec, records, study_decision(spec, records))
     text = console.export_text()

@@ -82,7 +82,7 @@ def run_command(
     """Run (or resume) the study; 0 when it completed, 1 when it failed or cannot run."""
     from prometheus_client import CollectorRegistry
 
-    from carbs_operator.local.progress import Progress
+    from carbs_operator.local.display import RunDisplay
     from carbs_operator.local.runner import LocalRunner
     from carbs_operator.metrics import StudyMetrics, serve
     from carbs_operator.template import local_run_note
@@ -109,7 +109,7 @@ def run_command(
     tracker = StudyTracker(study, directory=state_dir / name)
     tracker.wait_started()
     try:
-        with Progress(name, console) as progress:
+        with RunDisplay(name, console) as progress:
 
             laws = _LawsBySuccesses(study.spec)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 from rich.console import Console
 
-from carbs_operator.local.progress import Progress
+from carbs_operator.local.display import RunDisplay
 from carbs_operator.local.runner import LocalRunner
 from carbs_operator.local.warm import describe, local_seeds
 from carbs_operator.models import CarbsStudy
@@ -55,7 +55,7 @@ def run_locally(study: CarbsStudy, state_dir: Path, *, progress: bool = True,
         tracker = StudyTracker(study, directory=state_dir / name)
         tracker.wait_started()
     try:
-        with Progress(name, console) as shown:
+        with RunDisplay(name, console) as shown:
 
             def on_update(decision: Decision, trials: list[TrialRecord]) -> None:
                 shown.update(study.spec, trials, decision)

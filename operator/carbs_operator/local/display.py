@@ -50,7 +50,7 @@ def _duration(trial: TrialRecord) -> str:
     return f"{max(0.0, trial.finished_at - trial.started_at):.1f}s"
 
 
-class Progress:
+class RunDisplay:
     """Live panel or plain lines; use as a context manager around the runner's loop and
     call update() on every pass (it is cheap when there is nothing new to show).
 
@@ -82,7 +82,7 @@ class Progress:
         self._seen: set[int] | None = None  # finished trial indices already reported
         self._announced_end = False
 
-    def __enter__(self) -> Progress:
+    def __enter__(self) -> RunDisplay:
         if self.is_live:
             self._live = Live(console=self.console, auto_refresh=False, transient=False)
             self._live.start()

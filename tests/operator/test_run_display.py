@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from carbs_operator.local.progress import Progress
+from carbs_operator.local.display import RunDisplay
 from carbs_operator.models import Budget, StudySpec, TrialPhase
 from carbs_operator.study import TrialRecord, study_decision
 from carbs_operator.validation import load_study
@@ -44,7 +44,7 @@ class Clock:
         return self.now
 
 
-def _update(progress: Progress, spec: StudySpec, trials: list[TrialRecord]) -> None:
+def _update(progress: RunDisplay, spec: StudySpec, trials: list[TrialRecord]) -> None:
     progress.update(spec, trials, study_decision(spec, trials))
 
 
@@ -58,7 +58,7 @@ def test_plain_lines_one_per_finished_trial(spec: StudySpec) -> None:
         [_trial(0, OK, 0.4, 1e9), _trial(1, FAILED, reason="exit code 1"),
          _trial(2, LOST, reason="pod deleted"), _trial(3, OK, 0.3, 2e9)],
     ]
-    with Progress("digits", console) as progress:
+    with RunDisplay("digits", console) as progress:
         assert not progress.is_live
         for trials in states:
             _update(progress, spec, trials)
@@ -78,7 +78,7 @@ def test_plain_resume_and_completion(spec: StudySpec) -> None:
     out = io.StringIO()
     short = spec.model_copy(update={"budget": spec.budget.model_copy(update={"max_trials": 3})})
     earlier = [_trial(0, OK, 0.5, 1e9), _trial(1, OK, 0.4, 1e9)]
-    with Progress("digits", Console(file=out), live=False) as progress:
+    with RunDisplay("digits", Console(file=out), live=False) as progress:
         _update(progress, short, earlier)
         _update(progress, short, [*earlier, _trial(2, OK, 0.2, 1e9)])
         _update(progress, short, [*earlier, _trial(2, OK, 0.2, 1e9)])  # announced once
@@ -94,7 +94,7 @@ def test_plain_mode_even_with_forced_colour(spec: StudySpec, monkeypatch: Any) -
     """CI often sets FORCE_COLOR; lines must still carry no escape codes."""
     monkeypatch.setenv("FORCE_COLOR", "1")
     out = io.StringIO()
-    with Progress("s", Console(file=out, force_terminal=True), live=False) as progress:
+    with RunDisplay("s", Console(file=out, force_terminal=True), live=False) as progress:
         _update(progress, spec, [])
         _update(progress, spec, [_trial(0, FAILED, reason="[red]x[/red] *bold*")])
     assert out.getvalue() == "s [1/30] trial 0 failed: [red]x[/red] *bold*\n"
@@ -105,7 +105,7 @@ def test_live_panel_is_throttled_and_final_state_drawn(spec: StudySpec, monkeypa
     console = Console(file=out, force_terminal=True, width=140)
     clock = Clock()
     drawn: list[int] = []
-    progress = Progress("digits", console, clock=clock, min_interval=1.0)
+    progress = RunDisplay("digits", console, clock=clock, min_interval=1.0)
     assert progress.is_live
     render = progress._render
 
@@ -139,7 +139,7 @@ def test_live_shows_cost_budget_and_failures(spec: StudySpec) -> None:
     budget = spec.budget.model_copy(update={"max_total_cost": 1e12})
     capped = spec.model_copy(update={"budget": budget})
     trials = [_trial(0, OK, 0.3, 2e9), replace(_trial(1, FAILED), failure_reason="OOMKilled")]
-    with Progress("s", Console(file=out, force_terminal=True, width=140)) as progress:
+    with RunDisplay("s", Console(file=out, force_terminal=True, width=140)) as progress:
         _update(progress, capped, trials)
     text = out.getvalue()
     assert "2e+09 of 1e+12" in text
