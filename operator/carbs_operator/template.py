@@ -240,8 +240,8 @@ def primary_container(spec: StudySpec) -> tuple[str, dict[str, Any]]:
     one whose log a StdOut collector reads."""
     template = template_data(spec)
     kind = workloads.kind_of(template)
-    found = workloads.primary_container(kind, template.get("spec", {}),
-                                        spec.trial_template.primary_container_name)
+    found = workloads.find_primary_container(kind, template.get("spec", {}),
+                                             spec.trial_template.primary_container_name)
     if found is None:
         raise TemplateError(f"the {kind.kind} template has no primary container")
     return found

@@ -83,7 +83,7 @@ class WorkloadKind:
     # Containers outside pod templates (TrainJob's trainer), and where its labels go.
     extra_containers: Callable[[dict[str, Any]], list[Container]] = lambda spec: []
     primary_labels: Callable[[dict[str, Any]], dict[str, str]] = lambda spec: {}
-    primary_container: str | None = None  # None: the first container found
+    default_container_name: str | None = None  # the primary's; None: the first one found
     # How its pods are found: their label, with the trial's name as value.
     pod_label: str = "carbs.dev/trial"
     spec_labels: bool = False  # labels go in spec.labels (no pod template to put them on)
@@ -116,13 +116,13 @@ KINDS: dict[str, WorkloadKind] = {k.kind: k for k in (
                      "jobset.sigs.k8s.io/replicatedjob-name": "node",
                      "jobset.sigs.k8s.io/job-index": "0",
                      "batch.kubernetes.io/job-completion-index": "0"},
-                 primary_container="node", pod_label="jobset.sigs.k8s.io/jobset-name",
+                 default_container_name="node", pod_label="jobset.sigs.k8s.io/jobset-name",
                  spec_labels=True, rank0="node 0 of the trainer"),
     WorkloadKind("kubeflow.org/v1", "PyTorchJob", "pytorchjobs", _condition("Succeeded"),
                  _condition("Failed"), _pytorch_pods,
                  primary_labels=lambda spec: {"training.kubeflow.org/replica-type": "master",
                                               "training.kubeflow.org/replica-index": "0"},
-                 primary_container="pytorch", rank0="the Master replica"),
+                 default_container_name="pytorch", rank0="the Master replica"),
 )}
 JOB = KINDS["Job"]
 
@@ -161,16 +161,16 @@ def containers(kind: WorkloadKind, obj_spec: dict[str, Any]) -> list[Container]:
 
 def container_name(kind: WorkloadKind, path: str, container: Mapping[str, Any]) -> str:
     """A container's name (TrainJob's trainer has none of its own: its pods call it node)."""
-    if path == "spec.trainer" and kind.primary_container:
-        return kind.primary_container
+    if path == "spec.trainer" and kind.default_container_name:
+        return kind.default_container_name
     return str(container.get("name", ""))
 
 
-def primary_container(kind: WorkloadKind, obj_spec: dict[str, Any],
-                      name: str | None = None) -> Container | None:
+def find_primary_container(kind: WorkloadKind, obj_spec: dict[str, Any],
+                           name: str | None = None) -> Container | None:
     """The container holding the result: `name`, else the kind's default (the first)."""
     found = containers(kind, obj_spec)
-    wanted = name or kind.primary_container
+    wanted = name or kind.default_container_name
     if wanted is None:
         return found[0] if found else None
     return next(((p, c) for p, c in found if container_name(kind, p, c) == wanted), None)

@@ -16,8 +16,8 @@ from carbs_operator.workloads import (
     cel_problem,
     container_name,
     containers,
+    find_primary_container,
     kind_of,
-    primary_container,
 )
 
 
@@ -175,7 +175,7 @@ class TrialTemplate(LooseModel):
         if not row.is_job and not containers(row, spec):
             problems.append(("spec", f"a {row.kind} needs at least one container"))
         name = self.primary_container_name
-        if name is not None and primary_container(row, spec, name) is None:
+        if name is not None and find_primary_container(row, spec, name) is None:
             names = sorted({container_name(row, p, c) for p, c in containers(row, spec)})
             problems.append(("primaryContainerName",
                              f"names no container of the template (containers: "
