@@ -33,7 +33,8 @@ system-tools:
 	    chromium chromium-driver; }
 
 test: system-tools $(VENV)/bin/python
-	$(PIP) install -q $(TORCH) -e '.[all,test,bench]'
+	$(PIP) install -q $(TORCH) -e '.[all,test,bench,docs]'
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/sphinx-build -W --keep-going -n -q -b html docs build/docs
 	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -q -n auto --maxprocesses=4

@@ -130,6 +130,6 @@ def test_carbs_validate_names_the_collector_field(
     assert any(p.path == path and message in p.message for p in problems), problems
 
 
-def test_the_readme_shows_the_default_regex_as_the_code_has_it() -> None:
-    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
-    assert f"'{DEFAULT_METRICS_FORMAT}'" in readme
+def test_the_guide_shows_the_default_regex_as_the_code_has_it() -> None:
+    guide = (Path(__file__).parents[2] / "docs" / "reporting.md").read_text(encoding="utf-8")
+    assert f"'{DEFAULT_METRICS_FORMAT}'" in guide

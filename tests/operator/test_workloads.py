@@ -160,9 +160,9 @@ def test_a_failed_workload_names_its_replica_or_its_reason(code: int, expected: 
     assert _state(obj, pods).failure == expected
 
 
-def test_the_readme_has_a_valid_complete_manifest_per_kind() -> None:
-    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Trials of any size", 1)[1].split("\n## ", 1)[0]
+def test_the_guide_has_a_valid_complete_manifest_per_kind() -> None:
+    guide = (Path(__file__).parents[2] / "docs" / "workloads.md").read_text(encoding="utf-8")
+    section = guide.split("# Trials of any size", 1)[1].split("\n## ", 1)[0]
     kinds = []
     for block in re.findall(r"```yaml\n(.*?)```", section, flags=re.DOTALL):
         obj, problems = load_yaml(block)
