@@ -65,7 +65,9 @@ class StopReason(StrEnum):
 
 
 @dataclass(frozen=True)
-class TrialCounts:
+class PhaseCounts:
+    """How many of a study's trials are in each phase (and the sums the rules use)."""
+
     total: int = 0
     pending: int = 0
     running: int = 0
@@ -99,16 +101,16 @@ class Decision:
     start: int
     stop_reason: StopReason | None
     complete: bool
-    counts: TrialCounts
+    counts: PhaseCounts
     total_cost: float
     message: str
 
 
-def count_trials(trials: Sequence[TrialRecord]) -> TrialCounts:
+def count_trials(trials: Sequence[TrialRecord]) -> PhaseCounts:
     by_phase = dict.fromkeys(TrialPhase, 0)
     for trial in trials:
         by_phase[trial.phase] += 1
-    return TrialCounts(
+    return PhaseCounts(
         total=len(trials),
         pending=by_phase[TrialPhase.PENDING],
         running=by_phase[TrialPhase.RUNNING],
