@@ -17,6 +17,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from carbs_operator.errors import InfrastructureError
 from carbs_operator.formatting import cost_label, fmt_number
 from carbs_operator.models import CarbsStudy
 from carbs_operator.predict import (
@@ -35,7 +36,7 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 SCALED_SEARCH_RADIUS = 0.1
 
 
-class SourceError(Exception):
+class SourceError(InfrastructureError):
     """The study or its trials could not be read; the message says which and why."""
 
 
