@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from carbs_operator.allocation import allocation_for
+from carbs_operator.errors import CarbsOperatorError
 from carbs_operator.frontier import pareto_frontier
 from carbs_operator.frontier_laws import (
     cost_shifts,
@@ -69,7 +70,7 @@ SCALE_UP_FACTOR = 10.0
 ParamValue = float | int | str
 
 
-class PredictionRefusedError(ValueError):
+class PredictionRefusedError(CarbsOperatorError, ValueError):
     """The frontier cannot support a prediction; the message says why and what to do."""
 
 
