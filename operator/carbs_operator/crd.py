@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from carbs_operator.errors import CarbsOperatorError
 from carbs_operator.models import GROUP, STUDY_KIND, TRIAL_KIND, VERSION, CarbsStudy, CarbsTrial
 
 HEADER = (
@@ -48,7 +49,7 @@ _ORDER = [
 ]
 
 
-class SchemaError(ValueError):
+class SchemaError(CarbsOperatorError, ValueError):
     """A model uses a construct that has no structural OpenAPI equivalent."""
 
 

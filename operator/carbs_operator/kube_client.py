@@ -11,8 +11,10 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from carbs_operator.errors import InfrastructureError
 
-class KubeConfigError(RuntimeError):
+
+class KubeConfigError(InfrastructureError, RuntimeError):
     """Neither a kubeconfig nor a service account to reach a cluster with."""
 
 

@@ -15,6 +15,8 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from carbs_operator.errors import InvalidInputError
+
 if TYPE_CHECKING:
     from carbs_operator.models import StudySpec
 
@@ -27,7 +29,7 @@ _JSON_TYPES = {str: "a string", bool: "a boolean", type(None): "null", list: "an
                dict: "an object"}
 
 
-class ResultError(ValueError):
+class ResultError(InvalidInputError, ValueError):
     """A trial's result is unusable; the message says why, naming the metric."""
 
 

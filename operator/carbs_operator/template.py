@@ -17,6 +17,7 @@ from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from carbs_operator import workloads
+from carbs_operator.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from carbs_operator.models import StudySpec
@@ -41,7 +42,7 @@ PLACEHOLDER = re.compile(r"\$\{params\.([^{}]*)\}")
 _PLACEHOLDER_START = "${params."
 
 
-class TemplateError(ValueError):
+class TemplateError(InvalidInputError, ValueError):
     """A trial cannot be rendered: the parameters do not fit the study's template."""
 
 

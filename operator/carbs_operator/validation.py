@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from carbs_operator.errors import InvalidInputError
 from carbs_operator.models import (
     API_VERSION,
     SPEC_PROBLEM,
@@ -47,7 +48,7 @@ class Problem:
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
-class ManifestError(ValueError):
+class ManifestError(InvalidInputError, ValueError):
     """A manifest that cannot be used; `problems` lists every reason."""
 
     def __init__(self, problems: list[Problem]) -> None:

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from carbs_operator.errors import InvalidInputError
+
 Container = tuple[str, dict[str, Any]]  # (field path in the object, the container)
 
 JOB_COMPLETE = ("has(self.status) && has(self.status.conditions) && self.status.conditions"
@@ -127,7 +129,7 @@ KINDS: dict[str, WorkloadKind] = {k.kind: k for k in (
 JOB = KINDS["Job"]
 
 
-class WorkloadError(ValueError):
+class WorkloadError(InvalidInputError, ValueError):
     """The template names a kind this project cannot run."""
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from carbs_operator.early_stopping import CurvePoint, StopDecision
+from carbs_operator.errors import InfrastructureError
 from carbs_operator.models import StudySpec, SuggestionKind, TrialPhase
 from carbs_operator.search_signature import changed_in, changed_message, search_signature
 from carbs_operator.study import TrialRecord
@@ -77,7 +78,7 @@ def spec_json(spec: StudySpec) -> str:
     return spec.model_dump_json(by_alias=True, exclude_none=True)
 
 
-class StoreError(Exception):
+class StoreError(InfrastructureError):
     """The state file cannot serve this study (another search space, a newer schema)."""
 
 

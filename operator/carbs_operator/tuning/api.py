@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from carbs_operator.errors import InvalidInputError
 from carbs_operator.models import CarbsStudy
 from carbs_operator.tuning.manifest import build_study, default_name, manifest_of
 from carbs_operator.tuning.result import TuneResult
@@ -31,7 +32,7 @@ DEFAULT_STATE_DIR = ".carbs"
 Values = Mapping[str, Any] | BaseModel
 
 
-class TuneError(RuntimeError):
+class TuneError(InvalidInputError, RuntimeError):
     """tune() or load_study() cannot go on; the message says why and what to do."""
 
 

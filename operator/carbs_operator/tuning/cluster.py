@@ -16,6 +16,7 @@ import sys
 import time
 from typing import Any, cast
 
+from carbs_operator.errors import InfrastructureError
 from carbs_operator.models import CarbsStudy
 from carbs_operator.search_signature import search_signature
 from carbs_operator.tuning.manifest import manifest_of
@@ -25,7 +26,7 @@ from carbs_operator.validation import ManifestError, parse_study
 FINAL_PHASES = ("Succeeded", "Failed")
 
 
-class ClusterTuneError(RuntimeError):
+class ClusterTuneError(InfrastructureError, RuntimeError):
     """The study could not be created, or ended Invalid; the message says why."""
 
 

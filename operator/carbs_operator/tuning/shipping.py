@@ -35,6 +35,8 @@ import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from carbs_operator.errors import InvalidInputError
+
 PAYLOAD_VERSION = 1
 ENV_FUNCTION = "CARBS_TUNE_FUNCTION"
 # An env value is one string of the exec'd process: Linux caps one at 128 KiB.
@@ -45,7 +47,7 @@ MAX_LITERAL_BYTES = 10_000
 _LITERAL_TYPES = (type(None), bool, int, float, str)
 
 
-class ShippingError(ValueError):
+class ShippingError(InvalidInputError, ValueError):
     """The function cannot be sent to a trial process; the message says why and what to do."""
 
 

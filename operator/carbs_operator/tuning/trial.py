@@ -20,6 +20,7 @@ import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from carbs_operator.errors import InfrastructureError
 from carbs_operator.sdk import report
 from carbs_operator.tuning.shipping import ENV_FUNCTION
 
@@ -28,7 +29,7 @@ SHIPPED_MODULE = "__carbs_tune__"
 SCRIPT_MODULE = "__carbs_tune_main__"
 
 
-class TrialLoadError(RuntimeError):
+class TrialLoadError(InfrastructureError, RuntimeError):
     """The shipped function could not be loaded in this process."""
 
 

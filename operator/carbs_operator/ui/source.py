@@ -39,10 +39,12 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from carbs_operator.errors import InvalidInputError
+
 JSON = dict[str, Any]
 
 
-class StudyNotFoundError(LookupError):
+class StudyNotFoundError(InvalidInputError, LookupError):
     """No study under that key (the server answers 404)."""
 
 
