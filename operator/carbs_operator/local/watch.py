@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from carbs_operator.early_stopping import CurvePoint
+from carbs_operator.errors import InvalidInputError
 from carbs_operator.learning_curves import (
     MAX_BACKLOG_BYTES,
     MAX_READ_BYTES,
@@ -28,14 +29,14 @@ from carbs_operator.learning_curves import (
 from carbs_operator.local import launcher as files
 from carbs_operator.models import StudySpec
 from carbs_operator.study import TrialRecord, measured_cost
-from carbs_operator.template import primary_container, template_data
+from carbs_operator.template import primary_container, template_data, workload_kind
 from carbs_operator.trial_progress import (
     chunk_warning,
     curve_points,
     extend_curve,
     late_progress,
 )
-from carbs_operator.workloads import kind_of, pod_templates
+from carbs_operator.workloads import pod_templates
 
 # Kubernetes' default terminationGracePeriodSeconds, used when the template sets none.
 DEFAULT_GRACE_SECONDS = 30.0
@@ -116,10 +117,10 @@ def grace_seconds(spec: StudySpec) -> float:
     grant it, else DEFAULT_GRACE_SECONDS."""
     try:
         path, _ = primary_container(spec)
-    except Exception:  # a template error fails the trial elsewhere, with its reason
+    except InvalidInputError:  # a template or kind error fails the trial elsewhere
         return DEFAULT_GRACE_SECONDS
-    template = template_data(spec)
-    for pod_path, pod in pod_templates(kind_of(template), template.get("spec") or {}):
+    for pod_path, pod in pod_templates(workload_kind(spec),
+                                       template_data(spec).get("spec") or {}):
         if path.startswith(f"{pod_path}.spec.containers["):
             value = (pod.get("spec") or {}).get("terminationGracePeriodSeconds")
             if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
