@@ -10,7 +10,7 @@ from __future__ import annotations
 
 project = "carbs-operator"
 author = "carbs-operator authors"
-copyright = "carbs-operator authors"  # noqa: A001 - the name Sphinx reads
+copyright = "carbs-operator authors"
 
 extensions = ["myst_parser"]
 source_suffix = {".md": "markdown"}
