@@ -9,12 +9,16 @@ other yaml block fails here until it gets a check of its own.
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from carbs_operator.validation import load_yaml, validate_manifest
-from tests.docs.guide import Block, all_blocks
+from tests.docs.guide import DOCS, Block, all_blocks
 
 BASE: dict[str, Any] = {
     "apiVersion": "carbs.dev/v1alpha1",
@@ -71,3 +75,17 @@ def test_the_guide_shows_the_manifests_it_promises() -> None:
     for name in ("manifest.md", "reporting.md", "early-stopping.md", "tracking.md"):
         assert name in pages, name
     assert len(pages["workloads.md"]) == 4
+
+
+def test_the_error_the_manifest_page_quotes_is_what_carbs_validate_prints(
+        tmp_path: Path) -> None:
+    page = (DOCS / "manifest.md").read_text(encoding="utf-8")
+    quoted = "`spec.parameters[0].min: must be less than max (got 5 >= 1)`"
+    assert quoted in page
+    study = copy.deepcopy(BASE)
+    study["spec"]["parameters"][0].update({"min": 5, "max": 1, "searchCenter": 3})
+    manifest = tmp_path / "study.yaml"
+    manifest.write_text(yaml.safe_dump(study), encoding="utf-8")
+    printed = subprocess.run([sys.executable, "-m", "carbs_operator.cli", "validate",
+                              str(manifest)], capture_output=True, text=True, timeout=120)
+    assert quoted.strip("`") in printed.stdout.splitlines(), printed.stdout
