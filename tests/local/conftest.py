@@ -14,36 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.builders import quad_manifest
+
 HERE = Path(__file__).parent
-
-
-def study_manifest(name: str = "quad", extra_args: list[str] | None = None,
-                   deadline: int | None = None, **spec_overrides: Any) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "objective": {"metric": "loss", "direction": "minimize"},
-        "cost": {"metric": "flops"},
-        "parameters": [
-            {"name": "lr", "space": "log", "min": 1e-4, "max": 1.0, "searchCenter": 1e-3},
-            {"name": "x", "space": "linear", "min": -1.0, "max": 1.0, "searchCenter": 0.0},
-            {"name": "size", "space": "log", "min": 1, "max": 1000, "integer": True,
-             "searchCenter": 10},
-        ],
-        "budget": {"maxTrials": 8, "maxFailedTrials": 4},
-        "parallelism": 2,
-        "carbs": {"seed": 0},
-        "trialTemplate": {"spec": {"template": {"spec": {"containers": [{
-            "name": "trial",
-            "image": "example/quad:1",
-            "command": ["python", "quadratic_trial.py"],
-            "args": ["--lr=${params.lr}", "--x=${params.x}", "--size=${params.size}",
-                     *(extra_args or [])],
-        }]}}}},
-    }
-    if deadline is not None:
-        spec["trialTemplate"]["spec"]["activeDeadlineSeconds"] = deadline
-    spec.update(spec_overrides)
-    return {"apiVersion": "carbs.dev/v1alpha1", "kind": "CarbsStudy",
-            "metadata": {"name": name}, "spec": spec}
 
 
 @pytest.fixture
@@ -53,7 +26,7 @@ def write_study(tmp_path: Path) -> Callable[..., Path]:
 
     def write(**kwargs: Any) -> Path:
         path = tmp_path / "study.yaml"
-        path.write_text(yaml.safe_dump(study_manifest(**kwargs)), encoding="utf-8")
+        path.write_text(yaml.safe_dump(quad_manifest(**kwargs)), encoding="utf-8")
         return path
 
     return write

@@ -15,9 +15,9 @@ from carbs_operator.local.store import TrialStore
 from carbs_operator.models import TrialPhase
 from carbs_operator.replay import scaling_laws
 from carbs_operator.validation import load_study
-from tests.local.conftest import study_manifest
 from tests.local.kinds_trial import CHOICES, problems
 from tests.operator.manifest_cases import KINDS
+from tests.support.builders import quad_manifest
 
 HERE = Path(__file__).parent
 # A few kinds also reach the trial as ${params.x} placeholders; the trial compares them
@@ -27,7 +27,7 @@ ARGS = ["--optimizer=${params.optimizer}", "--batch=${params.batch}", "--size=${
 
 
 def kinds_manifest(trials: int) -> dict[str, object]:
-    manifest = study_manifest(
+    manifest = quad_manifest(
         name="kinds", parameters=copy.deepcopy(KINDS),
         budget={"maxTrials": trials}, objective={"metric": "loss", "direction": "minimize"},
         cost={"metric": "cost"}, carbs={"seed": 3, "numRandomSamples": 3},

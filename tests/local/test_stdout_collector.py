@@ -15,13 +15,14 @@ from carbs_operator.local.runner import LocalRunner
 from carbs_operator.models import TrialPhase
 from carbs_operator.study import TrialRecord
 from carbs_operator.validation import load_study
-from tests.local.conftest import HERE, study_manifest
+from tests.local.conftest import HERE
+from tests.support.builders import quad_manifest
 
 
 def run_printing_study(tmp_path: Path, collector: dict[str, Any], *extra: str,
                        max_trials: int = 4) -> list[TrialRecord]:
     shutil.copy(HERE / "printing_trial.py", tmp_path / "printing_trial.py")
-    manifest = study_manifest(extra_args=list(extra), metricsCollector=collector,
+    manifest = quad_manifest(extra_args=list(extra), metricsCollector=collector,
                               budget={"maxTrials": max_trials})
     container = manifest["spec"]["trialTemplate"]["spec"]["template"]["spec"]["containers"][0]
     container["command"] = ["python", "printing_trial.py"]

@@ -34,12 +34,13 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list
 
     import yaml
 
-    from tests.local.conftest import HERE, study_manifest
+    from tests.local.conftest import HERE
+    from tests.support.builders import quad_manifest
 
     root = tmp_path_factory.mktemp("viewstudy")
     shutil.copy(HERE / "quadratic_trial.py", root / "quadratic_trial.py")
     path = root / "study.yaml"
-    path.write_text(yaml.safe_dump(study_manifest(budget={"maxTrials": 12})), encoding="utf-8")
+    path.write_text(yaml.safe_dump(quad_manifest(budget={"maxTrials": 12})), encoding="utf-8")
     state = root / "state"
     trials = LocalRunner(load_study(path), root, state, device="cpu", poll_seconds=0.05).run()
     return path, state, trials

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.local.conftest import HERE, study_manifest
+from tests.local.conftest import HERE
+from tests.support.builders import quad_manifest
 
 
 def _carbs(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -20,10 +21,10 @@ def _carbs(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def test_a_larger_study_starts_from_the_cheap_one(tmp_path: Path) -> None:
     shutil.copy(HERE / "quadratic_trial.py", tmp_path / "quadratic_trial.py")
-    cheap = study_manifest("cheap", budget={"maxTrials": 6, "maxFailedTrials": 2})
+    cheap = quad_manifest("cheap", budget={"maxTrials": 6, "maxFailedTrials": 2})
     (tmp_path / "cheap.yaml").write_text(yaml.safe_dump(cheap))
     # The larger study searches lr and size only (x fixed), with a wider size range.
-    large = study_manifest("large", budget={"maxTrials": 2, "maxFailedTrials": 2})
+    large = quad_manifest("large", budget={"maxTrials": 2, "maxFailedTrials": 2})
     large["spec"]["parameters"] = [p for p in large["spec"]["parameters"] if p["name"] != "x"]
     large["spec"]["parameters"][1]["max"] = 10000
     container = large["spec"]["trialTemplate"]["spec"]["template"]["spec"]["containers"][0]

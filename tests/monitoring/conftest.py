@@ -11,14 +11,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from carbs_operator.metrics import StudyMetrics
 from carbs_operator.models import TrialPhase
 from carbs_operator.study import TrialRecord
-from carbs_operator.validation import parse_study
-from tests.local.conftest import study_manifest
 from tests.monitoring.promql import Exposition
+from tests.support.builders import quad_spec
 
 
 def filled_registry() -> CollectorRegistry:
     """Every metric of metrics.py with at least one sample, as a busy study has them."""
-    spec = parse_study(study_manifest()).spec
+    spec = quad_spec()
     now = time.time()
 
     def trial(index: int, phase: TrialPhase, objective: float | None = None,

@@ -22,11 +22,10 @@ from carbs_operator.dashboard import WIDTH, build_dashboard, panels, render
 from carbs_operator.k8s.loop_monitor import LoopMonitor
 from carbs_operator.k8s.sharding import ShardReport
 from carbs_operator.metrics import StudyMetrics
-from carbs_operator.validation import parse_study
 from carbs_optimizer import ScalingLaw
-from tests.local.conftest import study_manifest
 from tests.monitoring.conftest import filled_registry
 from tests.monitoring.promql import LABEL_VALUES, VARIABLE, Exposition, expand, problems
+from tests.support.builders import quad_spec
 
 ROOT = Path(__file__).parents[2]
 COMMITTED = ROOT / "charts" / "carbs-operator" / "files" / "dashboard.json"
@@ -53,7 +52,7 @@ def exposition() -> Exposition:
     own shard and event-loop metrics (registered by the k8s runtime, not StudyMetrics)."""
     samples = _samples(filled_registry())
     laws = CollectorRegistry()
-    spec = parse_study(study_manifest()).spec
+    spec = quad_spec()
     StudyMetrics(laws, version="1.2.3").update_study("team-a", "quad", spec, [], laws=[
         ScalingLaw("lr", "log", -0.3, 1.0, 0.9, 6, exponent_interval=(-0.4, -0.2),
                    verdict="law"),

@@ -9,13 +9,12 @@ from prometheus_client import CollectorRegistry
 from carbs_operator.metrics import StudyMetrics, last_progress, saved_cost
 from carbs_operator.models import StudySpec, TrialPhase
 from carbs_operator.study import TrialRecord
-from carbs_operator.validation import parse_study
-from tests.local.conftest import study_manifest
+from tests.support.builders import quad_spec
 
 
 @pytest.fixture
 def spec() -> StudySpec:
-    return parse_study(study_manifest()).spec
+    return quad_spec()
 
 
 def _trial(index: int, phase: TrialPhase, cost: float | None = None,

@@ -33,9 +33,9 @@ from carbs_operator.dashboard import build_dashboard, panels
 from carbs_operator.local.store import TrialStore
 from carbs_operator.metrics import QUANTILES, saved_cost
 from carbs_operator.models import TrialPhase
-from tests.local.conftest import study_manifest
 from tests.local.test_early_stopping_local import manifest as progress_manifest
 from tests.monitoring.promql import LABEL_VALUES, expand
+from tests.support.builders import quad_manifest
 
 PROMETHEUS = shutil.which("prometheus")
 pytestmark = pytest.mark.skipif(
@@ -153,7 +153,7 @@ def carbs_run(
     wait_for(prometheus.has_scraped, 30, "Prometheus to scrape the metrics port")
     shutil.copy(TRIAL_SCRIPT, tmp_path / "quadratic_trial.py")
     study = tmp_path / "study.yaml"
-    study.write_text(yaml.safe_dump(study_manifest(
+    study.write_text(yaml.safe_dump(quad_manifest(
         name="quad", extra_args=["--sleep=1.5"],
         budget={"maxTrials": MAX_TRIALS, "maxFailedTrials": 3},
         # Two random trials, then four Bayesian ones: GP fits from the run's first seconds.

@@ -16,47 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.support.builders import study_manifest
+
 DELETE = object()
 CONTAINER = "spec.trialTemplate.spec.template.spec.containers[0]"
 
 
 def base_study() -> dict[str, Any]:
-    """A valid study touching most fields."""
-    return {
-        "apiVersion": "carbs.dev/v1alpha1",
-        "kind": "CarbsStudy",
-        "metadata": {"name": "digits", "namespace": "ml"},
-        "spec": {
-            "objective": {"metric": "val_loss", "direction": "minimize"},
-            "cost": {"metric": "flops"},
-            "parameters": [
-                {"name": "lr", "space": "log", "min": 1e-5, "max": 1.0, "searchCenter": 3e-3},
-                {"name": "width", "space": "log", "integer": True, "roundingFactor": 8,
-                 "min": 8, "max": 1024, "searchCenter": 64},
-                {"name": "dropout", "space": "logit", "min": 0.01, "max": 0.5},
-                {"name": "momentum", "space": "linear", "min": -1, "max": 1, "scale": 0.5},
-            ],
-            "budget": {"maxTrials": 40, "maxFailedTrials": 10},
-            "parallelism": 2,
-            "trialTemplate": {
-                "spec": {
-                    "backoffLimit": 0,
-                    "template": {
-                        "spec": {
-                            "restartPolicy": "Never",
-                            "containers": [{
-                                "name": "train",
-                                "image": "registry.example/digits:1.0",
-                                "command": ["python", "train.py"],
-                                "args": ["--lr=${params.lr}", "--width=${params.width}"],
-                                "env": [{"name": "DROPOUT", "value": "${params.dropout}"}],
-                            }],
-                        },
-                    },
-                },
-            },
-        },
-    }
+    """A valid study touching most fields (the builders' `study_manifest()`)."""
+    return study_manifest()
 
 
 TT = "spec.trialTemplate"

@@ -30,8 +30,8 @@ from carbs_operator.results import MAX_RESULT_BYTES
 from carbs_operator.study import conclude_trial
 from carbs_operator.validation import load_study, parse_study
 from tests.k8s.conftest import carbs_operator, study
-from tests.local.conftest import study_manifest
 from tests.reliability.support import all_in_phase, check_k8s_study, check_records, trial_objects
+from tests.support.builders import quad_manifest
 from tests.support.emulator import Cluster
 from tests.support.kubelet import SimulatedKubelet
 
@@ -188,7 +188,7 @@ def test_carbs_run_fails_only_the_trials_with_bad_results(tmp_path: Path) -> Non
     (tmp_path / "payloads.json").write_text(json.dumps(
         [base64.b64encode(data).decode() for _, data, _ in payloads]))
     (tmp_path / "bad_result_trial.py").write_text(TRIAL_SCRIPT)
-    manifest = study_manifest(name="bad", cost={"metric": "cost"},
+    manifest = quad_manifest(name="bad", cost={"metric": "cost"},
                               budget={"maxTrials": len(payloads),
                                       "maxFailedTrials": len(payloads)})
     container = manifest["spec"]["trialTemplate"]["spec"]["template"]["spec"]["containers"][0]

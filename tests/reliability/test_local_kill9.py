@@ -30,7 +30,7 @@ import yaml
 from carbs_operator.local.store import TrialStore
 from carbs_operator.models import TrialPhase
 from carbs_operator.validation import load_study
-from tests.local.conftest import finished_trials, study_manifest
+from tests.local.conftest import finished_trials
 from tests.reliability.support import (
     LONG,
     Seeded,
@@ -39,6 +39,7 @@ from tests.reliability.support import (
     figures_of,
     print_figures,
 )
+from tests.support.builders import quad_manifest
 
 TRIAL_SCRIPT = Path(__file__).resolve().parents[1] / "local" / "quadratic_trial.py"
 
@@ -88,7 +89,7 @@ def new_study(directory: Path, number: int, seeded: Seeded, max_trials: int) -> 
     name = f"q{number}"
     manifest = directory / f"{name}.yaml"
     sleep = round(rng.uniform(0.1, 0.8), 2)
-    body = study_manifest(name=name, extra_args=[f"--sleep={sleep}", "--fail-above=0.25"],
+    body = quad_manifest(name=name, extra_args=[f"--sleep={sleep}", "--fail-above=0.25"],
                           budget={"maxTrials": max_trials, "maxFailedTrials": max_trials},
                           parallelism=rng.choice([1, 2, 3]), carbs={"seed": rng.randrange(10_000)})
     manifest.write_text(yaml.safe_dump(body), encoding="utf-8")
