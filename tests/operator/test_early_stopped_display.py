@@ -11,22 +11,20 @@ from rich.console import Console
 
 from carbs_operator.early_stopping import CurvePoint, StopDecision
 from carbs_operator.local.display import RunDisplay
-from carbs_operator.models import Budget, StudySpec, TrialPhase
+from carbs_operator.models import StudySpec, TrialPhase
 from carbs_operator.reports.plots import plot_study, study_figure
 from carbs_operator.reports.tables import render_report, stopped_sheet
 from carbs_operator.study import TrialRecord, study_decision
 from carbs_operator.study_view import build_view
-from carbs_operator.validation import load_study
+from tests.support.builders import example_spec, trial_record
 
-EXAMPLE = Path(__file__).parents[2] / "examples" / "digits-mlp" / "study.yaml"
 P = TrialPhase
 REASON = "val_loss 0.9 is worse than the frontier's 0.5 at this cost"
 
 
 @pytest.fixture
 def spec() -> StudySpec:
-    spec = load_study(EXAMPLE).spec
-    return spec.model_copy(update={"budget": Budget(max_trials=10, max_failed_trials=0)})
+    return example_spec(max_trials=10, max_failed_trials=0)
 
 
 def curve(final: float, steps: int, cost_per_step: float | None = 1e8) -> tuple[CurvePoint, ...]:
@@ -42,14 +40,13 @@ def trials(cost_per_step: float | None = 1e8) -> list[TrialRecord]:
     cut = curve(0.9, 3, cost_per_step)
     stop = StopDecision(REASON, 2, cut[-1].objective, cut[-1].cost)
     return [
-        TrialRecord(index=0, params=params, phase=P.SUCCEEDED, objective=done[-1].objective,
-                    cost=1e9, curve=done, started_at=100.0, finished_at=110.0),
-        TrialRecord(index=1, params=params, phase=P.EARLY_STOPPED, objective=stop.objective,
-                    cost=stop.cost if stop.cost is not None else 3e8, curve=cut,
-                    early_stop=stop, started_at=101.0, finished_at=104.0),
-        TrialRecord(index=2, params=params, phase=P.RUNNING, curve=curve(0.4, 4,
-                                                                        cost_per_step),
-                    started_at=105.0),
+        trial_record(0, P.SUCCEEDED, params=params, objective=done[-1].objective,
+                     cost=1e9, curve=done, started_at=100.0, finished_at=110.0),
+        trial_record(1, P.EARLY_STOPPED, params=params, objective=stop.objective,
+                     cost=stop.cost if stop.cost is not None else 3e8, curve=cut,
+                     early_stop=stop, started_at=101.0, finished_at=104.0),
+        trial_record(2, P.RUNNING, params=params, curve=curve(0.4, 4, cost_per_step),
+                     started_at=105.0),
     ]
 
 

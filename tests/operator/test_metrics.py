@@ -6,7 +6,6 @@ import shutil
 import subprocess
 import urllib.request
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -23,33 +22,24 @@ from carbs_operator.metrics import (
     last_progress,
     serve,
 )
-from carbs_operator.models import Budget, StudySpec, TrialPhase
+from carbs_operator.models import StudySpec, TrialPhase
 from carbs_operator.study import TrialRecord
-from carbs_operator.validation import load_study
+from tests.support.builders import digits_trial, example_spec
 
-EXAMPLE = Path(__file__).parents[2] / "examples" / "digits-mlp" / "study.yaml"
 OK = TrialPhase.SUCCEEDED
 
 
 @pytest.fixture
 def spec() -> StudySpec:
     """The example's spec with the budget these tests count against pinned."""
-    spec = load_study(EXAMPLE).spec
-    return spec.model_copy(update={"budget": Budget(max_trials=30, max_failed_trials=5)})
-
-
-def _trial(index: int, phase: TrialPhase, objective: float | None = None,
-           cost: float | None = None) -> TrialRecord:
-    return TrialRecord(index=index, phase=phase, objective=objective, cost=cost,
-                       params={"lr": 1e-3 * (index + 1), "width": 64.0, "epochs": 1.0 + index,
-                               "weight_decay": 1e-4, "activation": "relu"})
+    return example_spec(max_trials=30, max_failed_trials=5)
 
 
 TRIALS = [
-    _trial(0, OK, 0.5, 1e9), _trial(1, OK, 0.3, 1e10), _trial(2, OK, 0.4, 2e10),
-    _trial(3, OK, 0.2, 1e11), _trial(4, OK, 0.1, 1e12),
-    _trial(5, TrialPhase.FAILED, cost=5e8), _trial(6, TrialPhase.RUNNING),
-    _trial(7, TrialPhase.PENDING), _trial(8, TrialPhase.PENDING),
+    digits_trial(0, OK, 0.5, 1e9), digits_trial(1, OK, 0.3, 1e10), digits_trial(2, OK, 0.4, 2e10),
+    digits_trial(3, OK, 0.2, 1e11), digits_trial(4, OK, 0.1, 1e12),
+    digits_trial(5, TrialPhase.FAILED, cost=5e8), digits_trial(6, TrialPhase.RUNNING),
+    digits_trial(7, TrialPhase.PENDING), digits_trial(8, TrialPhase.PENDING),
 ]
 
 
@@ -109,7 +99,7 @@ def test_values_and_labels(spec: StudySpec) -> None:
 def test_no_best_or_frontier_until_a_success(spec: StudySpec) -> None:
     registry = CollectorRegistry()
     metrics = StudyMetrics(registry)
-    metrics.update_study("local", "s", spec, [_trial(0, TrialPhase.FAILED, cost=1.0)])
+    metrics.update_study("local", "s", spec, [digits_trial(0, TrialPhase.FAILED, cost=1.0)])
     assert _value(registry, "carbs_best_objective", namespace="local", study="s") is None
     assert not any(name == "carbs_frontier_objective" for name, _ in _samples(registry))
     assert _value(registry, "carbs_trials_total", namespace="local", study="s",
@@ -131,11 +121,11 @@ def test_last_trial_finished_timestamp(spec: StudySpec) -> None:
     trials (replaced, not concluded) do not move it."""
     created = [replace(t, created_at=100.0 + t.index) for t in TRIALS]
     assert last_progress([]) is None
-    assert last_progress([_trial(0, TrialPhase.RUNNING)]) is None  # no times recorded
+    assert last_progress([digits_trial(0, TrialPhase.RUNNING)]) is None  # no times recorded
     assert last_progress(created) == 100.0  # nothing has a finish time yet
     done = [replace(t, finished_at=500.0 + t.index) if t.phase.is_finished else t
             for t in created]
-    lost = replace(_trial(9, TrialPhase.LOST), created_at=1.0, finished_at=9e9)
+    lost = replace(digits_trial(9, TrialPhase.LOST), created_at=1.0, finished_at=9e9)
     assert last_progress([*done, lost]) == 505.0  # trial 5 (failed) concluded last
     registry = CollectorRegistry()
     metrics = StudyMetrics(registry)
@@ -161,7 +151,7 @@ def test_registries_are_isolated() -> None:
 
 
 def test_frontier_quantiles_pick_real_points() -> None:
-    frontier = [_trial(i, OK, 1.0 - i / 10, 10.0 ** i) for i in range(3)]
+    frontier = [digits_trial(i, OK, 1.0 - i / 10, 10.0 ** i) for i in range(3)]
     assert [frontier_objective_at(frontier, float(q)) for q in QUANTILES] == [
         1.0, 1.0, 0.9, 0.9, 0.8]
     assert frontier_objective_at(frontier[:1], 0.5) == 1.0
@@ -215,11 +205,11 @@ def test_frontier_recomputed_only_when_successes_change(
     monkeypatch.setattr(module, "pareto_frontier", counting)
     registry = CollectorRegistry()
     metrics = StudyMetrics(registry)
-    first = [_trial(0, OK, 0.5, 1e9), _trial(1, TrialPhase.RUNNING)]
+    first = [digits_trial(0, OK, 0.5, 1e9), digits_trial(1, TrialPhase.RUNNING)]
     metrics.update_study("local", "s", spec, first)
-    metrics.update_study("local", "s", spec, [*first, _trial(2, TrialPhase.PENDING)])
+    metrics.update_study("local", "s", spec, [*first, digits_trial(2, TrialPhase.PENDING)])
     assert len(calls) == 1
-    metrics.update_study("local", "s", spec, [first[0], _trial(1, OK, 0.3, 1e10)])
+    metrics.update_study("local", "s", spec, [first[0], digits_trial(1, OK, 0.3, 1e10)])
     assert len(calls) == 2
     assert _value(registry, "carbs_frontier_points", namespace="local", study="s") == 2
     metrics.remove_study("local", "s")

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import io
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
 from rich.console import Console
 
 from carbs_operator.local.display import RunDisplay
-from carbs_operator.models import Budget, StudySpec, TrialPhase
+from carbs_operator.models import StudySpec, TrialPhase
 from carbs_operator.study import TrialRecord, study_decision
-from carbs_operator.validation import load_study
+from tests.support.builders import example_spec, trial_record
 
-EXAMPLE = Path(__file__).parents[2] / "examples" / "digits-mlp" / "study.yaml"
 OK, FAILED, LOST, RUNNING = (TrialPhase.SUCCEEDED, TrialPhase.FAILED, TrialPhase.LOST,
                              TrialPhase.RUNNING)
 
@@ -23,14 +21,13 @@ OK, FAILED, LOST, RUNNING = (TrialPhase.SUCCEEDED, TrialPhase.FAILED, TrialPhase
 @pytest.fixture
 def spec() -> StudySpec:
     """The example's spec with the budget these tests count against pinned."""
-    spec = load_study(EXAMPLE).spec
-    return spec.model_copy(update={"budget": Budget(max_trials=30, max_failed_trials=5)})
+    return example_spec(max_trials=30, max_failed_trials=5)
 
 
 def _trial(index: int, phase: TrialPhase, objective: float | None = None,
            cost: float | None = None, reason: str | None = None) -> TrialRecord:
-    return TrialRecord(
-        index=index, phase=phase, objective=objective, cost=cost, failure_reason=reason,
+    return trial_record(
+        index, phase, objective=objective, cost=cost, failure_reason=reason,
         params={"lr": 1e-3, "width": 64.0, "epochs": 1.0 + index, "weight_decay": 1e-4},
         started_at=100.0 + index, finished_at=112.5 + index if phase.is_finished else None,
     )

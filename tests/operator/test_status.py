@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from carbs_operator.models import (
     MAX_FRONTIER_POINTS,
-    Budget,
     CarbsStudy,
     ConditionStatus,
     StudyPhase,
@@ -31,8 +29,8 @@ from carbs_operator.status import RUNNING as RUNNING_CONDITION
 from carbs_operator.study import TrialRecord
 from carbs_operator.validation import load_study
 from carbs_optimizer import ScalingLaw
+from tests.support.builders import EXAMPLE, digits_trial, example_spec
 
-EXAMPLE = Path(__file__).parents[2] / "examples" / "digits-mlp" / "study.yaml"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 OK, FAILED, RUNNING = TrialPhase.SUCCEEDED, TrialPhase.FAILED, TrialPhase.RUNNING
 
@@ -40,8 +38,7 @@ OK, FAILED, RUNNING = TrialPhase.SUCCEEDED, TrialPhase.FAILED, TrialPhase.RUNNIN
 @pytest.fixture
 def spec() -> StudySpec:
     """The example's spec with the budget these tests count against pinned."""
-    spec = load_study(EXAMPLE).spec
-    return spec.model_copy(update={"budget": Budget(max_trials=30, max_failed_trials=5)})
+    return example_spec(max_trials=30, max_failed_trials=5)
 
 
 def _with(spec: StudySpec, **budget: Any) -> StudySpec:
@@ -52,13 +49,8 @@ def _with(spec: StudySpec, **budget: Any) -> StudySpec:
 
 def _trial(index: int, phase: TrialPhase, objective: float | None = None,
            cost: float | None = None) -> TrialRecord:
-    return TrialRecord(
-        index=index, phase=phase, objective=objective, cost=cost,
-        params={"lr": 1e-3 * (index + 1), "width": 64.0, "epochs": 1.0 + index,
-                "weight_decay": 1e-4, "activation": "relu"},
-        started_at=1_700_000_000.0 + index, finished_at=(
-            1_700_000_100.0 + index if phase.is_finished else None),
-    )
+    return digits_trial(index, phase, objective, cost, started_at=1_700_000_000.0 + index,
+                        finished_at=1_700_000_100.0 + index if phase.is_finished else None)
 
 
 def _status(spec: StudySpec, trials: list[TrialRecord], previous: StudyStatus | None = None,
