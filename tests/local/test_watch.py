@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
 
 from carbs_operator.early_stopping import CurvePoint
 from carbs_operator.learning_curves import MARKER, MAX_BACKLOG_BYTES, MAX_READ_BYTES
@@ -18,15 +17,9 @@ from carbs_operator.local.watch import (
     read_new_output,
     read_progress,
 )
-from carbs_operator.models import CarbsStudy, StudySpec, TrialPhase
-from carbs_operator.study import TrialRecord
-from tests.operator.manifest_cases import JOBSET, base_study
-
-
-def spec_with(**changes: Any) -> StudySpec:
-    manifest = copy.deepcopy(base_study())
-    manifest["spec"].update(changes)
-    return CarbsStudy.model_validate(manifest).spec
+from carbs_operator.models import TrialPhase
+from tests.operator.manifest_cases import JOBSET
+from tests.support.builders import study_manifest, study_spec, trial_record
 
 
 def test_reads_only_new_bytes_and_skips_a_backlog(tmp_path: Path) -> None:
@@ -53,20 +46,20 @@ def test_reads_only_new_bytes_and_skips_a_backlog(tmp_path: Path) -> None:
 
 
 def test_grace_period_comes_from_the_primary_pod_template() -> None:
-    assert grace_seconds(spec_with()) == DEFAULT_GRACE_SECONDS
-    job = copy.deepcopy(base_study()["spec"]["trialTemplate"])
+    assert grace_seconds(study_spec()) == DEFAULT_GRACE_SECONDS
+    job = study_manifest()["spec"]["trialTemplate"]
     job["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 7
-    assert grace_seconds(spec_with(trialTemplate=job)) == 7.0
+    assert grace_seconds(study_spec(trialTemplate=job)) == 7.0
     jobset = copy.deepcopy(JOBSET)
     pod = jobset["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]
     pod["terminationGracePeriodSeconds"] = 0
-    assert grace_seconds(spec_with(trialTemplate=jobset)) == 0.0
+    assert grace_seconds(study_spec(trialTemplate=jobset)) == 0.0
 
 
 def test_read_progress_builds_the_curve_across_reads(tmp_path: Path) -> None:
     log = tmp_path / "output.log"
-    runtime = spec_with(cost={"source": "runtimeSeconds"})
-    record = TrialRecord(index=0, params={}, phase=TrialPhase.RUNNING, started_at=100.0)
+    runtime = study_spec(cost={"source": "runtimeSeconds"})
+    record = trial_record(0, TrialPhase.RUNNING, params={}, started_at=100.0)
     state = ReadState()
     log.write_bytes(f'{MARKER}{{"step": 0, "val_loss": 2.0}}\n{MARKER}{{"step": 1, "val'
                     .encode())
@@ -76,7 +69,7 @@ def test_read_progress_builds_the_curve_across_reads(tmp_path: Path) -> None:
     assert warning is None
     with open(log, "ab") as handle:
         handle.write(f'_loss": 1.5}}\n{MARKER}not json\n'.encode())
-    record = TrialRecord(index=0, params={}, phase=TrialPhase.RUNNING, started_at=100.0,
+    record = trial_record(0, TrialPhase.RUNNING, params={}, started_at=100.0,
                          curve=curve)
     curve, warning = read_progress(runtime, record, log, state, 112.0, gpus=0,
                                    silent_after=60.0)
@@ -84,7 +77,7 @@ def test_read_progress_builds_the_curve_across_reads(tmp_path: Path) -> None:
     assert warning is not None
     assert warning.startswith("1 malformed progress line skipped")
     assert state.offset == log.stat().st_size
-    record = TrialRecord(index=0, params={}, phase=TrialPhase.RUNNING, started_at=100.0,
+    record = trial_record(0, TrialPhase.RUNNING, params={}, started_at=100.0,
                          curve=curve)
     _, silent = read_progress(runtime, record, log, state, 200.0, gpus=0, silent_after=60.0)
     assert silent == ("no progress for over 60 s since step 1; the trial is judged on the "

@@ -3,7 +3,6 @@ checks: what a Katib-style or JSON-printing script yields, and what fails its tr
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -17,18 +16,14 @@ from carbs_operator.collectors import (
     metrics_from_json_lines,
     metrics_from_text,
 )
-from carbs_operator.models import CarbsStudy, StudySpec
+from carbs_operator.models import StudySpec
 from carbs_operator.validation import validate_manifest
-from tests.operator.manifest_cases import base_study
+from tests.support.builders import study_manifest, study_spec
 
 
 def spec_with(collector: dict[str, Any] | None, cost: dict[str, Any] | None = None) -> StudySpec:
-    manifest = base_study()
-    if collector is not None:
-        manifest["spec"]["metricsCollector"] = collector
-    if cost is not None:
-        manifest["spec"]["cost"] = cost
-    return CarbsStudy.model_validate(manifest).spec
+    changes = {"metricsCollector": collector, "cost": cost}
+    return study_spec(**{name: value for name, value in changes.items() if value is not None})
 
 
 KATIB_OUTPUT = """\
@@ -124,9 +119,7 @@ BAD_COLLECTORS = [
 def test_carbs_validate_names_the_collector_field(
     collector: dict[str, Any], path: str, message: str
 ) -> None:
-    manifest = base_study()
-    manifest["spec"]["metricsCollector"] = copy.deepcopy(collector)
-    problems = validate_manifest(manifest)
+    problems = validate_manifest(study_manifest(metricsCollector=collector))
     assert any(p.path == path and message in p.message for p in problems), problems
 
 

@@ -3,24 +3,22 @@ failure; and how it reads in the study's status and in a CarbsTrial."""
 
 from __future__ import annotations
 
-import copy
 from datetime import UTC, datetime
 from typing import Any
 
 from carbs_operator.early_stopping import CurvePoint, StopDecision
-from carbs_operator.models import CarbsStudy, CarbsTrial, StudySpec, TrialPhase
+from carbs_operator.models import CarbsTrial, StudySpec, TrialPhase
 from carbs_operator.status import study_status
 from carbs_operator.study import StopReason, TrialRecord, measured_cost, study_decision
-from tests.operator.manifest_cases import base_study, trial
+from tests.operator.manifest_cases import trial
+from tests.support.builders import study_spec, trial_record
 
 P = TrialPhase
 
 
 def spec(**budget: Any) -> StudySpec:
-    manifest = copy.deepcopy(base_study())
-    manifest["spec"]["budget"] = {"maxTrials": 4, "maxFailedTrials": 0, **budget}
-    manifest["spec"]["earlyStopping"] = {"rule": "Frontier"}
-    return CarbsStudy.model_validate(manifest).spec
+    return study_spec(budget={"maxTrials": 4, "maxFailedTrials": 0, **budget},
+                      earlyStopping={"rule": "Frontier"})
 
 
 def record(index: int, phase: TrialPhase, objective: float | None = None,
@@ -28,10 +26,9 @@ def record(index: int, phase: TrialPhase, objective: float | None = None,
     stop = None
     if phase == P.EARLY_STOPPED:
         stop = StopDecision("worse than the frontier", 3, objective or 0.0, cost)
-    return TrialRecord(index=index, params={"lr": 1e-3, "width": 64, "dropout": 0.1,
-                                            "momentum": 0.0},
-                       phase=phase, objective=objective, cost=cost, early_stop=stop,
-                       curve=(CurvePoint(3, objective or 0.0, cost),))
+    return trial_record(index, phase, objective=objective, cost=cost, early_stop=stop,
+                        params={"lr": 1e-3, "width": 64, "dropout": 0.1, "momentum": 0.0},
+                        curve=(CurvePoint(3, objective or 0.0, cost),))
 
 
 def test_early_stopped_is_finished_and_counts_toward_max_trials_not_failures() -> None:
@@ -79,9 +76,7 @@ def test_the_study_status_counts_early_stopped_trials() -> None:
 
 
 def test_a_measured_cost_so_far_is_the_finished_trials_rule() -> None:
-    manifest = copy.deepcopy(base_study())
-    manifest["spec"]["cost"] = {"source": "gpuSeconds"}
-    gpu_spec = CarbsStudy.model_validate(manifest).spec
+    gpu_spec = study_spec(cost={"source": "gpuSeconds"})
     assert measured_cost(gpu_spec, 10.0, gpus=2) == 20.0
     assert measured_cost(gpu_spec, 10.0, gpus=2, gpu_seconds=7.0) == 7.0
     assert measured_cost(gpu_spec, 0.0, gpus=2) is None

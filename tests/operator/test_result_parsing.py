@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carbs_operator.models import StudySpec
 from carbs_operator.results import (
     MAX_RESULT_BYTES,
     MIN_MEASURED_COST,
@@ -17,12 +15,7 @@ from carbs_operator.results import (
     extract_objective_and_cost,
     parse_result,
 )
-from carbs_operator.validation import parse_study
-from tests.operator.manifest_cases import Case
-
-
-def _spec(cost: dict[str, Any]) -> StudySpec:
-    return parse_study(Case("x", {"spec.cost": cost}).manifest()).spec
+from tests.support.builders import study_spec
 
 
 def test_parse_result() -> None:
@@ -80,7 +73,7 @@ def test_parse_result_raises_only_result_error(text: str) -> None:
 
 
 def test_objective_and_reported_cost() -> None:
-    spec = _spec({"metric": "flops"})
+    spec = study_spec(cost={"metric": "flops"})
     assert extract_objective_and_cost({"val_loss": 0.3, "flops": 1e9}, spec, 12.0, 0) == (0.3, 1e9)
     with pytest.raises(ResultError, match="objective metric 'val_loss' is missing"):
         extract_objective_and_cost({"flops": 1e9}, spec, 1.0, 0)
@@ -94,8 +87,8 @@ def test_objective_and_reported_cost() -> None:
 
 def test_measured_costs() -> None:
     metrics = {"val_loss": 0.3}
-    runtime = _spec({"source": "runtimeSeconds"})
-    gpu = _spec({"source": "gpuSeconds"})
+    runtime = study_spec(cost={"source": "runtimeSeconds"})
+    gpu = study_spec(cost={"source": "gpuSeconds"})
     assert extract_objective_and_cost(metrics, runtime, 12.5, 0) == (0.3, 12.5)
     assert extract_objective_and_cost(metrics, runtime, 0.0, 0) == (0.3, MIN_MEASURED_COST)
     assert extract_objective_and_cost(metrics, gpu, 10.0, 4) == (0.3, 40.0)

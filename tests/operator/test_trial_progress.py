@@ -3,12 +3,11 @@ the notes on ignored progress, the peers a rule sees, the stop decision and the 
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from carbs_operator.early_stopping import CurvePoint, StopDecision
 from carbs_operator.learning_curves import MAX_CURVE_POINTS, ProgressChunk, ProgressPoint
-from carbs_operator.models import CarbsStudy, CarbsTrial, StudySpec, TrialPhase
+from carbs_operator.models import CarbsTrial, StudySpec, TrialPhase
 from carbs_operator.study import TrialRecord
 from carbs_operator.trial_progress import (
     MAX_WARNING_CHARS,
@@ -23,15 +22,14 @@ from carbs_operator.trial_progress import (
     stop_from_status,
     stop_to_status,
 )
-from tests.operator.manifest_cases import base_study, trial
+from tests.operator.manifest_cases import trial
+from tests.support.builders import study_spec, trial_record
 
 P = TrialPhase
 
 
 def spec(**changes: Any) -> StudySpec:
-    manifest = copy.deepcopy(base_study())
-    manifest["spec"].update(changes)
-    return CarbsStudy.model_validate(manifest).spec
+    return study_spec(**changes)
 
 
 def test_curve_points_take_the_objective_and_the_cost_metric_from_the_line() -> None:
@@ -89,8 +87,8 @@ def test_notes_on_ignored_progress_are_bounded_sentences() -> None:
 def record(index: int, phase: TrialPhase, objective: float | None = None,
            cost: float | None = None, curve: tuple[CurvePoint, ...] = (),
            predicted: float | None = None) -> TrialRecord:
-    return TrialRecord(index=index, params={"lr": 1e-3}, phase=phase, objective=objective,
-                       cost=cost, curve=curve, predicted_cost=predicted)
+    return trial_record(index, phase, objective=objective, cost=cost, curve=curve,
+                        predicted_cost=predicted)
 
 
 def good_curve(final: float) -> tuple[CurvePoint, ...]:
