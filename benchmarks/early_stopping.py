@@ -49,7 +49,12 @@ from carbs_operator import trial_progress
 from carbs_operator.early_stopping import CurvePoint, Peer, StopDecision, decide
 from carbs_operator.models import Direction, TrialPhase
 from carbs_operator.models.early_stopping import EarlyStopping, StoppingRule
-from carbs_operator.replay import EARLY_STOPPED_FEEDBACK, StoppedFeedback, observe_trial
+from carbs_operator.replay import (
+    BUDGET_SHARE_PER_TRIAL,
+    EARLY_STOPPED_FEEDBACK,
+    StoppedFeedback,
+    observe_trial,
+)
 from carbs_operator.study import TrialRecord
 from carbs_optimizer import SUGGESTION_ID_DICT_KEY
 
@@ -57,10 +62,20 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = RESULTS_DIR / "early_stopping"
 RUNS_DIR = OUT_DIR / "runs"
 SUMMARY_PATH = RESULTS_DIR / "early_stopping.json"
+#: The capped protocol (``--capped``): its runs and summary live apart from the uncapped ones.
+CAPPED_RUNS_DIR = OUT_DIR / "capped"
+CAPPED_SUMMARY_PATH = RESULTS_DIR / "early_stopping_capped.json"
 DEFAULT_TRIALS = 40
+#: A capped study ends when its spend reaches maxTotalCost (the problem's budget, as the
+#: runtimes' study.decide() rules) or at this many trials, whichever comes first (a guard:
+#: studies of the budgets here run 40-200).
+CAPPED_MAX_TRIALS = 300
+#: The regret tolerance of issue 23's target ("at most 1.10x the regret of no stopping").
+REGRET_TOLERANCE = 1.10
 #: A config is "<rule>/<feedback>"; "none" runs every trial to its end. "@name=value" runs
 #: it with one setting or rule constant changed (VARIANT_KNOBS): how the defaults were chosen.
-VARIANTS = ("frontier/censored@noise=2", "frontier/censored@cheap=1",
+VARIANTS = ("frontier/censored@projected=1", "frontier/censored@projected=0",
+            "frontier/censored@noise=2", "frontier/censored@cheap=1",
             "frontier/failure@slack=0", "frontier/failure@slack=1",
             "frontier/failure@margin=0.05", "frontier/failure@grace=0.15",
             "frontier/failure@quantile=0.5")
@@ -74,7 +89,9 @@ UNDER_PREDICTION = 0.7
 VARIANT_KNOBS = {"margin": "margin", "grace": "grace_fraction", "min_trials": "min_trials",
                  "slack": "PREDICTION_SLACK", "quantile": "FRONTIER_QUANTILE",
                  "bandwidth": "FRONTIER_BANDWIDTH", "noise": "NOISE_MARGIN",
-                 "adaptive": "ADAPTIVE_SLACK", "cheap": "PROTECT_CHEAPEST"}
+                 "adaptive": "ADAPTIVE_SLACK", "cheap": "PROTECT_CHEAPEST",
+                 "projected": "PROJECTED", "gain_quantile": "PROJECTION_QUANTILE",
+                 "dearest": "PROTECT_DEAREST"}
 
 
 @dataclass
@@ -105,6 +122,9 @@ class StudyRun:
     trials: list[SimTrial] = field(default_factory=list)
     wall_seconds: float = 0.0
     engine: str = ""  # engine_version() when it ran
+    #: maxTotalCost of a capped study (its trials capped at BUDGET_SHARE_PER_TRIAL of it, as
+    #: the runtimes cap them); None: the uncapped protocol (a fixed number of trials).
+    budget: float | None = None
 
     @property
     def spent(self) -> float:
@@ -129,27 +149,36 @@ def settings_for(config: str) -> tuple[EarlyStopping | None, StoppedFeedback,
     return settings, StoppedFeedback(feedback), constants
 
 
-def run_study(problem: CurveProblem, config: str, seed: int, n_trials: int) -> StudyRun:
-    """One sequential study; see the module docstring."""
+def run_study(problem: CurveProblem, config: str, seed: int, n_trials: int,
+              budget: float | None = None) -> StudyRun:
+    """One sequential study; see the module docstring. With a `budget` the study is capped
+    as a runtime caps a study with `maxTotalCost`: the engine suggests no trial predicted
+    dearer than BUDGET_SHARE_PER_TRIAL of it, and no trial starts once the spend reaches
+    it (up to CAPPED_MAX_TRIALS; `n_trials` is then unused)."""
     settings, feedback, constants = settings_for(config)
     saved = {name: getattr(rules, name) for name in constants}
     for name, value in constants.items():
         setattr(rules, name, value)
     try:
-        return _run_study(problem, config, seed, n_trials, settings, feedback)
+        return _run_study(problem, config, seed, n_trials, settings, feedback, budget)
     finally:
         for name, value in saved.items():
             setattr(rules, name, value)
 
 
 def _run_study(problem: CurveProblem, config: str, seed: int, n_trials: int,
-               settings: EarlyStopping | None, feedback: StoppedFeedback) -> StudyRun:
-    method = CarbsMethod(problem.specs, seed, None)
+               settings: EarlyStopping | None, feedback: StoppedFeedback,
+               budget: float | None = None) -> StudyRun:
+    cap = None if budget is None else budget * BUDGET_SHARE_PER_TRIAL
+    method = CarbsMethod(problem.specs, seed, cap)
     engine = method.engine
-    run = StudyRun(problem.name, config, seed, engine=engine_version())
+    run = StudyRun(problem.name, config, seed, engine=engine_version(), budget=budget)
     records: list[TrialRecord] = []
     start = time.perf_counter()
-    for index in range(n_trials):
+    limit = n_trials if budget is None else CAPPED_MAX_TRIALS
+    for index in range(limit):
+        if budget is not None and run.spent >= budget:
+            break
         ask_start = time.perf_counter()
         output = engine.suggest()
         ask_seconds = time.perf_counter() - ask_start
@@ -225,20 +254,20 @@ def _run_trial(problem: CurveProblem, params: dict[str, float], seed: int,
 UNSTOPPED_TWINS = ("chinchilla-curve", "chinchilla-cosine", "powerlaw-floor", "step-decay")
 
 
-def shared_unstopped(problem: str, seed: int) -> StudyRun | None:
+def shared_unstopped(problem: str, seed: int, capped: bool = False) -> StudyRun | None:
     """A twin's cached study without stopping, renamed to `problem`; None when none ran."""
     if problem not in UNSTOPPED_TWINS:
         return None
     for twin in UNSTOPPED_TWINS:
-        if twin != problem and (run := load(twin, "none", seed)) is not None:
+        if twin != problem and (run := load(twin, "none", seed, capped)) is not None:
             run.problem = problem
             return run
     return None
 
 
-def run_path(problem: str, config: str, seed: int) -> Path:
+def run_path(problem: str, config: str, seed: int, capped: bool = False) -> Path:
     name = config.replace("/", "-").replace("@", "_at_").replace("=", "_")
-    return RUNS_DIR / problem / f"{name}-seed{seed}.json"
+    return (CAPPED_RUNS_DIR if capped else RUNS_DIR) / problem / f"{name}-seed{seed}.json"
 
 
 def save(run: StudyRun) -> None:
@@ -247,13 +276,13 @@ def save(run: StudyRun) -> None:
     data = asdict(run)
     for trial in data["trials"]:
         trial["curve"] = trial["curve"][-1:]
-    path = run_path(run.problem, run.config, run.seed)
+    path = run_path(run.problem, run.config, run.seed, run.budget is not None)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(nan_to_none(data)) + "\n")
 
 
-def load(problem: str, config: str, seed: int) -> StudyRun | None:
-    path = run_path(problem, config, seed)
+def load(problem: str, config: str, seed: int, capped: bool = False) -> StudyRun | None:
+    path = run_path(problem, config, seed, capped)
     if not path.exists():
         return None
     data = json.loads(path.read_text())
@@ -351,8 +380,152 @@ def summarise(problem: CurveProblem, runs: Sequence[StudyRun]) -> dict[str, Any]
             paired = [i["spent"] / by_seed[i["seed"]]["spent"] for i in stats["runs"]
                       if i["seed"] in by_seed]
             stats["median_paired_spent_ratio"] = median(paired)
+            stats["median_paired_regret_ratio"] = median(
+                [i["regret"] / by_seed[i["seed"]]["regret"] for i in stats["runs"]
+                 if i["seed"] in by_seed and by_seed[i["seed"]]["regret"] > 0])
     return {"problem": problem.name, "regret_baseline": kind, "levels": levels,
             "configs": per_config}
+
+
+# --------------------------------------------------------------------------------------------
+# The capped protocol's summary: regret at equal compute, compute at equal regret
+# --------------------------------------------------------------------------------------------
+
+
+Trajectory = list[tuple[float, float]]
+
+
+def trajectory(view: RegretRun, levels: Sequence[float], best: Any,
+               uninformed: float) -> Trajectory:
+    """(compute spent, Pareto regret of the trials finished by then), from nothing spent to
+    after each trial: the study's regret as its compute grows."""
+    points = [(0.0, pareto_regret([], levels, best, uninformed)[0])]
+    spent = 0.0
+    for i, trial in enumerate(view.trials):
+        spent += trial.cost
+        points.append((spent, pareto_regret(view.trials[:i + 1], levels, best, uninformed)[0]))
+    return points
+
+
+def regret_at(points: Trajectory, compute: float) -> float:
+    """The regret once `compute` was spent (the last point at or under it)."""
+    return min((r for c, r in points if c <= compute * (1 + 1e-12)), default=points[0][1])
+
+
+def compute_to_reach(points: Trajectory, target: float) -> float | None:
+    """The compute the study spent until its regret was at most `target`; None if never."""
+    for compute, regret in points:
+        if regret <= target * (1 + 1e-9) + 1e-12:
+            return compute
+    return None
+
+
+def _saved(mine: float | None, reference: float | None) -> float:
+    """1 - mine / reference; -inf when this study never got there (its compute ran out)."""
+    if mine is None:
+        return -math.inf
+    if reference is None or reference <= 0:
+        return math.nan
+    return 1.0 - mine / reference
+
+
+def summarise_capped(problem: CurveProblem, runs: Sequence[StudyRun]) -> dict[str, Any]:
+    """Per config and seed, paired with the unstopped study of the same seed:
+
+    - regret ratio at equal compute: the study's regret at the compute the unstopped study
+      spent in all, over the unstopped study's final regret;
+    - saved at equal regret: 1 - the compute this study needed to reach R over what the
+      unstopped one needed, R the worse of the two final regrets (both reached it; a study
+      identical to the unstopped one scores 0);
+    - saved at the tolerance (the issue's target): 1 - the compute this study needed to
+      come within REGRET_TOLERANCE of the unstopped study's final regret R0, over what the
+      unstopped one needed to reach R0 (for "none" itself: what the tolerance alone gives);
+    - reached: whether it reached R0 within its budget, and the brief's measure, 1 - the
+      compute it needed for R0 over the unstopped study's whole spend.
+    Medians over seeds of these paired values; -inf (never reached) sorts lowest.
+    """
+    views = [regret_view(r) for r in runs]
+    best, kind, levels = regret_baseline(problem, views, problem.budget)  # type: ignore[arg-type]
+    paths = {(r.config, r.seed): trajectory(v, levels, best, problem.uninformed_loss)
+             for r, v in zip(runs, views, strict=True)}
+    per_config: dict[str, Any] = {}
+    for config in CONFIGS:
+        items = []
+        for run in (r for r in runs if r.config == config):
+            base_run = next((r for r in runs if r.config == "none" and r.seed == run.seed),
+                            None)
+            if base_run is None:
+                continue
+            mine, base = paths[(config, run.seed)], paths[("none", run.seed)]
+            final, base_final = mine[-1][1], base[-1][1]
+            worse = max(final, base_final)
+            base_reach = compute_to_reach(base, base_final)
+            items.append({
+                "seed": run.seed, "trials": len(run.trials), "spent": run.spent,
+                "regret": final,
+                "regret_at_equal_compute": regret_at(mine, base_run.spent),
+                "regret_ratio": (regret_at(mine, base_run.spent) / base_final
+                                 if base_final > 0 else math.nan),
+                "saved_at_equal_regret": _saved(compute_to_reach(mine, worse),
+                                                compute_to_reach(base, worse)),
+                "saved_at_tolerance": _saved(
+                    compute_to_reach(mine, REGRET_TOLERANCE * base_final), base_reach),
+                "reached_unstopped_regret": compute_to_reach(mine, base_final) is not None,
+                "saved_vs_unstopped_spend": _saved(compute_to_reach(mine, base_final),
+                                                   base_run.spent),
+                "stopped": sum(t.phase == "EarlyStopped" for t in run.trials),
+                "failed": sum(t.phase == "Failed" for t in run.trials),
+                "dearest_finished": max((t.spent for t in run.trials
+                                         if t.phase == "Succeeded"), default=math.nan),
+                "final_best": min((t.true_loss for t in run.trials if t.phase == "Succeeded"),
+                                  default=math.nan),
+                "wall_seconds": run.wall_seconds,
+            })
+        if not items:
+            continue
+        per_config[config] = {
+            "seeds": len(items), "runs": items,
+            "reached": sum(i["reached_unstopped_regret"] for i in items),
+            **{f"median_{k}": median([float(i[k]) for i in items])
+               for k in ("trials", "spent", "regret", "regret_ratio", "saved_at_equal_regret",
+                         "saved_at_tolerance", "saved_vs_unstopped_spend", "stopped",
+                         "dearest_finished", "final_best")},
+        }
+    return {"problem": problem.name, "regret_baseline": kind, "levels": levels,
+            "budget": problem.budget,
+            "max_suggestion_cost": problem.budget * BUDGET_SHARE_PER_TRIAL,
+            "configs": per_config}
+
+
+def _percent(value: float) -> str:
+    if math.isnan(value):
+        return "—"
+    return "not reached" if value == -math.inf else f"{value:+.0%}"
+
+
+def render_capped(summaries: Sequence[dict[str, Any]]) -> str:
+    header = ["problem", "config", "seeds", "trials", "stopped trials", "regret",
+              "regret ratio at equal compute", "saved at equal regret",
+              "saved at ≤1.10× regret", "reached unstopped regret", "dearest finished trial"]
+    rows = []
+    for s in summaries:
+        for config, st in s["configs"].items():
+            unstopped = config == "none"
+            rows.append([
+                s["problem"], config, str(st["seeds"]), f"{st['median_trials']:.0f}",
+                f"{st['median_stopped']:.0f}", f"{st['median_regret']:.4f}",
+                "—" if unstopped else f"{st['median_regret_ratio']:.2f}",
+                "—" if unstopped else _percent(st["median_saved_at_equal_regret"]),
+                ("(" + _percent(st["median_saved_at_tolerance"]) + ")" if unstopped
+                 else _percent(st["median_saved_at_tolerance"])),
+                f"{st['reached']}/{st['seeds']}",
+                f"{st['median_dearest_finished']:.3g}",
+            ])
+    return markdown_table(header, rows) + (
+        "\n\nCapped studies (maxTotalCost = the problem's budget, trials capped at "
+        f"{BUDGET_SHARE_PER_TRIAL:g} of it). Every ratio is paired: each seed against its own "
+        "unstopped study, then the median over seeds. In parentheses, what the tolerance "
+        "alone gives the unstopped study against itself.")
 
 
 def engine_version() -> str:
@@ -368,23 +541,30 @@ def engine_version() -> str:
 
 
 def render(summaries: Sequence[dict[str, Any]]) -> str:
-    header = ["problem", "config", "seeds", "compute spent", "saved vs none", "regret",
-              "regret ratio", "stopped trials", "mistaken stops", "dearest finished trial",
-              "best loss found"]
+    header = ["problem", "config", "seeds", "compute spent", "saved vs none",
+              "saved, paired", "regret", "regret ratio", "regret ratio, paired",
+              "stopped trials", "mistaken stops", "dearest finished trial", "best loss found"]
     rows = []
     for s in summaries:
         for config, st in s["configs"].items():
+            unstopped = config == "none"
             rows.append([
                 s["problem"], config, str(st["seeds"]), f"{st['median_spent']:.3g}",
-                f"{st.get('compute_saved', math.nan):+.0%}" if config != "none" else "—",
+                f"{st.get('compute_saved', math.nan):+.0%}" if not unstopped else "—",
+                f"{1 - st.get('median_paired_spent_ratio', math.nan):+.0%}"
+                if not unstopped else "—",
                 f"{st['median_regret']:.4f}",
-                f"{st.get('regret_ratio', math.nan):.2f}" if config != "none" else "—",
+                f"{st.get('regret_ratio', math.nan):.2f}" if not unstopped else "—",
+                f"{st.get('median_paired_regret_ratio', math.nan):.2f}"
+                if not unstopped else "—",
                 f"{st['median_stopped']:.0f}", f"{st['median_stopped_on_frontier']:.0f}",
                 f"{st['median_dearest_finished']:.3g}",
                 f"{st['median_final_best']:.4f}",
             ])
     return markdown_table(header, rows) + (
-        "\n\nMedians over seeds; ratios are of medians, against no stopping on the same seeds."
+        "\n\nMedians over seeds; 'saved vs none' and 'regret ratio' are ratios of medians, "
+        "against no stopping on the same seeds; 'paired' are medians over seeds of each "
+        "seed's ratio to its own unstopped study."
         "\nMistaken stops: stopped trials that, run to their end, would have beaten every "
         "finished trial of the run that cost no more (digits: after --audit).")
 
@@ -395,9 +575,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--problems", nargs="+", default=names, choices=names)
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS[:3]), choices=CONFIGS)
     parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--only-seeds", type=int, nargs="+", default=None,
+                        help="run these seeds only (of --seeds); the summary reads every "
+                        "cached seed")
+    parser.add_argument("--no-summary", action="store_true",
+                        help="run, but write no summary (parallel workers)")
     parser.add_argument("--trials", type=int, default=DEFAULT_TRIALS)
     parser.add_argument("--fresh", action="store_true", help="re-run cached runs")
     parser.add_argument("--render", action="store_true", help="summarise the cache only")
+    parser.add_argument("--capped", action="store_true",
+                        help="capped studies: maxTotalCost = the problem's budget, trials "
+                        "capped at its per-trial share; results in early_stopping_capped.json")
     parser.add_argument("--audit", action="store_true",
                         help="finish the cached runs' stopped trials of real training, to "
                         "count mistaken stops")
@@ -405,19 +593,41 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     torch.set_num_threads(1)
+    capped = args.capped
     if not args.render:
+        seeds = args.only_seeds if args.only_seeds is not None else range(args.seeds)
         for name in args.problems:
             problem = problem_by_name(name)
-            for seed in range(args.seeds):
+            budget = problem.budget if capped else None
+            for seed in seeds:
                 for config in args.configs:
-                    if not args.fresh and run_path(name, config, seed).exists():
+                    if not args.fresh and run_path(name, config, seed, capped).exists():
                         continue
-                    twin = shared_unstopped(name, seed) if config == "none" else None
-                    run = twin or run_study(problem, config, seed, args.trials)
+                    twin = (shared_unstopped(name, seed, capped) if config == "none"
+                            else None)
+                    run = twin or run_study(problem, config, seed, args.trials, budget)
                     save(run)
-                    print(f"  {name} {config} seed={seed} spent={run.spent:.3g} "
+                    print(f"  {name} {config} seed={seed} trials={len(run.trials)} "
+                          f"spent={run.spent:.3g} "
                           f"stopped={sum(t.phase == 'EarlyStopped' for t in run.trials)} "
                           f"wall={run.wall_seconds:.0f}s", file=sys.stderr, flush=True)
+    if args.no_summary:
+        return
+    if capped:
+        summaries = []
+        for name in args.problems:
+            runs = [r for c in CONFIGS for s in range(10)
+                    if (r := load(name, c, s, capped=True)) is not None]
+            if runs:
+                summaries.append(summarise_capped(problem_by_name(name), runs))
+        engines = sorted({r.engine for name in args.problems for c in CONFIGS
+                          for s in range(10) if (r := load(name, c, s, True)) is not None})
+        write_json(CAPPED_SUMMARY_PATH, {
+            "protocol": "capped", "budget_share_per_trial": BUDGET_SHARE_PER_TRIAL,
+            "max_trials": CAPPED_MAX_TRIALS, "regret_tolerance": REGRET_TOLERANCE,
+            "engines": engines, "summaries": summaries})
+        print(render_capped(summaries))
+        return
     if args.audit:
         for name in args.problems:
             for config in args.configs:

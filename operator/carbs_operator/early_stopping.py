@@ -86,6 +86,17 @@ NOISE_MARGIN = 1.0
 # When set, Frontier never stops a trial predicted to cost less than every finished peer
 # (off: what benchmarks/README.md's issue-23 table measured; under evaluation there).
 PROTECT_CHEAPEST = 0.0
+# When set, Frontier asks the question the engine is then told the answer to (a stopped
+# trial is a censored "it would not have beaten the frontier here"): could the trial, run to
+# its end, still beat the study's best finished result costing no more than it is predicted
+# to cost? Its best so far, less what its peers still gained from the same stage of their
+# runs to their ends (PROJECTION_QUANTILE of those gains, peers weighted by closeness in
+# final cost), is held to that best. Off: the stage comparison with the 30%-quantile line.
+PROJECTED = 0.0
+PROJECTION_QUANTILE = 0.9
+# With PROJECTED, a trial predicted dearer than every finished peer is never stopped: no
+# finished trial at its cost can say it would lose (it is the study's word on that cost).
+PROTECT_DEAREST = 1.0
 _IRLS_ITERATIONS = 40
 
 
@@ -164,14 +175,19 @@ def decide(settings: EarlyStopping, direction: Direction, curve: Sequence[CurveP
         if predicted is None:
             return None
         slack = _slack(finished)
-        verdicts = [_frontier_verdict(p, predicted, finished, slack) for p in recent]
+        verdict = _projected_verdict if PROJECTED else _frontier_verdict
+        verdicts = [verdict(p, predicted, finished, slack) for p in recent]
     margin = max(settings.margin * spread, NOISE_MARGIN * _noise(finished))
     confirmed = [(p, v) for p, v in zip(recent, verdicts, strict=True)
                  if v is not None and p.best > v[0] + margin]
     if len(confirmed) < len(recent):
         return None
     point, (reference, peers_used) = confirmed[-1]
-    reason = _reason(settings.rule, metric, sign, point, reference, margin, peers_used)
+    if settings.rule != StoppingRule.MEDIAN and PROJECTED and predicted is not None:
+        reason = _projected_reason(metric, sign, point, reference, margin, peers_used,
+                                   predicted, finished)
+    else:
+        reason = _reason(settings.rule, metric, sign, point, reference, margin, peers_used)
     return StopDecision(reason=reason, step=last_raw.step, objective=last_raw.objective,
                         cost=last_raw.cost if _finite(last_raw.cost) else None)
 
@@ -373,6 +389,57 @@ def _frontier_verdict(point: _Point, predicted: float, finished: Sequence[_Finis
     return max(reference, min(ys)), len(fit_points)
 
 
+def _projected_verdict(point: _Point, predicted: float, finished: Sequence[_Finished],
+                       slack: float | None = None) -> tuple[float, int] | None:
+    """The best the trial could still end at, as a reference for its best so far: the study's
+    best finished result costing at most the trial's predicted cost, plus what peers of
+    about its cost still gained from this stage of their runs to their ends (a high
+    quantile, so only a trial that even a good finish would leave behind is stopped).
+
+    The gain is read at the trial's fraction of its predicted cost / (1 + slack), as the
+    stage rule reads peers, so a cost predicted too low makes the trial look earlier in its
+    run (more left to gain), never later. The uncertainty of the comparison shrinks as the
+    trial progresses: the gains left shrink to the noise of one final report. No verdict
+    for a trial cheaper than every finished peer (nothing at its cost to beat), predicted
+    dearer than every one (PROTECT_DEAREST: nothing at its cost says it loses), or without
+    peers near its cost.
+    """
+    if point.cost is None or point.cost <= 0:
+        return None
+    costs = [f.cost for f in finished if f.cost is not None]
+    frontier = [f.badness for f in finished if f.cost is not None and f.cost <= predicted]
+    if not frontier or (PROTECT_DEAREST and predicted > max(costs)):
+        return None
+    fraction = point.cost / predicted / (1.0 + (PREDICTION_SLACK if slack is None else slack))
+    x = math.log(predicted)
+    gains, weights = [], []
+    for peer in finished:
+        if peer.cost is None:
+            continue
+        at = _at_fraction(peer, fraction)
+        if at is None:
+            continue
+        gains.append(at[1] - min(peer.badness, *peer.best[-1:]))
+        weights.append(math.exp(-0.5 * ((math.log(peer.cost) - x) / FRONTIER_BANDWIDTH) ** 2))
+    if sum(weights) < FRONTIER_SUPPORT:
+        return None
+    gain = max(0.0, _weighted_quantile(gains, weights, PROJECTION_QUANTILE))
+    return min(frontier) + gain, len(gains)
+
+
+def _weighted_quantile(values: Sequence[float], weights: Sequence[float], q: float) -> float:
+    """The q-quantile of values under weights (the smallest value whose cumulative weight
+    reaches q of the total)."""
+    ordered = sorted(zip(values, weights, strict=True))
+    total = sum(weights)
+    running = 0.0
+    for value, weight in ordered:
+        running += weight
+        if running >= q * total:
+            return value
+    return ordered[-1][0]
+
+
 def _local_quantile(xs: Sequence[float], ys: Sequence[float], kernel: Sequence[float],
                     q: float) -> float:
     """Kernel-weighted linear quantile regression's value at x = 0, by iteratively
@@ -394,6 +461,16 @@ def _local_quantile(xs: Sequence[float], ys: Sequence[float], kernel: Sequence[f
             side = q if residual >= 0 else 1.0 - q
             weights.append(k * side / max(abs(residual), floor))
     return value
+
+
+def _projected_reason(metric: str, sign: float, point: _Point, reference: float,
+                      margin: float, peers_used: int, predicted: float,
+                      finished: Sequence[_Finished]) -> str:
+    best = min(f.badness for f in finished if f.cost is not None and f.cost <= predicted)
+    return (f"Frontier: best {metric} {sign * point.best:.4g} at cost {point.cost:.3g} of "
+            f"{predicted:.3g} predicted would have to improve by more than {peers_used} "
+            f"finished trials did from the same stage ({abs(reference - best):.3g}, margin "
+            f"{margin:.2g}) to beat the study's best {sign * best:.4g} at that cost")
 
 
 def _reason(rule: StoppingRule, metric: str, sign: float, point: _Point, reference: float,
