@@ -12,7 +12,7 @@ from carbs_operator.metrics import StudyMetrics
 from carbs_operator.models import TrialPhase
 from carbs_operator.study import TrialRecord
 from tests.monitoring.promql import Exposition
-from tests.support.builders import quad_spec
+from tests.support.builders import quad_spec, trial_record
 
 
 def filled_registry() -> CollectorRegistry:
@@ -23,10 +23,10 @@ def filled_registry() -> CollectorRegistry:
     def trial(index: int, phase: TrialPhase, objective: float | None = None,
               cost: float | None = None, predicted: float | None = None) -> TrialRecord:
         finished = now - 60 + index if phase.is_finished else None
-        return TrialRecord(index=index, params={"lr": 1e-3, "x": 0.1 * index, "size": 10.0},
-                           phase=phase, objective=objective, cost=cost,
-                           created_at=now - 600 + index, finished_at=finished,
-                           predicted_cost=predicted)
+        return trial_record(index, phase, objective=objective, cost=cost,
+                            params={"lr": 1e-3, "x": 0.1 * index, "size": 10.0},
+                            created_at=now - 600 + index, finished_at=finished,
+                            predicted_cost=predicted)
 
     trials = [trial(0, TrialPhase.SUCCEEDED, 1.5, 10), trial(1, TrialPhase.SUCCEEDED, 0.9, 100),
               trial(2, TrialPhase.FAILED, cost=5), trial(3, TrialPhase.LOST),

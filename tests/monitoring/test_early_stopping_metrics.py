@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry
 from carbs_operator.metrics import StudyMetrics, last_progress, saved_cost
 from carbs_operator.models import StudySpec, TrialPhase
 from carbs_operator.study import TrialRecord
-from tests.support.builders import quad_spec
+from tests.support.builders import quad_spec, trial_record
 
 
 @pytest.fixture
@@ -19,9 +19,9 @@ def spec() -> StudySpec:
 
 def _trial(index: int, phase: TrialPhase, cost: float | None = None,
            predicted: float | None = None, finished: float | None = None) -> TrialRecord:
-    return TrialRecord(index=index, params={"x": 0.0}, phase=phase,
-                       objective=1.0 if cost is not None else None, cost=cost,
-                       predicted_cost=predicted, finished_at=finished)
+    return trial_record(index, phase, params={"x": 0.0},
+                        objective=1.0 if cost is not None else None, cost=cost,
+                        predicted_cost=predicted, finished_at=finished)
 
 
 def test_saved_cost_uses_the_prediction_else_the_median_success() -> None:

@@ -33,7 +33,7 @@ from carbs_operator.replay import (
 )
 from carbs_operator.study import TrialRecord
 from carbs_optimizer import SUGGESTION_ID_DICT_KEY
-from tests.operator.manifest_cases import base_study
+from tests.support.builders import study_spec, trial_record
 
 POINTS = 20
 FRONTIER = EarlyStopping(rule=StoppingRule.FRONTIER, min_trials=5, grace_fraction=0.25,
@@ -235,21 +235,21 @@ def test_frontier_needs_peers_near_the_trials_cost() -> None:
 
 
 def replay_spec() -> StudySpec:
-    return StudySpec.model_validate(base_study()["spec"])
+    return study_spec()
 
 
 def stopped_record(index: int, predicted: float | None) -> TrialRecord:
-    return TrialRecord(
-        index=index, params={"lr": 1e-2, "width": 64, "dropout": 0.1, "momentum": 0.0},
-        phase=TrialPhase.EARLY_STOPPED, suggestion_id=f"s{index}", objective=0.9, cost=2.0,
+    return trial_record(
+        index, TrialPhase.EARLY_STOPPED, objective=0.9, cost=2.0, suggestion_id=f"s{index}",
+        params={"lr": 1e-2, "width": 64, "dropout": 0.1, "momentum": 0.0},
         predicted_cost=predicted, curve=(CurvePoint(1, 1.2, 1.0), CurvePoint(2, 0.9, 2.0)),
     )
 
 
 def succeeded_record(index: int, lr: float, objective: float, cost: float) -> TrialRecord:
-    return TrialRecord(
-        index=index, params={"lr": lr, "width": 64, "dropout": 0.1, "momentum": 0.0},
-        phase=TrialPhase.SUCCEEDED, suggestion_id=f"s{index}", objective=objective, cost=cost,
+    return trial_record(
+        index, TrialPhase.SUCCEEDED, objective=objective, cost=cost, suggestion_id=f"s{index}",
+        params={"lr": lr, "width": 64, "dropout": 0.1, "momentum": 0.0},
     )
 
 
