@@ -13,6 +13,7 @@ from carbs_operator.models import StudySpec, SuggestionKind, TrialPhase
 from carbs_operator.replay import build_engine, carbs_params, engine_params
 from carbs_operator.study import StopReason, TrialRecord, conclude_trial, study_decision
 from carbs_operator.validation import load_study
+from tests.support.builders import trial_record
 
 P = TrialPhase
 
@@ -23,10 +24,9 @@ def spec_of(write_study: Callable[..., Path], **overrides: Any) -> StudySpec:
 
 def trial(index: int, phase: TrialPhase, objective: float | None = None,
           cost: float | None = None, kind: SuggestionKind | None = None) -> TrialRecord:
-    return TrialRecord(
-        index=index, params={"lr": 1e-3, "x": index / 10, "size": 10}, phase=phase,
-        suggestion_id=f"s{index}", suggestion_kind=kind, objective=objective, cost=cost,
-    )
+    return trial_record(index, phase, objective=objective, cost=cost,
+                        params={"lr": 1e-3, "x": index / 10, "size": 10},
+                        suggestion_id=f"s{index}", suggestion_kind=kind)
 
 
 def test_parallelism_and_max_trials_bound_the_starts(write_study: Callable[..., Path]) -> None:
