@@ -9,6 +9,7 @@ from carbs_operator.replay import build_engine
 from carbs_operator.study import TrialRecord
 from carbs_operator.warmstart import seed_records, source_names
 from tests.k8s.conftest import study
+from tests.support.builders import trial_record
 
 
 def _spec(**overrides: Any) -> StudySpec:
@@ -17,8 +18,8 @@ def _spec(**overrides: Any) -> StudySpec:
 
 def _trial(index: int, phase: TrialPhase, params: dict[str, float],
            metrics: dict[str, float] | None = None) -> TrialRecord:
-    return TrialRecord(index=index, params=params, phase=phase, metrics=metrics or {},
-                       objective=(metrics or {}).get("loss"), cost=(metrics or {}).get("cost"))
+    return trial_record(index, phase, params=params, metrics=metrics or {},
+                        objective=(metrics or {}).get("loss"), cost=(metrics or {}).get("cost"))
 
 
 FULL = {"lr": 1e-2, "x": 0.1, "size": 10.0, "depth": 3.0}
