@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 
 from carbs_operator.k8s.workload_state import workload_state
-from carbs_operator.models import CarbsStudy, StudySpec
+from carbs_operator.models import StudySpec
 from carbs_operator.template import (
     build_workload,
     local_run_note,
@@ -22,6 +21,7 @@ from carbs_operator.template import (
 from carbs_operator.validation import load_yaml, validate_manifest
 from carbs_operator.workloads import KINDS, holds, kind_of
 from tests.operator.manifest_cases import JOBSET, PYTORCHJOB, TRAINJOB, base_study
+from tests.support.builders import study_spec
 
 OWNER = {"apiVersion": "carbs.dev/v1alpha1", "kind": "CarbsTrial", "name": "digits-3",
          "uid": "u-3", "controller": True, "blockOwnerDeletion": True}
@@ -29,9 +29,7 @@ PARAMS: dict[str, float | str] = {"lr": 0.003, "width": 64, "dropout": 0.1, "mom
 
 
 def spec_of(template: dict[str, Any]) -> StudySpec:
-    manifest = base_study()
-    manifest["spec"]["trialTemplate"] = copy.deepcopy(template)
-    return CarbsStudy.model_validate(manifest).spec
+    return study_spec(trialTemplate=template)
 
 
 def build(template: dict[str, Any]) -> dict[str, Any]:
