@@ -295,6 +295,12 @@ def test_every_inline_helm_set_of_the_helm_page_renders() -> None:
 def test_the_set_up_commands_are_described_as_the_makefile_runs_them() -> None:
     makefile = (REPO / "Makefile").read_text(encoding="utf-8")
     page = (DOCS / "getting-started.md").read_text(encoding="utf-8")
-    for extras in re.findall(r"-e '(\.\[[a-z,]+\])'", makefile):
-        assert f"-e '{extras}'" in page, extras
+    torch = re.search(r"^TORCH\s*:=\s*(torch==\S+)", makefile, flags=re.MULTILINE)
+    assert torch is not None
+    installs = re.findall(r"-e '(\.\[[a-z,]+\])'", makefile)
+    assert len(installs) == 2
+    for extras in installs:
+        assert f"`pip install {torch.group(1)} -e '{extras}'`" in page, extras
+    assert "$(VENV)/bin/carbs run examples/digits-mlp/study.yaml" in makefile
+    assert "`.venv/bin/carbs run examples/digits-mlp/study.yaml`" in page
     assert "sphinx-build -W" in makefile
