@@ -14,6 +14,7 @@ import pytest
 
 from carbs_operator.k8s.api import KubeApi
 from carbs_operator.k8s.handlers import OperatorContext, register
+from tests.support.builders import quad_parameters
 from tests.support.emulator import Cluster
 from tests.support.fixtures import cluster, kubelet  # noqa: F401 - fixtures, by name
 from tests.support.kopf_harness import OperatorThread, run_operator
@@ -31,12 +32,7 @@ def study(name: str = "quad", namespace: str = "default", **spec: Any) -> dict[s
     body: dict[str, Any] = {
         "objective": {"metric": "loss", "direction": "minimize"},
         "cost": {"metric": "cost"},
-        "parameters": [
-            {"name": "lr", "space": "log", "min": 1e-4, "max": 1.0, "searchCenter": 1e-3},
-            {"name": "x", "space": "linear", "min": -1.0, "max": 1.0, "searchCenter": 0.0},
-            {"name": "size", "space": "log", "min": 1, "max": 1000, "integer": True,
-             "searchCenter": 10},
-        ],
+        "parameters": quad_parameters(),
         "budget": {"maxTrials": 6, "maxFailedTrials": 3},
         "parallelism": 2,
         "trialTemplate": {"spec": {"template": {"spec": {"containers": [{

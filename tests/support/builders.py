@@ -75,6 +75,16 @@ def study_spec(**spec: Any) -> StudySpec:
     return parse_study(study_manifest(**spec)).spec
 
 
+def quad_parameters() -> list[dict[str, Any]]:
+    """The quadratic studies' search space (lr, x, size), locally and on the emulator."""
+    return [
+        {"name": "lr", "space": "log", "min": 1e-4, "max": 1.0, "searchCenter": 1e-3},
+        {"name": "x", "space": "linear", "min": -1.0, "max": 1.0, "searchCenter": 0.0},
+        {"name": "size", "space": "log", "min": 1, "max": 1000, "integer": True,
+         "searchCenter": 10},
+    ]
+
+
 def quad_manifest(name: str = "quad", extra_args: list[str] | None = None,
                   deadline: int | None = None, **spec: Any) -> dict[str, Any]:
     """A small study around quadratic_trial.py (loss, cost in flops); `extra_args` go to the
@@ -82,12 +92,7 @@ def quad_manifest(name: str = "quad", extra_args: list[str] | None = None,
     body: dict[str, Any] = {
         "objective": {"metric": "loss", "direction": "minimize"},
         "cost": {"metric": "flops"},
-        "parameters": [
-            {"name": "lr", "space": "log", "min": 1e-4, "max": 1.0, "searchCenter": 1e-3},
-            {"name": "x", "space": "linear", "min": -1.0, "max": 1.0, "searchCenter": 0.0},
-            {"name": "size", "space": "log", "min": 1, "max": 1000, "integer": True,
-             "searchCenter": 10},
-        ],
+        "parameters": quad_parameters(),
         "budget": {"maxTrials": 8, "maxFailedTrials": 4},
         "parallelism": 2,
         "carbs": {"seed": 0},
