@@ -23,7 +23,7 @@ CarbsOperatorError
 │   ├── local.store.StoreError                        a state file that cannot serve the study
 │   └── predict_command.SourceError                   a study or its trials cannot be read
 ├── crd.SchemaError           (ValueError)  a model with no structural OpenAPI equivalent (a bug)
-└── predict.PredictionRefusedError (ValueError) the trials cannot support a prediction
+└── PredictionRefusedError   (ValueError)  the trials cannot support a scale-up prediction
 ```
 
 This module imports nothing, so any module (the SDK's included) may import it.
