@@ -27,7 +27,7 @@ CarbsOperatorError
 ```
 
 This module imports nothing, so any module (the SDK's included) may import it.
-The engine (`carbs_optimizer`) keeps its own `StateError`: it imports nothing of ours.
+The engine (`carbs_optimizer`) has exceptions of its own: it imports nothing of ours.
 """
 
 from __future__ import annotations
