@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
@@ -38,6 +39,39 @@ T = TypeVar("T")
 #: hold a pool thread for good (four such calls stall every study) and keep the process
 #: from exiting on SIGTERM, since Python's exit waits for the pool's threads.
 REQUEST_TIMEOUT_SECONDS = 60.0
+#: How long discovery's answer (is this CRD served?) is kept: a CRD installed after a study
+#: named its kind is seen within this long.
+SERVED_SECONDS = 30.0
+
+
+class ObjectApi(Protocol):
+    """The Kubernetes calls a study's reconciler makes: `KubeApi`, or a `StudyApi` over it."""
+
+    async def list_objects(self, resource: Resource, namespace: str,
+                           label_selector: str) -> list[dict[str, Any]]: ...
+
+    async def get(self, resource: Resource, namespace: str,
+                  name: str) -> dict[str, Any] | None: ...
+
+    async def create(self, resource: Resource, namespace: str,
+                     body: dict[str, Any]) -> tuple[dict[str, Any], bool]: ...
+
+    async def patch_status(self, resource: Resource, namespace: str, name: str,
+                           status: dict[str, Any]) -> dict[str, Any] | None: ...
+
+    async def delete(self, resource: Resource, namespace: str, name: str) -> None: ...
+
+    async def served(self, resource: Resource) -> bool: ...
+
+    async def pod_log(self, namespace: str, pod: str, container: str, limit_bytes: int, *,
+                      tail_lines: int | None = None, since_seconds: int | None = None,
+                      timestamps: bool = False) -> tuple[str | None, str | None]: ...
+
+    async def pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]: ...
+
+    async def fresh_pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        """The pods as the server holds them now, never from a cache."""
+        ...
 
 
 class KubeApi:
@@ -49,6 +83,7 @@ class KubeApi:
         self._core = k8s.CoreV1Api(api_client)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="carbs-k8s")
         self._timeout = request_timeout
+        self._served: dict[Resource, tuple[float, bool]] = {}
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -109,15 +144,18 @@ class KubeApi:
 
     async def patch_status(
         self, resource: Resource, namespace: str, name: str, status: dict[str, Any]
-    ) -> None:
+    ) -> dict[str, Any] | None:
+        """The object as patched; None when it is gone (nothing left to describe)."""
         try:
-            await self._run(
+            obj: dict[str, Any] = await self._run(
                 self._custom.patch_namespaced_custom_object_status, resource.group,
                 resource.version, namespace, resource.plural, name, {"status": status},
             )
         except ApiException as error:
-            if error.status != 404:  # gone meanwhile: nothing left to describe
+            if error.status != 404:
                 raise
+            return None
+        return obj
 
     async def delete(self, resource: Resource, namespace: str, name: str) -> None:
         try:
@@ -130,7 +168,17 @@ class KubeApi:
                 raise
 
     async def served(self, resource: Resource) -> bool:
-        """Whether the API server serves `resource` (its CRD is installed), by discovery."""
+        """Whether the API server serves `resource` (its CRD is installed), by discovery;
+        an answer is kept for SERVED_SECONDS (every pass of a JobSet study asks)."""
+        now = time.monotonic()
+        known = self._served.get(resource)
+        if known is not None and now - known[0] < SERVED_SECONDS:
+            return known[1]
+        answer = await self._discover(resource)
+        self._served[resource] = (now, answer)
+        return answer
+
+    async def _discover(self, resource: Resource) -> bool:
         try:
             body = await self._body(
                 self._custom.get_api_resources, resource.group, resource.version)
@@ -175,3 +223,6 @@ class KubeApi:
         body = await self._body(
             self._core.list_namespaced_pod, namespace, label_selector=label_selector)
         return list(json.loads(body).get("items") or [])
+
+    async def fresh_pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        return await self.pods(namespace, label_selector)

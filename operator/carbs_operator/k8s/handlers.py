@@ -3,7 +3,7 @@
 Only event handlers are used (`kopf.on.event`): no kopf finalizers, no kopf annotations on
 the user's objects. Deleting a study therefore never hangs on a stopped operator; its
 trials and Jobs go by owner references (Kubernetes' garbage collector). Events on trials,
-Jobs and Pods only wake their study's reconciler, which re-reads the world itself.
+Jobs and Pods go into their study's cache (study_objects.py) and wake its reconciler.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from typing import Any, cast
 import kopf
 from kubernetes import client as k8s
 
-from carbs_operator.k8s.api import REQUEST_TIMEOUT_SECONDS, KubeApi
+from carbs_operator.k8s.api import REQUEST_TIMEOUT_SECONDS, TRIALS, KubeApi, Resource
 from carbs_operator.k8s.leases import ShardKeeper
 from carbs_operator.k8s.loop_monitor import LoopMonitor
 from carbs_operator.k8s.reconciler import PROGRESS_SECONDS, StudyReconciler
 from carbs_operator.k8s.sharding import study_shard
+from carbs_operator.k8s.study_objects import PODS
 from carbs_operator.k8s.workers import WorkerPool
 from carbs_operator.k8s.workload_api import DEFAULT_TRIAL_KINDS
 from carbs_operator.metrics import StudyMetrics
@@ -71,9 +72,15 @@ class OperatorContext:
         # the event loop and off its GIL (k8s/workers.py).
         self.engine_pool = WorkerPool(self.workers)
 
-    def wake(self, namespace: str | None, study: str | None) -> None:
+    def observe(self, resource: Resource, namespace: str | None, study: str | None,
+                event: Mapping[str, Any]) -> None:
+        """A watch event of one of a study's trials, workloads or pods: into the study's
+        cache (study_objects.py), and the study woken to act on it. Events of studies
+        another replica serves are dropped: their reconciler lists what it needs when it
+        starts."""
         entry = self.reconcilers.get((namespace or "", study or ""))
         if entry is not None:
+            entry[0].objects.observe(resource, event)
             entry[0].wake.set()
 
     def owns(self, body: dict[str, Any]) -> bool:
@@ -215,14 +222,19 @@ def register(
         elif context.owns(obj):
             context.start(key, obj)
 
-    async def wake_study(labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
+    def observer(resource: Resource) -> Callable[..., Any]:
         # async: kopf runs a plain function in a thread, and an asyncio.Event set from a
         # thread neither is thread-safe nor wakes the loop (the study then waited for
         # something else to wake the loop, or for its resync).
-        context.wake(namespace, labels.get(LABEL_STUDY))
+        async def observe(event: Mapping[str, Any], labels: Mapping[str, str],
+                          namespace: str | None, **_: Any) -> None:
+            context.observe(resource, namespace, labels.get(LABEL_STUDY), event)
+
+        return observe
 
     present = {LABEL_STUDY: kopf.PRESENT}
-    kopf.on.event(GROUP, VERSION, "carbstrials", labels=present, registry=registry)(wake_study)
+    kopf.on.event(GROUP, VERSION, "carbstrials", labels=present, registry=registry,
+                  id="carbstrials")(observer(TRIALS))
     # The workload kinds the operator may create, and only those (its RBAC has no others;
     # a TrainJob's pods do not carry the study label, so its own events are the prompt
     # ones). One whose CRD is missing is only logged by kopf as unresolved; its studies are
@@ -231,8 +243,10 @@ def register(
         row = KINDS.get(kind)
         if row is not None:
             kopf.on.event(row.group, row.version, row.plural, labels=present,
-                          registry=registry)(wake_study)
-    kopf.on.event("", "v1", "pods", labels=present, registry=registry)(wake_study)
+                          registry=registry, id=row.plural)(
+                observer(Resource(row.group, row.version, row.plural)))
+    kopf.on.event("", "v1", "pods", labels=present, registry=registry, id="pods")(
+        observer(PODS))
 
 
 def default_api_client() -> k8s.ApiClient:

@@ -24,10 +24,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from carbs_operator.k8s.api import STUDIES, TRIALS, KubeApi
+from carbs_operator.k8s.api import STUDIES, TRIALS, ObjectApi
 from carbs_operator.k8s.engine_calls import suggest
 from carbs_operator.k8s.status_writer import INVALID_SPEC, StatusWriter
 from carbs_operator.k8s.stopping import EarlyStopper
+from carbs_operator.k8s.study_objects import StudyApi
 from carbs_operator.k8s.trials import (
     owner_reference,
     status_for,
@@ -90,7 +91,7 @@ class StudyReconciler(StatusWriter):
 
     def __init__(
         self,
-        api: KubeApi,
+        api: ObjectApi,
         engine_pool: WorkerPool,
         body: dict[str, Any],
         *,
@@ -102,12 +103,15 @@ class StudyReconciler(StatusWriter):
         progress_seconds: float = PROGRESS_SECONDS,
         silence_seconds: float = SILENCE_SECONDS,
     ) -> None:
-        self.api = api
+        self.namespace: str = body["metadata"]["namespace"]
+        self.name: str = body["metadata"]["name"]
+        # Its trials, workloads and pods as the shared watches show them (handlers.py feeds
+        # `self.objects.observe`); writes go through it to the server.
+        self.objects = StudyApi(api, self.namespace, self.name)
+        self.api = self.objects
         self.trial_kinds = trial_kinds
         self.engine_pool = engine_pool
         self.body = body
-        self.namespace: str = body["metadata"]["namespace"]
-        self.name: str = body["metadata"]["name"]
         self.post_event = post_event
         self.metrics = metrics
         self.device = device
@@ -193,7 +197,7 @@ class StudyReconciler(StatusWriter):
         for position, obj in enumerate(objects):
             if position % YIELD_EVERY == YIELD_EVERY - 1:
                 await asyncio.sleep(0)
-            record = usable_record(obj)
+            record = self.objects.record(obj)
             if record is None:
                 self._skip(obj)
                 unreadable += 1
@@ -321,14 +325,18 @@ class StudyReconciler(StatusWriter):
         await self.api.delete(resource, self.namespace, trial_name(self.name, record.index))
         return await self._finish(record, Outcome(TrialPhase.LOST, {}, None, None, reason))
 
-    async def _still_ours(self) -> bool:
+    async def _still_ours(self, *, ask: bool = True) -> bool:
         """The study still exists as the object this reconciler serves, not being deleted.
 
         A pass that began before the study was deleted must not create trials afterwards:
-        their owner would be gone, leaving them to the garbage collector at best.
+        their owner would be gone, leaving them to the garbage collector at best. Asked of
+        the server right before trials are created; `ask=False` reads the study as its last
+        event showed it (before the engine is asked, to spare it a deleted study's work).
         """
         if self._stopped:
             return False
+        if not ask:
+            return not self.body["metadata"].get("deletionTimestamp")
         current = await self.api.get(STUDIES, self.namespace, self.name)
         return (
             current is not None
@@ -350,7 +358,7 @@ class StudyReconciler(StatusWriter):
         self, body: dict[str, Any], study: CarbsStudy, records: list[TrialRecord], count: int
     ) -> list[TrialRecord]:
         """Suggest `count` points (in the worker pool) and create their trials."""
-        if not await self._still_ours():
+        if not await self._still_ours(ask=False):
             return []
         seeds = await self._seeds(study)
         began = time.perf_counter()

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from carbs_operator.k8s.api import STUDIES, KubeApi
+from carbs_operator.k8s.api import STUDIES, ObjectApi
 from carbs_operator.k8s.views import StudyViews
 from carbs_operator.metrics import StudyMetrics
 from carbs_operator.models import CarbsStudy, StudyPhase, StudyStatus
@@ -33,7 +33,7 @@ VIEW_SPACING = 4.0
 class StatusWriter:
     """The status half of a study's reconciler (its attributes are the reconciler's)."""
 
-    api: KubeApi
+    api: ObjectApi
     body: dict[str, Any]
     post_event: Callable[[dict[str, Any], str, str, str], None]
     name: str

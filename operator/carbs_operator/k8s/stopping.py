@@ -27,7 +27,7 @@ from kubernetes.client.exceptions import ApiException
 
 from carbs_operator import workloads
 from carbs_operator.early_stopping import CurvePoint, StopDecision
-from carbs_operator.k8s.api import TRIALS, KubeApi
+from carbs_operator.k8s.api import TRIALS, ObjectApi
 from carbs_operator.k8s.progress import TAIL_BYTES, TAIL_LINES, read_tail
 from carbs_operator.k8s.trials import _seconds, timestamp
 from carbs_operator.k8s.workload_api import cost_so_far, primary_labels, resource_of
@@ -85,7 +85,7 @@ class ProgressReading:
 
 @dataclass
 class ProgressReader:
-    api: KubeApi
+    api: ObjectApi
     namespace: str
     poll_seconds: float
     silence_seconds: float
@@ -188,7 +188,7 @@ class EarlyStopper:
     workload is deleted, so a restarted operator finds it decided: it deletes a workload
     still there and never decides or counts the trial again."""
 
-    def __init__(self, api: KubeApi, namespace: str, study: str, *, poll_seconds: float,
+    def __init__(self, api: ObjectApi, namespace: str, study: str, *, poll_seconds: float,
                  silence_seconds: float) -> None:
         self.api = api
         self.namespace = namespace

@@ -15,7 +15,7 @@ from typing import Any
 
 from carbs_operator import workloads
 from carbs_operator.collectors import MAX_OUTPUT_BYTES, Collected, collect, uses_output
-from carbs_operator.k8s.api import KubeApi, Resource
+from carbs_operator.k8s.api import ObjectApi, Resource
 from carbs_operator.k8s.trials import JobState, job_state
 from carbs_operator.k8s.workload_state import pod_finished, pod_started, workload_state
 from carbs_operator.k8s.workload_state import pod_gpus as gpus_of
@@ -37,7 +37,7 @@ def resource_of(kind: WorkloadKind) -> Resource:
     return Resource(kind.group, kind.version, kind.plural)
 
 
-async def kind_problem(api: KubeApi, spec: StudySpec, allowed: Collection[str]) -> str | None:
+async def kind_problem(api: ObjectApi, spec: StudySpec, allowed: Collection[str]) -> str | None:
     """Why trials of this study's kind cannot be created here, or None."""
     kind = workload_kind(spec)
     where = f"spec.trialTemplate.kind: {kind.kind} ({kind.api_version})"
@@ -60,21 +60,32 @@ def _conditions(spec: StudySpec, kind: WorkloadKind) -> tuple[str, str] | None:
 
 
 async def read_workload(
-    api: KubeApi, spec: StudySpec, namespace: str, name: str
+    api: ObjectApi, spec: StudySpec, namespace: str, name: str
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]], JobState | None]:
     """(the workload, its pods, its state); (None, [], None) when it does not exist."""
     kind = workload_kind(spec)
     obj = await api.get(resource_of(kind), namespace, name)
     if obj is None:
         return None, [], None
-    pods = await api.pods(namespace, f"{kind.pod_label}={name}")
+    selector = f"{kind.pod_label}={name}"
+    pods = await api.pods(namespace, selector)
+    state = _state(spec, kind, obj, pods)
+    if state.finished:
+        # Judged on pods as a cache last saw them; the result is read from them as the
+        # server holds them now (the last pod event may still be on its way).
+        pods = await api.fresh_pods(namespace, selector)
+        state = _state(spec, kind, obj, pods)
+    return obj, pods, state
+
+
+def _state(spec: StudySpec, kind: WorkloadKind, obj: dict[str, Any],
+           pods: list[dict[str, Any]]) -> JobState:
     conditions = _conditions(spec, kind)
     if conditions is None:
-        return obj, pods, job_state(obj, pods)
-    state = workload_state(obj, pods, success=conditions[0], failure=conditions[1],
-                           primary_labels=primary_labels(spec),
-                           container=primary_container_name(spec), now=time.time())
-    return obj, pods, state
+        return job_state(obj, pods)
+    return workload_state(obj, pods, success=conditions[0], failure=conditions[1],
+                          primary_labels=primary_labels(spec),
+                          container=primary_container_name(spec), now=time.time())
 
 
 def primary_labels(spec: StudySpec) -> dict[str, str]:
@@ -102,7 +113,7 @@ def cost_so_far(spec: StudySpec, pods: list[dict[str, Any]],
     return at
 
 
-async def collect_result(api: KubeApi, spec: StudySpec, namespace: str,
+async def collect_result(api: ObjectApi, spec: StudySpec, namespace: str,
                          pods: list[dict[str, Any]], state: JobState) -> Collected:
     """The result under spec.metricsCollector; StdOut reads the primary pod's log (bounded)
     once the workload ended well (a failed one already has its reason)."""
