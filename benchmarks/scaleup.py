@@ -1,7 +1,7 @@
 """Tune as you scale: predict the best configuration at 10x and 100x the largest cost tried.
 
 For each Chinchilla constant set and seed: run a study with our engine that never spends
-more than C0 on one trial, then ask `carbs_operator.predict.predict_scale_up` (the code
+more than C0 on one trial, then ask `carbs_operator.scaleup.predict.predict_scale_up` (the code
 behind `carbs predict` and `status.scaleUp`) for the configuration and loss at 10x and
 100x C0. Compare with the analytic optimum at that compute (log10 error of model size,
 tokens and learning rate; whether the interval holds it) and with the naive baseline:
@@ -196,7 +196,7 @@ def inside(value: float, low: float, high: float) -> bool:
 
 def predict_row(problem: ChinchillaProblem, row: dict[str, Any]) -> dict[str, Any]:
     """Predictions and baseline at each factor from a run's stored trials."""
-    from carbs_operator.predict import PredictionRefusedError, predict_scale_up
+    from carbs_operator.scaleup.predict import PredictionRefusedError, predict_scale_up
     from carbs_operator.study import best_trial
 
     spec, records = stored_study(problem, row)
@@ -320,7 +320,7 @@ def plot(rows: Sequence[dict[str, Any]]) -> None:
     from matplotlib.figure import Figure
 
     from carbs_operator.frontier import pareto_frontier
-    from carbs_operator.predict import predict_scale_up
+    from carbs_operator.scaleup.predict import predict_scale_up
 
     figure = Figure(figsize=(15.0, 8.0), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)

@@ -342,13 +342,14 @@ def _configure_demo(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
+    from carbs_optimizer import run_demo
+
     try:
-        from carbs_optimizer.demo import main as demo_main  # type: ignore[import-not-found,unused-ignore]
-    except ImportError as exc:
+        result = run_demo(list(args.passthrough))
+    except ModuleNotFoundError as exc:  # an image built without the demo module
         print(f"carbs demo is unavailable: cannot import carbs_optimizer.demo ({exc})",
               file=sys.stderr)
         return EXIT_PROBLEMS
-    result = demo_main(list(args.passthrough))
     return result if isinstance(result, int) else EXIT_OK
 
 

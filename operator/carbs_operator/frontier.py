@@ -1,4 +1,6 @@
-"""The study's cost/objective frontier: which successful trials no cheaper one beats.
+"""The study's cost/objective frontier: which successful trials no cheaper one beats, and a
+trial's point in the engine's coordinates (`basic_coordinates`, the one conversion every
+operator module uses).
 
 Pure (no rich, no matplotlib): the operator imports it. Tables and plots live in reports/."""
 
@@ -12,10 +14,7 @@ import torch
 from carbs_operator.models import StudySpec
 from carbs_operator.replay import engine_params
 from carbs_operator.study import TrialRecord, direction_sign, successes
-from carbs_optimizer import Param
-from carbs_optimizer.observations import ObservationInBasic
-from carbs_optimizer.pareto import get_pareto_groups, group_observations
-from carbs_optimizer.surrogate import DTYPE
+from carbs_optimizer import ObservationInBasic, Param, get_pareto_groups, group_observations
 
 # Status and tables show at most this many frontier points (the cheapest and dearest kept).
 MAX_FRONTIER_POINTS = 50
@@ -36,9 +35,10 @@ def pareto_frontier(
         return []
     params = engine_params(spec)
     observations = [
-        ObservationInBasic(basic, float(t.objective or 0.0), float(t.cost or 0.0), str(t.index))
+        ObservationInBasic(torch.tensor(basic, dtype=torch.float64), float(t.objective or 0.0),
+                           float(t.cost or 0.0), str(t.index))
         for t in done
-        if (basic := _basic(params, t)) is not None
+        if (basic := basic_coordinates(params, t)) is not None
     ]
     if not observations:
         return []
@@ -63,11 +63,12 @@ def thin_frontier(frontier: Sequence[TrialRecord], limit: int = MAX_FRONTIER_POI
     return [frontier[round(i * step)] for i in range(limit)]
 
 
-def _basic(params: Sequence[Param], trial: TrialRecord) -> torch.Tensor | None:
-    """A trial's point in basic coordinates; None for a record that does not fit the
-    parameters (a report skips it rather than failing)."""
+def basic_coordinates(params: Sequence[Param], trial: TrialRecord) -> list[float] | None:
+    """A trial's point in the engine's basic coordinates, in `params` order, as the engine
+    reads it (`Param.space.basic_from_param`); None for a record that does not fit the
+    parameters (one missing, or a value its space cannot hold): a report or a fit skips it
+    rather than failing."""
     try:
-        values = [p.space.basic_from_param(trial.params[p.name]) for p in params]
+        return [p.space.basic_from_param(trial.params[p.name]) for p in params]
     except (KeyError, ValueError):
         return None
-    return torch.tensor(values, dtype=DTYPE)

@@ -32,7 +32,7 @@ from prometheus_client.exposition import start_http_server
 
 from carbs_operator.frontier import pareto_frontier
 from carbs_operator.models import StudySpec, TrialPhase
-from carbs_operator.predict import CURVE_MULTIPLES, CURVES, law_curve, scale_up_prediction
+from carbs_operator.scaleup.predict import CURVE_MULTIPLES, CURVES, law_curve, scale_up_prediction
 from carbs_operator.study import TrialRecord, best_trial, count_trials, successes, total_cost
 from carbs_optimizer import ScalingLaw as FittedLaw
 

@@ -1,6 +1,6 @@
 """`carbs predict`: read a study (local state or a cluster), predict, print, write a manifest.
 
-The I/O around carbs_operator.predict: where the trials come from, how the prediction is
+The I/O around carbs_operator.scaleup.predict: where the trials come from, how the prediction is
 shown, and the scaled-up study manifest that closes the loop. The prediction itself is
 pure and shared with the operator's status.
 """
@@ -20,7 +20,7 @@ from rich.table import Table
 from carbs_operator.errors import InfrastructureError
 from carbs_operator.formatting import cost_label, fmt_number
 from carbs_operator.models import CarbsStudy
-from carbs_operator.predict import (
+from carbs_operator.scaleup.predict import (
     ParamValue,
     PredictionRefusedError,
     ScaleUpPrediction,

@@ -25,7 +25,7 @@ from carbs_operator.models import (
     FrontierPoint,
     ParameterSpace,
     ScaleUp,
-    ScalingLaw,
+    ScalingLawStatus,
     StudyPhase,
     StudySpec,
     StudyStatus,
@@ -33,7 +33,7 @@ from carbs_operator.models import (
     TrialPhase,
     ValueBand,
 )
-from carbs_operator.predict import scale_up_prediction
+from carbs_operator.scaleup.predict import scale_up_prediction
 from carbs_operator.study import (
     Decision,
     StopReason,
@@ -206,7 +206,7 @@ def _best(spec: StudySpec, trials: Sequence[TrialRecord], study: str) -> BestTri
                      cost=float(best.cost or 0.0))
 
 
-def _laws(laws: Sequence[FittedLaw]) -> list[ScalingLaw]:
+def _laws(laws: Sequence[FittedLaw]) -> list[ScalingLawStatus]:
     out = []
     for law in laws:
         verdict = {"verdict": law.verdict, "held_value": _finite_or_none(law.held_value),
@@ -214,14 +214,14 @@ def _laws(laws: Sequence[FittedLaw]) -> list[ScalingLaw]:
         if law.bands is not None:  # categorical/ordinal: the value per cost band
             bands = [ValueBand(min_cost=b.min_cost, max_cost=b.max_cost, value=b.value,
                                points=b.points) for b in law.bands[:MAX_FRONTIER_POINTS]]
-            out.append(ScalingLaw(parameter=law.parameter, space=ParameterSpace(law.space),
+            out.append(ScalingLawStatus(parameter=law.parameter, space=ParameterSpace(law.space),
                                   points=law.points, bands=bands, **verdict))
             continue
         numbers = (law.exponent, law.intercept, law.r2)
         if not all(v is not None and math.isfinite(v) for v in numbers):
             continue
         interval = law.exponent_interval
-        out.append(ScalingLaw(
+        out.append(ScalingLawStatus(
             parameter=law.parameter, space=ParameterSpace(law.space),
             slope=float(law.exponent or 0.0), intercept=float(law.intercept or 0.0),
             r2=float(law.r2 or 0.0), points=law.points,

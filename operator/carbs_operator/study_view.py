@@ -2,8 +2,10 @@
 
 The operator's status, `carbs frontier` (tables and `--json`), `carbs ui` and `tune()`'s
 result all read this one computation, so they cannot disagree about which trials are on
-the frontier or what a law says. It is pure: (spec, trial records) in, a frozen view out;
-the caller passes the clock and the previous status, as status.study_status asks.
+the frontier or what a law says. Within it, the laws of `status.scalingLaws` and the
+prediction of `status.scaleUp` come from one fit of the study's laws (study_laws.py). It
+is pure: (spec, trial records) in, a frozen view out; the caller passes the clock and the
+previous status, as status.study_status asks.
 Serialising it for people and scripts is view_json's job, drawing it reports'.
 """
 
@@ -15,9 +17,9 @@ from datetime import UTC, datetime
 
 from carbs_operator.frontier import pareto_frontier
 from carbs_operator.models import StudySpec, StudyStatus
-from carbs_operator.replay import scaling_laws
 from carbs_operator.status import study_status, usable_trials
 from carbs_operator.study import TrialRecord
+from carbs_operator.study_laws import study_law_fit
 from carbs_optimizer import ScalingLaw as FittedLaw
 
 
@@ -57,9 +59,10 @@ def build_view(
     laws: Sequence[FittedLaw] | None = None,
 ) -> StudyView:
     """The view of study `name`; `laws` may be passed where the caller already fitted
-    them (the engine's scaling_laws over the same trials), else they are fitted here."""
+    them (the engine's scaling_laws over the same trials), else they are read off the
+    study's law fit, the one status.scaleUp's prediction follows (study_laws.py)."""
     records = tuple(sorted(trials, key=lambda t: t.index))
-    fitted = tuple(scaling_laws(spec, records) if laws is None else laws)
+    fitted = tuple(study_law_fit(spec, records).scaling_laws() if laws is None else laws)
     status = study_status(spec, records, fitted, generation, previous,
                           now or datetime.now(UTC), study=name)
     usable = usable_trials(records)

@@ -22,11 +22,12 @@ from carbs_optimizer.cost_targets import (
     window_mask,
 )
 from carbs_optimizer.discrete import InputEncoding
+from carbs_optimizer.errors import CarbsError
 from carbs_optimizer.laws.allocation import (
     ObservedAllocation,
     observed_allocation,
 )
-from carbs_optimizer.laws.intervals import assess_laws
+from carbs_optimizer.laws.fit import LawFit, fit_laws
 from carbs_optimizer.laws.scaling import ScalingLaw
 from carbs_optimizer.observations import (
     SUGGESTION_ID_DICT_KEY,
@@ -57,6 +58,11 @@ from carbs_optimizer.surrogate import (
     WarmStartStore,
     exact_gp_settings,
 )
+
+
+class SamplingError(CarbsError, RuntimeError):
+    """No point inside the parameter bounds could be sampled around the search center."""
+
 
 RANDOM, RESAMPLE, BAYESIAN = "random", "resample", "bayesian"
 #: Past the observed cost range, a cost target lies at least this far (natural log, ×3).
@@ -211,22 +217,20 @@ class CARBS:
         """Each parameter's scaling law: its slope along the compute-optimal path of one law
         over every success where that law can be fitted (allocation.observed_scaling_laws),
         else its line against log10 cost over the Pareto frontier; each with its 80%
-        interval and verdict (law_intervals.py), the same for the same successes.
+        interval and verdict (laws/intervals.py), the same for the same successes. It is
+        `law_fit().scaling_laws()`."""
+        return self.law_fit().scaling_laws()
 
-        The frontier here is every non-dominated group. The search's cheap-cost bucket
-        (`min_pareto_cost_fraction`) is left out on purpose: it keeps the single best of the
-        cheapest fifth, which anchors the search well but is rarely compute-optimal, and as
-        the first point of a line fit it tilted the slopes (on the Chinchilla benchmark the
-        model-size exponent came out 0.53 with it against the analytic 0.45).
-        """
+    def law_fit(self) -> LawFit:
+        """The one fit every law of this engine's successes is read from (laws/fit.py): its
+        Pareto frontier (every non-dominated group, no cheap-cost bucket) and the joint law
+        over every success."""
         with self._lock:
             successes = list(self.success_observations)
-            grouped = group_observations(successes)
-            frontier = get_pareto_groups(grouped, 0.0, self.config.better_direction_sign)
-        # The bootstrap takes a second or so on thousands of trials: outside the lock, so a
-        # suggest() or observe() from another thread does not wait for it.
-        return assess_laws(self.params, successes, frontier,
-                           -self.config.better_direction_sign)
+        # The fit (and the laws' bootstrap after it) takes a second or so on thousands of
+        # trials: outside the lock, so a suggest() or observe() from another thread does
+        # not wait for it.
+        return fit_laws(self.params, successes, self.config.better_direction_sign)
 
     def pareto_groups(self, conservative: bool | None = None) -> tuple[ObservationGroup, ...]:
         if conservative is None:
@@ -501,7 +505,7 @@ class CARBS:
             self._oversampler,
         )
         if samples.shape[0] == 0:
-            raise RuntimeError(
+            raise SamplingError(
                 "no point inside the parameter bounds could be sampled around the search "
                 f"center (radius {self.search_radius_in_basic}); check the bounds and centers"
             )

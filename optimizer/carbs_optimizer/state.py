@@ -16,6 +16,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from carbs_optimizer.config import CARBSParams
+from carbs_optimizer.errors import CarbsError
 from carbs_optimizer.observations import ObservationInBasic, SuggestionInBasic
 from carbs_optimizer.spaces import (
     SPACE_KINDS,
@@ -34,7 +35,7 @@ STATE_FORMAT = "carbs_optimizer/state"
 STATE_VERSION = 1
 
 
-class StateError(ValueError):
+class StateError(CarbsError, ValueError):
     """A state document that is malformed, tampered with or of another version."""
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from carbs_operator.models import CarbsStudy, StudySpec, TrialPhase
-from carbs_operator.predict import law_curve, predict_scale_up
+from carbs_operator.scaleup.predict import law_curve, predict_scale_up
 from carbs_operator.study import TrialRecord
 from carbs_operator.validation import parse_study
 from carbs_optimizer.laws.allocation import plausible, relevance

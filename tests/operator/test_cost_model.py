@@ -1,4 +1,4 @@
-"""The cost model that holds a predicted configuration to its target cost."""
+"""The trials' cost line, which holds a predicted configuration to its target cost."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from carbs_operator.cost_model import fit_cost_model
 from carbs_operator.models import TrialPhase
+from carbs_operator.scaleup.frontier_laws import cost_line
 from carbs_operator.study import TrialRecord
 from carbs_optimizer import LinearSpace, LogSpace, Param
 
@@ -32,7 +32,7 @@ def flops_trials() -> list[TrialRecord]:
 
 
 def test_flops_follow_size_and_tokens_and_the_shift_splits_the_deficit() -> None:
-    model = fit_cost_model(PARAMS, flops_trials())
+    model = cost_line(PARAMS, flops_trials())
     assert model is not None
     assert model.r2 == pytest.approx(1.0)
     assert model.drivers == (0, 1)  # size and tokens
@@ -46,5 +46,5 @@ def test_flops_follow_size_and_tokens_and_the_shift_splits_the_deficit() -> None
 def test_no_model_when_cost_does_not_follow_the_parameters() -> None:
     noisy = [trial(t.index, float(t.params["size"]), float(t.params["tokens"]), 1e-3,
                    10.0 ** (3 + (t.index * 7919) % 11)) for t in flops_trials()]
-    assert fit_cost_model(PARAMS, noisy) is None
-    assert fit_cost_model(PARAMS, flops_trials()[:5]) is None  # too few trials
+    assert cost_line(PARAMS, noisy) is None
+    assert cost_line(PARAMS, flops_trials()[:5]) is None  # too few trials

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from carbs_operator.models import CarbsStudy, StudySpec, TrialPhase
-from carbs_operator.predict import (
+from carbs_operator.scaleup.predict import (
     CURVE_MULTIPLES,
     PredictionRefusedError,
     band_choice,
@@ -259,14 +259,14 @@ def test_a_numerical_failure_of_the_status_prediction_is_logged_not_raised(
     """status.scaleUp is refreshed by the runner and the operator on every pass: an
     overflow inside the fit (seen once on the digits study) must leave it empty, not stop
     them. `carbs predict` calls predict_scale_up itself and still reports the error."""
-    import carbs_operator.predict as predict_module
+    import carbs_operator.scaleup.predict as predict_module
 
     def overflow(*_: object, **__: object) -> None:
         raise OverflowError("cannot convert float infinity to integer")
 
     monkeypatch.setattr(predict_module, "predict_scale_up", overflow)
     trials = frontier_trials([c * 1.0001 for c in COSTS])  # not in the cache of other tests
-    with caplog.at_level("WARNING", logger="carbs_operator.predict"):
+    with caplog.at_level("WARNING", logger="carbs_operator.scaleup.predict"):
         assert scale_up_prediction(spec_of(), trials) is None
     assert "scale-up prediction failed" in caplog.text
     assert "OverflowError" in caplog.text

@@ -88,7 +88,7 @@ def test_a_notebook_function_runs_as_subprocess_trials_and_the_result_reads_them
     assert [law.parameter for law in result.laws] == ["lr", "width"]
     # predict() is `carbs predict`'s function on the same records: same answer or same
     # refusal (five trials may not carry a law).
-    from carbs_operator.predict import PredictionRefusedError, predict_scale_up
+    from carbs_operator.scaleup.predict import PredictionRefusedError, predict_scale_up
 
     cost = 10 * max(t.cost or 0.0 for t in result.records)
     try:

@@ -99,7 +99,7 @@ class ValueBand(StatusModel):
     points: Int = Field(ge=0, description="Frontier points in the band.")
 
 
-class ScalingLaw(StatusModel):
+class ScalingLawStatus(StatusModel):
     """How a parameter's best value moves with cost: along the compute-optimal path of one
     law over every trial where that law fits, else a line over the Pareto frontier."""
 
@@ -194,7 +194,7 @@ class StudyStatus(StatusModel):
         description="Cost/objective Pareto frontier, cheapest first "
         f"(at most {MAX_FRONTIER_POINTS} points).",
     )
-    scaling_laws: list[ScalingLaw] = Field(
+    scaling_laws: list[ScalingLawStatus] = Field(
         default_factory=list, max_length=MAX_PARAMETERS,
         description="Per-parameter fits of best value against cost over the frontier.",
     )

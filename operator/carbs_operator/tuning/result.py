@@ -21,7 +21,7 @@ from carbs_operator.study import TrialRecord, best_trial, study_decision
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from carbs_operator.predict import ScaleUpPrediction
+    from carbs_operator.scaleup.predict import ScaleUpPrediction
     from carbs_optimizer import ScalingLaw
 
 
@@ -99,7 +99,7 @@ class TuneResult:
     def predict(self, cost: float) -> ScaleUpPrediction:
         """The scale-up prediction at `cost`, as `carbs predict --cost` gives it
         (PredictionRefusedError while the frontier cannot support one)."""
-        from carbs_operator.predict import predict_scale_up
+        from carbs_operator.scaleup.predict import predict_scale_up
 
         return predict_scale_up(self.spec, self.records, cost)
 

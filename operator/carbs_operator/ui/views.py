@@ -156,7 +156,7 @@ class ViewCache:
         return trial_detail_json(self.entry(records).view, index, log)
 
     def predict(self, records: StudyRecords, cost: float) -> JSON:
-        from carbs_operator.predict import PredictionRefusedError, predict_scale_up
+        from carbs_operator.scaleup.predict import PredictionRefusedError, predict_scale_up
 
         if not (math.isfinite(cost) and cost > 0):
             return {"error": "the cost must be a positive number"}

@@ -2,7 +2,8 @@
 
 Per-parameter laws over the Pareto frontier with their intervals and verdicts (`scaling`,
 `discrete`, `intervals`), the joint compute-optimal allocation fitted over every success
-(`allocation_law`, `allocation`), how cost follows the parameters (`cost_line`) and the
+(`allocation_law`, `allocation`) and the one fit every reader of a study's laws shares
+(`fit`), how cost follows the parameters (`cost_line`) and the
 objective's own law (`objective`). The search half (`carbs_optimizer.carbs`) steers by the
 joint law; the operator reads every law from here, never from the submodules.
 """
@@ -17,6 +18,7 @@ from carbs_optimizer.laws.allocation import (
 from carbs_optimizer.laws.allocation_law import AllocationLaw
 from carbs_optimizer.laws.cost_line import CostLine, fit_cost_line
 from carbs_optimizer.laws.discrete import CostBand
+from carbs_optimizer.laws.fit import LawFit, fit_laws
 from carbs_optimizer.laws.intervals import assess_laws
 from carbs_optimizer.laws.objective import ObjectiveLaw, bootstrap_law_fits, fit_objective_law
 from carbs_optimizer.laws.scaling import (
@@ -40,6 +42,7 @@ __all__ = [
     "AllocationLaw",
     "CostBand",
     "CostLine",
+    "LawFit",
     "LawVerdict",
     "ObjectiveLaw",
     "ObservedAllocation",
@@ -49,6 +52,7 @@ __all__ = [
     "dearest_band",
     "fit_allocation",
     "fit_cost_line",
+    "fit_laws",
     "fit_objective_law",
     "fit_scaling_laws",
     "follow_law",

@@ -89,11 +89,14 @@ MIN_BAND_POINTS = 2
 def assess_laws(
     params: Sequence[Param], observations: Sequence[ObservationInBasic],
     frontier: Sequence[ObservationGroup], sign: int, *, draws: int = LAW_DRAWS,
-    seed: int = LAW_SEED, level: float = LAW_LEVEL,
+    seed: int = LAW_SEED, level: float = LAW_LEVEL, fitted: ObservedAllocation | None = None,
 ) -> list[ScalingLaw]:
     """Each parameter's law (as allocation.observed_scaling_laws fits it) with its interval
-    and verdict; `sign` +1 when the objective is minimized."""
-    fitted = observed_allocation(params, observations, frontier, sign)
+    and verdict; `sign` +1 when the objective is minimized. `fitted` is the joint law
+    already fitted on exactly these inputs (observed_allocation), where the caller has it
+    (laws/fit.py): it is not fitted again."""
+    if fitted is None:
+        fitted = observed_allocation(params, observations, frontier, sign)
     costs = np.array([observation_group_cost(g) for g in frontier], dtype=np.float64)
     basic = (np.stack([g[0].real_number_input.numpy() for g in frontier]).astype(np.float64)
              if frontier else np.zeros((0, len(params))))

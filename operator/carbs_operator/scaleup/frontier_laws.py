@@ -1,9 +1,9 @@
-"""The frontier's own laws, one per parameter: the joint law's prior and its fallback.
+"""The frontier's own laws, one per parameter: the scale-up prediction's fallback.
 
 Each numeric parameter's Theil-Sen line against log10 cost over the Pareto frontier (the
-laws the status and `carbs frontier` report, carbs_optimizer.laws.scaling). predict.py follows
-them when the joint law over all trials (allocation.py) cannot be fitted, and allocation.py
-shrinks its valleys toward them where the trials cannot locate a valley.
+laws the status reports where no joint law can be fitted, carbs_optimizer.laws). predict.py
+follows them, and holds their configuration to the target cost by the trials' cost line,
+when the joint law over all trials (study_laws.py) cannot be fitted.
 """
 
 from __future__ import annotations
@@ -14,31 +14,27 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from carbs_operator.cost_model import fit_cost_model
+from carbs_operator.frontier import basic_coordinates
 from carbs_operator.study import TrialRecord
-from carbs_optimizer import ObservationInBasic, Param, ScalingLaw
-from carbs_optimizer.laws.scaling import dearest_band, fit_scaling_laws
-from carbs_optimizer.laws.scaling import follow_law as scaling_follow_law
-from carbs_optimizer.spaces import as_number
-from carbs_optimizer.surrogate import DTYPE
-
-
-def frontier_laws(params: Sequence[Param], frontier: Sequence[TrialRecord]) -> list[ScalingLaw]:
-    """Each numeric parameter's line over the frontier points."""
-    return fit_scaling_laws(params, [frontier_group(params, point) for point in frontier])
+from carbs_optimizer import ObservationInBasic, Param, as_number
+from carbs_optimizer.laws import CostLine, ScalingLaw, dearest_band, fit_cost_line, fit_scaling_laws
+from carbs_optimizer.laws import follow_law as scaling_follow_law
 
 
 def frontier_group(params: Sequence[Param], point: TrialRecord) -> tuple[ObservationInBasic, ...]:
-    """A frontier point as the one-observation group fit_scaling_laws reads."""
-    basic = torch.tensor(
-        [p.space.basic_from_param(float(point.params[p.name])) for p in params], dtype=DTYPE)
-    return (ObservationInBasic(basic, float(point.objective or 0.0), float(point.cost or 0.0)),)
+    """A frontier point as the one-observation group fit_scaling_laws reads. Every frontier
+    point has its coordinates (frontier.pareto_frontier keeps only those that do)."""
+    basic = basic_coordinates(params, point)
+    if basic is None:
+        raise ValueError(f"frontier point {point.index} does not fit the parameters")
+    return (ObservationInBasic(torch.tensor(basic, dtype=torch.float64),
+                               float(point.objective or 0.0), float(point.cost or 0.0)),)
 
 
 def follow_laws(laws: Sequence[ScalingLaw], frontier: Sequence[TrialRecord],
                 cost: float) -> dict[str, float | None]:
     """Each law's value at `cost`, or the median value of the frontier's dearest band where
-    its slope does not stand out (carbs_optimizer.laws.scaling.follow_law)."""
+    its slope does not stand out (carbs_optimizer.laws.follow_law)."""
     band = dearest_band([float(t.cost or 0.0) for t in frontier])
     return {law.parameter: scaling_follow_law(
         law, [float(frontier[i].params[law.parameter]) for i in band], cost) for law in laws}
@@ -65,15 +61,33 @@ def identity(value: float) -> float:
     return value
 
 
+def cost_line(params: Sequence[Param], trials: Sequence[TrialRecord]) -> CostLine | None:
+    """How the trials' cost follows the parameters (carbs_optimizer.laws.fit_cost_line):
+    the line over the trials with a positive cost and every parameter set (basic
+    coordinates in `params` order); None when it does not explain cost."""
+    rows, costs = [], []
+    for trial in trials:
+        if trial.cost is None or not trial.cost > 0:
+            continue
+        basic = basic_coordinates(params, trial)
+        if basic is None:
+            continue
+        rows.append(basic)
+        costs.append(math.log10(trial.cost))
+    if not rows:
+        return None
+    return fit_cost_line(np.asarray(rows, dtype=np.float64), np.asarray(costs, dtype=np.float64))
+
+
 def cost_shifts(
     params: Sequence[Param], trials: Sequence[TrialRecord], raws: dict[str, float],
     cost: float,
 ) -> dict[str, Callable[[float], float]]:
-    """Per numeric parameter, the move that holds the laws' configuration to `cost`
-    (cost_model.py), applied alike to its value and its interval; the identity where the
-    trials' costs follow no line in the parameters. Each law is fitted on its own, so
+    """Per numeric parameter, the move that holds the laws' configuration to `cost` (the
+    trials' `cost_line`), applied alike to its value and its interval; the identity where
+    the trials' costs follow no line in the parameters. Each law is fitted on its own, so
     their configuration need not cost what was asked."""
-    line = fit_cost_model(params, trials)
+    line = cost_line(params, trials)
     moves = {p.name: 0.0 for p in params}
     if line is not None:
         basic = np.array([p.space.basic_from_param(raws[p.name]) for p in params])

@@ -4,21 +4,22 @@ Pure: (spec, trial records, cost) -> a prediction or a refusal. `carbs predict`,
 study's `status.scaleUp` and the scale-up benchmark all call `predict_scale_up`; the I/O
 (reading a store or the cluster, printing, writing a manifest) lives with the callers.
 
-Where the trials' costs follow a line in the parameters (cost_model.py) and there are
-enough trials, every numeric parameter and the objective come from one law fitted over all
-successful trials (allocation.py, carbs_optimizer.laws.allocation_law): a power law of returns
-per cost driver and a valley per other parameter, whose best configuration at C spends
-exactly C. Its intervals come from one bootstrap over trials: each resample refits the
-law, so the parameters' intervals and the objective's describe the same uncertainty.
+The laws come from the study's one law fit (study_laws.py), the fit `status.scalingLaws`
+shows. Where the trials' costs follow a line in the parameters and there are enough trials,
+that fit holds a joint law over all successful trials (carbs_optimizer.laws: a power law of
+returns per cost driver and a valley per other parameter, whose best configuration at C
+spends exactly C), and every numeric parameter and the objective come from it. Its
+intervals come from one bootstrap over trials: each resample refits the law, so the
+parameters' intervals and the objective's describe the same uncertainty.
 
-Otherwise (cost follows no line, or too few trials) each numeric parameter follows its own
-scaling law over the Pareto frontier, the Theil-Sen line in the parameter's search
-coordinate against log10 cost that the status and `carbs frontier` report
-(carbs_optimizer.laws.scaling), and the objective a saturating power law over the frontier
-(carbs_optimizer.laws.objective), both bootstrapped over frontier points. The frontier's
-laws also serve the joint law as its prior, and the objective law is fitted either way: a
-frontier it cannot fit is refused. A categorical or ordinal parameter has no line to
-extrapolate: it takes the value the frontier uses most in its highest cost band.
+Otherwise (cost follows no line, or too few trials) each numeric parameter follows the
+fit's own scaling law over the Pareto frontier, the Theil-Sen line in the parameter's search
+coordinate against log10 cost that the status and `carbs frontier` then report, held to the
+target cost by the trials' cost line (frontier_laws.py), and the objective a saturating
+power law over the frontier (carbs_optimizer.laws.fit_objective_law), both bootstrapped
+over frontier points. The objective law is fitted either way: a frontier it cannot fit is
+refused. A categorical or ordinal parameter has no line to extrapolate: it takes the value
+the frontier uses most in its highest cost band.
 """
 
 from __future__ import annotations
@@ -34,23 +35,23 @@ from typing import Any
 
 import numpy as np
 
-from carbs_operator.allocation import allocation_for
 from carbs_operator.errors import CarbsOperatorError
 from carbs_operator.frontier import pareto_frontier
-from carbs_operator.frontier_laws import (
-    cost_shifts,
-    frontier_laws,
-    frontier_values,
-    identity,
-)
 from carbs_operator.models import Parameter, StudySpec, TrialPhase
-from carbs_operator.replay import engine_params, engine_space
+from carbs_operator.replay import engine_space
+from carbs_operator.scaleup.frontier_laws import cost_shifts, frontier_values, identity
 from carbs_operator.study import TrialRecord, direction_sign
-from carbs_optimizer import Param, ScalingLaw
-from carbs_optimizer.laws.allocation import Allocation
-from carbs_optimizer.laws.objective import ObjectiveLaw, bootstrap_law_fits, fit_objective_law
-from carbs_optimizer.laws.scaling import dearest_band
-from carbs_optimizer.spaces import as_number
+from carbs_operator.study_laws import study_law_fit
+from carbs_optimizer import Param, as_number
+from carbs_optimizer.laws import (
+    Allocation,
+    LawFit,
+    ObjectiveLaw,
+    ScalingLaw,
+    bootstrap_law_fits,
+    dearest_band,
+    fit_objective_law,
+)
 
 # A law with three parameters (E, A, α) needs at least one more point than it has.
 MIN_FRONTIER_POINTS = 4
@@ -98,6 +99,10 @@ class ScaleUpPrediction:
     # frontier's own laws); `resamples` then counts resamples of the trials, not of the
     # frontier.
     allocation: Allocation | None = None
+    # The study's law fit both came from: the one status.scalingLaws shows
+    # (`law_fit.joint.allocation` is `allocation`, `law_fit.joint.laws` hold
+    # `parameter_laws`).
+    law_fit: LawFit | None = None
 
     def objective_at(self, cost: float) -> float:
         """The predicted objective at any cost, from the law the prediction used: the joint
@@ -153,11 +158,12 @@ def predict_scale_up(
     largest = largest_finished_cost(trials) or max(costs)
 
     numeric = [p for p in spec.parameters if p.space.value not in BAND_SPACES]
-    params = _numeric_params(spec, numeric)
-    laws = tuple(frontier_laws(params, frontier))
+    fit = study_law_fit(spec, trials)
+    params = [fit.params[j] for j in fit.joint.numeric]
+    laws = tuple(fit.joint.laws[j] for j in fit.joint.numeric)
 
     rng = np.random.default_rng(seed)
-    allocation = allocation_for(params, usable, frontier, laws, sign)
+    allocation = fit.joint.allocation
     param_draws: dict[str, list[float]] = {p.name: [] for p in numeric}
     if allocation is not None:
         draws = [[int(i) for i in rng.integers(0, allocation.trials, allocation.trials)]
@@ -223,7 +229,7 @@ def predict_scale_up(
         cost=cost, params=values, intervals=intervals, objective=predicted,
         objective_interval=(low, high), extrapolation=cost / largest, law=law,
         parameter_laws=laws, frontier_points=len(frontier), resamples=used, beyond=beyond,
-        allocation=allocation,
+        allocation=allocation, law_fit=fit,
     )
 
 
@@ -253,11 +259,6 @@ def _check_frontier(costs: Sequence[float], objectives: Sequence[float]) -> None
             f"the Pareto frontier is too flat: the objective moves from {objectives[0]:.6g} "
             f"to {objectives[-1]:.6g} across {decades:.2f} decades of cost (less than "
             f"{MIN_RELATIVE_GAIN:.1%}); more compute buys nothing measurable here")
-
-
-def _numeric_params(spec: StudySpec, numeric: Sequence[Parameter]) -> list[Param]:
-    names = {p.name for p in numeric}
-    return [p for p in engine_params(spec) if p.name in names]
 
 
 def _basic_interval(
@@ -376,10 +377,11 @@ def scale_up_prediction(
             spec, trials, cost, resamples=STATUS_RESAMPLES)
     except PredictionRefusedError:
         found = None
-    except (ArithmeticError, ValueError, RuntimeError, np.linalg.LinAlgError) as error:
+    except (ArithmeticError, np.linalg.LinAlgError) as error:
         # The prediction is a view of the trials, not part of them: a numerical failure on
-        # some user's data (an overflow was seen once on the digits study) must not stop
-        # the runner or the operator that refreshes it. `carbs predict` still raises it.
+        # some user's data (an overflow was seen once on the digits study; a singular
+        # system in a fit) must not stop the runner or the operator that refreshes it.
+        # `carbs predict` still raises it. Anything else is a bug and is raised.
         _LOG.warning("scale-up prediction failed at cost %.3g: %r", cost, error)
         found = None
     with _SCALE_UPS_LOCK:
