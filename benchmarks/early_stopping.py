@@ -339,6 +339,18 @@ def audit(problem: CurveProblem, run: StudyRun) -> bool:
     return added
 
 
+def seed_to_seed(items: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """How far apart two unstopped studies of different seeds are, as the typical (median
+    over ordered pairs) factor between their regrets and between their spends: the noise a
+    paired ratio of one seed is read against, since one stop sends a study down another path
+    as much as another seed does."""
+    def factor(key: str) -> float:
+        values = [float(i[key]) for i in items if float(i[key]) > 0]
+        logs = [abs(math.log(a / b)) for k, a in enumerate(values) for b in values[k + 1:]]
+        return math.exp(median(logs)) if logs else math.nan
+    return {"regret_factor": factor("regret"), "spent_factor": factor("spent")}
+
+
 def summarise(problem: CurveProblem, runs: Sequence[StudyRun]) -> dict[str, Any]:
     views = [regret_view(r) for r in runs]
     best, kind, levels = regret_baseline(problem, views, problem.budget)  # type: ignore[arg-type]
@@ -370,6 +382,7 @@ def summarise(problem: CurveProblem, runs: Sequence[StudyRun]) -> dict[str, Any]
         }
     none = per_config.get("none")
     if none is not None:
+        none["seed_to_seed"] = seed_to_seed(none["runs"])
         by_seed = {i["seed"]: i for i in none["runs"]}
         for stats in per_config.values():
             # Against no stopping on the same seeds (a variant may have run fewer).
@@ -491,6 +504,8 @@ def summarise_capped(problem: CurveProblem, runs: Sequence[StudyRun]) -> dict[st
                          "saved_at_tolerance", "saved_vs_unstopped_spend", "stopped",
                          "dearest_finished", "final_best")},
         }
+    if "none" in per_config:
+        per_config["none"]["seed_to_seed"] = seed_to_seed(per_config["none"]["runs"])
     return {"problem": problem.name, "regret_baseline": kind, "levels": levels,
             "budget": problem.budget,
             "max_suggestion_cost": problem.budget * BUDGET_SHARE_PER_TRIAL,

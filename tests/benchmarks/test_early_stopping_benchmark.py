@@ -135,3 +135,54 @@ def test_the_new_families_fall_as_they_say() -> None:
     assert excess[0] == pytest.approx(0.25)
     assert excess[12] == pytest.approx(0.25 / 3)
     assert excess[-1] == 0.0
+
+
+def _sim(index: int, cost: float, loss: float, phase: str = "Succeeded") -> bench.SimTrial:
+    done = phase == "Succeeded"
+    return bench.SimTrial(index, {}, [], loss if done else math.nan, loss if done else math.nan,
+                          cost, cost if done else None, None, phase)
+
+
+def test_a_capped_study_ends_once_its_spend_reaches_the_budget() -> None:
+    """maxTotalCost as the runtimes apply it: no trial starts once the spend reaches it."""
+    problem = ChinchillaCurve()
+    budget = 3e18
+    run = bench.run_study(problem, "none", seed=0, n_trials=0, budget=budget)
+    assert run.budget == budget
+    assert run.spent >= budget
+    assert run.spent - run.trials[-1].spent < budget
+    assert bench.run_path("chinchilla-curve", "none", 0, capped=True).parent.parent == (
+        bench.CAPPED_RUNS_DIR)
+
+
+def test_the_capped_measures_read_regret_against_compute_paired_per_seed() -> None:
+    """Regret at equal compute, and the compute each study needed to reach the worse of the
+    two final regrets; a study identical to the unstopped one scores 1.0 and 0%."""
+    problem = ChinchillaCurve()
+    cheap, mid, dear = 2e18, 3e19, 5e20
+    unstopped = bench.StudyRun("chinchilla-curve", "none", 0, budget=1e21, trials=[
+        _sim(0, cheap, problem.best_loss(cheap) + 0.3), _sim(1, mid, problem.best_loss(cheap) + 1),
+        _sim(2, dear, problem.best_loss(dear) + 0.1), _sim(3, dear, problem.best_loss(dear) + 0.05)])
+    # The same study, but its useless second trial stopped at a tenth of its cost, and the dear
+    # end's best found one trial earlier.
+    stopping = bench.StudyRun("chinchilla-curve", "frontier/censored", 0, budget=1e21, trials=[
+        unstopped.trials[0], _sim(1, mid / 10, 0.0, "EarlyStopped"),
+        _sim(2, dear, problem.best_loss(dear) + 0.05), unstopped.trials[2]])
+    same = bench.StudyRun("chinchilla-curve", "median/censored", 0, budget=1e21,
+                          trials=list(unstopped.trials))
+    summary = bench.summarise_capped(problem, [unstopped, stopping, same])
+    identical = summary["configs"]["median/censored"]["runs"][0]
+    assert identical["regret_ratio"] == pytest.approx(1.0)
+    assert identical["saved_at_equal_regret"] == pytest.approx(0.0)
+    assert identical["reached_unstopped_regret"]
+    mine = summary["configs"]["frontier/censored"]["runs"][0]
+    assert mine["saved_at_equal_regret"] > 0  # reached the final regret with less compute
+    points = bench.trajectory(bench.regret_view(stopping), summary["levels"],
+                              problem.best_loss, problem.uninformed_loss)
+    assert [c for c, _ in points] == pytest.approx(
+        [0.0, cheap, cheap + mid / 10, cheap + mid / 10 + dear, cheap + mid / 10 + 2 * dear])
+    assert all(a >= b for (_, a), (_, b) in itertools.pairwise(points))
+    assert bench.compute_to_reach(points, -1.0) is None
+    assert math.isnan(summary["configs"]["none"]["seed_to_seed"]["regret_factor"])  # 1 seed
+    assert "not reached" in bench._percent(-math.inf)
+    assert "frontier/censored" in bench.render_capped([summary])
