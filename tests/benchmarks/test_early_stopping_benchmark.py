@@ -161,8 +161,10 @@ def test_the_capped_measures_read_regret_against_compute_paired_per_seed() -> No
     problem = ChinchillaCurve()
     cheap, mid, dear = 2e18, 3e19, 5e20
     unstopped = bench.StudyRun("chinchilla-curve", "none", 0, budget=1e21, trials=[
-        _sim(0, cheap, problem.best_loss(cheap) + 0.3), _sim(1, mid, problem.best_loss(cheap) + 1),
-        _sim(2, dear, problem.best_loss(dear) + 0.1), _sim(3, dear, problem.best_loss(dear) + 0.05)])
+        _sim(0, cheap, problem.best_loss(cheap) + 0.3),
+        _sim(1, mid, problem.best_loss(cheap) + 1),
+        _sim(2, dear, problem.best_loss(dear) + 0.1),
+        _sim(3, dear, problem.best_loss(dear) + 0.05)])
     # The same study, but its useless second trial stopped at a tenth of its cost, and the dear
     # end's best found one trial earlier.
     stopping = bench.StudyRun("chinchilla-curve", "frontier/censored", 0, budget=1e21, trials=[
