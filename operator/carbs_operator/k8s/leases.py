@@ -6,10 +6,11 @@ Per shard one Lease `<group>-shard-<i>`; per replica one member Lease
 expired when the replica starts, so the member Leases stay as few as the replicas that ran at
 once, and the operator needs no right to delete a Lease (get, list, watch, create, update).
 Every `lease_seconds / 3` a replica lists the group's Leases (one list call), renews its
-own, computes which shards it should hold among the live members, gives up those it should
-not (its studies stopped first, then the Lease emptied), and takes those it should (a free
-or expired Lease, taken by a PUT carrying the resourceVersion it read: of two replicas
-racing for it one gets a 409 and backs off).
+own (its first round does only that, so replicas started together see each other before
+they take shards), computes which shards it should hold among the live members, gives up
+those it should not (its studies stopped first, then the Lease emptied), and takes those it
+should (a free or expired Lease, taken by a PUT carrying the resourceVersion it read: of
+two replicas racing for it one gets a 409 and backs off).
 
 Expiry is judged as client-go's leader election judges it: a Lease is expired when its
 resourceVersion has not changed for its leaseDurationSeconds as measured on this replica's
@@ -132,6 +133,7 @@ class ShardKeeper:
         self._seen: dict[str, tuple[str, float]] = {}
         self._renewed_at = time.monotonic()
         self._stopping = False
+        self._announced = False
         self.member_object: dict[str, Any] | None = None
         self.slot: int | None = None
 
@@ -191,6 +193,14 @@ class ShardKeeper:
             del self._seen[name]
         await self._renew_member(by_name, began)
         self.members = members
+        if not self._announced:
+            # The first round only says this replica is alive. Replicas started together
+            # (a new Deployment, a rollout) then see each other before any takes a shard;
+            # otherwise the first to run a round takes all of them, and half move a round
+            # later, their studies stopped for the handover.
+            self._announced = True
+            self._renewed_at = began
+            return
         desired = desired_shards(self.identity, members, self.shards)
         before = set(self.held)
         for shard in sorted(self.held):
@@ -291,8 +301,12 @@ class ShardKeeper:
         for shard in sorted(self.held):
             self.held.discard(shard)
             await self.on_release(shard)
-            lease = items.get(self.shard_lease(shard))
-            if lease is not None:
+        # Every shard Lease the list says is ours, not only those held: a round cancelled
+        # by the shutdown may have taken one whose answer it never saw.
+        for lease in items.values():
+            spec = lease.get("spec") or {}
+            labels = lease["metadata"].get("labels") or {}
+            if labels.get(LABEL_ROLE) == "shard" and spec.get("holderIdentity") == self.identity:
                 with _Quiet():
                     await self.leases.replace(self._body(lease["metadata"]["name"], "shard",
                                                          lease, ""))

@@ -7,9 +7,12 @@ operator's arguments, not by the number of replicas, so scaling the replicas mov
 shards (Leases) between replicas and never re-hashes a study.
 
 Which live replica should hold a shard is rendezvous (highest-random-weight) hashing over
-the replicas' identities: every replica computes the same answer from the same set of
-members, each gets an even share, and when one joins or leaves only the shards it gains
-or loses move.
+the replicas' identities, with bounded loads (Mirrokni, Thorup and Zadimoghaddam, 2018): a
+shard goes to the highest-weight replica that holds fewer than ceil(shards / replicas)
+already. Every replica computes the same answer from the same set of members; plain
+rendezvous hashing gives even shares only on average (16 shards between 2 replicas split
+11/5 for some pairs of names), the bound makes them even; and when one joins or leaves,
+few shards beyond the ones it gains or loses move.
 """
 
 from __future__ import annotations
@@ -28,12 +31,22 @@ def _weight(member: str, shard: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{member}/{shard}".encode()).digest()[:8], "big")
 
 
-def desired_owner(shard: int, members: Iterable[str]) -> str | None:
-    """The member that should hold `shard` (None without members)."""
-    return max(members, key=lambda m: (_weight(m, shard), m), default=None)
+def assignment(members: Iterable[str], shards: int) -> dict[int, str]:
+    """Which member should hold each shard (empty without members)."""
+    everyone = sorted(set(members))
+    if not everyone:
+        return {}
+    cap = -(-shards // len(everyone))
+    load = dict.fromkeys(everyone, 0)
+    owners: dict[int, str] = {}
+    for shard in range(shards):
+        ranked = sorted(everyone, key=lambda m: (_weight(m, shard), m), reverse=True)
+        owner = next(m for m in ranked if load[m] < cap)
+        owners[shard] = owner
+        load[owner] += 1
+    return owners
 
 
 def desired_shards(me: str, members: Iterable[str], shards: int) -> set[int]:
     """The shards `me` should hold among `members` (`me` counted among them)."""
-    everyone = sorted({*members, me})
-    return {s for s in range(shards) if desired_owner(s, everyone) == me}
+    return {s for s, owner in assignment({*members, me}, shards).items() if owner == me}
