@@ -195,3 +195,27 @@ def test_linear_parameters_get_a_change_per_decade_interval() -> None:
     law = laws_of(engine)["depth"]
     assert law.verdict == VERDICT_LAW
     assert holds(law, 5.0)
+
+
+@pytest.mark.parametrize("seed", [0, 2])  # the frontier line misses N on both
+def test_a_law_set_aside_for_its_floor_widens_the_frontier_line_s_interval(
+        seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the joint law is not believed for its floor alone, the laws are the frontier's
+    lines, which read flat; a bootstrap of a line is centred on that bias. The set-aside law
+    still says where the optimum moves, so each line's interval is widened to hold its
+    reading: wide, not confidently wrong."""
+    from carbs_optimizer.laws import allocation, intervals
+
+    baseline = laws_of(study(seed))
+    monkeypatch.setattr(allocation, "plausible", lambda law, objectives: False)
+    monkeypatch.setattr(intervals, "plausible", lambda law, objectives: False)
+    laws = laws_of(study(seed))
+    size, lr, warmup = laws["n_params"], laws["lr"], laws["warmup"]
+    assert {law.fit for law in laws.values()} == {"frontier"}
+    assert abs((size.exponent or 0.0) - N_EXPONENT) > 0.03  # the line is off ...
+    assert holds(size, N_EXPONENT)  # ... and its interval says so
+    assert holds(size, baseline["n_params"].exponent or 0.0)
+    assert size.verdict == VERDICT_LAW
+    assert holds(lr, LR_EXPONENT * N_EXPONENT)
+    assert holds(warmup, 0.0)
+    assert warmup.verdict == VERDICT_NO_LAW

@@ -17,7 +17,12 @@ the law the engine reports, the same way it was fitted the first time.
   the draws (a tenth, at 80%) gets its interval stretched to hold 0, and keeps the spread
   of its refitted slopes on the other side.
 - Frontier lines (no joint law): the successes are resampled, each resample's frontier
-  found again and its Theil-Sen line refitted.
+  found again and its Theil-Sen line refitted. That measures the line's sampling noise,
+  not its model error: the line reads flat, and a bootstrap of a biased estimator is
+  centred on the bias. Where the joint law was set aside for its floor alone
+  (`allocation.plausible`), its path slopes are a second reading of the same laws, and
+  each line's interval is widened to hold that reading's own bootstrap interval (with its
+  flat valleys): where the two disagree the interval is wide, not confidently wrong.
 
 The interval is the draws' 10th to 90th percentile, widened to hold the estimate and to
 at least the estimate ± z · the draws' robust spread, so a lopsided or collapsed
@@ -40,14 +45,25 @@ from statistics import NormalDist
 import numpy as np
 
 from carbs_optimizer.laws.allocation import (
+    SPARE_TRIALS,
+    Allocation,
     ObservedAllocation,
+    basic_limits,
     observed_allocation,
     path_laws,
     path_reference_cost,
     path_slopes,
+    plausible,
+    relevance,
     valley_prior,
 )
-from carbs_optimizer.laws.allocation_law import AllocationLaw, bootstrap_allocation_laws
+from carbs_optimizer.laws.allocation_law import (
+    MAX_EXPONENT,
+    AllocationLaw,
+    bootstrap_allocation_laws,
+    fit_allocation_law,
+)
+from carbs_optimizer.laws.cost_line import fit_cost_line
 from carbs_optimizer.laws.scaling import (
     VERDICT_LAW,
     VERDICT_NO_LAW,
@@ -105,12 +121,14 @@ def assess_laws(
     rng = np.random.default_rng(seed)
     exponents = np.full((draws, len(params)), np.nan)
     flat = np.zeros((draws, len(params)), dtype=bool)
+    rival: tuple[list[float | None], np.ndarray, np.ndarray] | None = None
     if fitted.allocation is not None:
         numeric = list(fitted.numeric)
         exponents[:, numeric], flat[:, numeric] = _joint_draws(fitted, params, costs, rng,
                                                                draws)
     elif len(frontier) >= 2:
         exponents[:] = _frontier_draws(params, observations, sign, rng, draws)
+        rival = _rival_draws(params, observations, fitted, sign, costs, basic, rng, draws)
     saturated = saturation_cost(costs, objectives, np.array(
         [o.cost for o in observations if o.cost > 0 and math.isfinite(o.cost)]))
     out = []
@@ -119,7 +137,10 @@ def assess_laws(
             out.append(_band_verdict(param, j, law, costs, basic, saturated))
             continue
         interval = exponent_interval(law.exponent, exponents[:, j], level)
-        if interval is not None and float(np.mean(flat[:, j])) >= (1.0 - level) / 2.0:
+        share_flat = float(np.mean(flat[:, j]))
+        if interval is not None and rival is not None:
+            interval, share_flat = _with_rival(interval, rival, j, level)
+        if interval is not None and share_flat >= (1.0 - level) / 2.0:
             interval = (min(interval[0], 0.0), max(interval[1], 0.0))
         out.append(_verdict(param, j, law, interval, costs, basic, saturated))
     return out
@@ -231,6 +252,96 @@ def _frontier_draws(params: Sequence[Param], observations: Sequence[ObservationI
                 slope = fit_line(param, x, law_coordinate(param, basic[front, j]))
                 out[b, j] = np.nan if slope.exponent is None else slope.exponent
     return out
+
+
+def _rival_draws(
+    params: Sequence[Param], observations: Sequence[ObservationInBasic],
+    fitted: ObservedAllocation, sign: int, frontier_costs: np.ndarray,
+    frontier_basic: np.ndarray, rng: np.random.Generator, draws: int,
+) -> tuple[list[float | None], np.ndarray, np.ndarray] | None:
+    """A second reading of a frontier line's law, to measure the line's model error: the
+    joint law that `allocation.plausible` set aside for its floor alone, its path slopes
+    (d: None where not numeric) with their bootstrap draws and flat valleys (draws x d,
+    as `_joint_draws`); None where there is no such law.
+
+    The frontier's line reads the few trials that happen to be best at their cost, and its
+    slope reads flat (allocation.observed_scaling_laws): a bootstrap of it is centred on
+    that bias. The joint law reads every trial. A floor far below the trials is why it was
+    not believed, and the floor sets what the law predicts of the objective beyond the
+    data, not where the optimum moves: that follows from the drivers' exponents and the
+    valleys, which it still fitted (a law whose exponent ran into its bound pinned neither,
+    and gives no reading). Where the two readings disagree, neither is known to be right,
+    and the line's interval is widened to hold the joint law's (`_with_rival`).
+    """
+    allocation = _floor_set_aside(params, observations, fitted, sign)
+    if allocation is None:
+        return None
+    numeric = list(fitted.numeric)
+    laws = path_laws(allocation, [fitted.laws[j] for j in numeric], frontier_costs,
+                     frontier_basic[:, numeric])
+    estimates: list[float | None] = [None] * len(params)
+    for j, law in zip(numeric, laws, strict=True):
+        if law.fit == "joint":
+            estimates[j] = law.exponent
+    exponents = np.full((draws, len(params)), np.nan)
+    flat = np.zeros((draws, len(params)), dtype=bool)
+    exponents[:, numeric], flat[:, numeric] = _joint_draws(
+        replace(fitted, allocation=allocation), params, frontier_costs, rng, draws)
+    return estimates, exponents, flat
+
+
+def _floor_set_aside(params: Sequence[Param], observations: Sequence[ObservationInBasic],
+                     fitted: ObservedAllocation, sign: int) -> Allocation | None:
+    """The joint law allocation.fit_allocation fits on these trials where
+    `allocation.plausible` rejected it for its floor only (its exponents are inside their
+    bounds); None where fit_allocation found no law for any other reason."""
+    if fitted.basic is None or fitted.costs is None or not fitted.numeric:
+        return None
+    numeric = [params[j] for j in fitted.numeric]
+    basic, costs, frontier = fitted.basic, fitted.costs, list(fitted.frontier)
+    outputs = np.array([o.output for o in observations if o.cost > 0
+                        and math.isfinite(o.cost) and math.isfinite(o.output)])
+    line = fit_cost_line(basic, np.log10(costs))
+    if line is None or not frontier or len(outputs) != len(costs):
+        return None
+    drivers = line.drivers
+    others = tuple(j for j in range(len(numeric)) if j not in drivers)
+    k, m = len(drivers), len(others)
+    if len(outputs) < 1 + 2 * k + m * (k + 2) + SPARE_TRIALS:
+        return None
+    lines = [fitted.laws[j] for j in fitted.numeric]
+    prior = valley_prior(numeric, basic, costs, frontier, lines, line.weights, drivers)
+    if prior is None:
+        return None
+    band = [frontier[i] for i in dearest_band([float(costs[i]) for i in frontier])]
+    orientation = np.where(line.weights[list(drivers)] > 0, 1.0, -1.0)
+    x = basic[:, list(drivers)] * orientation
+    z = basic[:, list(others)]
+    y = outputs * sign
+    ref = np.median(basic[band][:, list(drivers)], axis=0) * orientation
+    law = fit_allocation_law(x, z, y, ref, prior, relevance(costs, y))
+    if law is None or plausible(law, y) or bool(np.any(law.exponents >= 0.99 * MAX_EXPONENT)):
+        return None
+    limits = np.array([basic_limits(p) for p in numeric]).reshape(len(numeric), 2)
+    return Allocation(
+        params=tuple(numeric), drivers=drivers, others=others, orientation=orientation,
+        cost_line=line, low=limits[:, 0], high=limits[:, 1], law=law, prior=prior,
+        driver_data=x, other_data=z, objectives=y, trials=len(y), sign=sign)
+
+
+def _with_rival(interval: tuple[float, float],
+                rival: tuple[list[float | None], np.ndarray, np.ndarray], index: int,
+                level: float) -> tuple[tuple[float, float], float]:
+    """The line's `interval` widened to hold the rival reading's own interval (or its
+    estimate, where too few of its draws refitted), and the share of the rival's draws in
+    which the parameter's valley was flat."""
+    estimates, draws, flat = rival
+    estimate = estimates[index]
+    if estimate is None or not math.isfinite(estimate):
+        return interval, 0.0
+    other = exponent_interval(estimate, draws[:, index], level) or (estimate, estimate)
+    return (min(interval[0], other[0]), max(interval[1], other[1])), float(
+        np.mean(flat[:, index]))
 
 
 def exponent_interval(estimate: float | None, draws: np.ndarray,
