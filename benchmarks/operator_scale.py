@@ -154,6 +154,18 @@ def _overheads(pods: list[Any], jobs: list[Any], engine: dict[str, float]) -> li
     return out
 
 
+def _requests_by_kind(requests: list[Any], trials: int) -> dict[str, float]:
+    """Requests per trial by verb and resource (`GET carbstrials`, `PATCH carbstrials/status`,
+    `LIST pods`...), the largest first: which calls a trial's lifecycle costs."""
+    counts: Counter[str] = Counter()
+    for request in requests:
+        plural = request.resource.plural if request.resource is not None else "other"
+        verb = str(request.action or request.method).upper()
+        sub = f"/{request.subresource}" if request.subresource else ""
+        counts[f"{verb} {plural}{sub}"] += 1
+    return {kind: round(n / trials, 2) for kind, n in counts.most_common()}
+
+
 def _quantiles(values: list[float]) -> dict[str, float | None]:
     ordered = sorted(values)
     if not ordered:
@@ -280,6 +292,7 @@ async def run(scenario: str, *, studies: int, trials: int, parallelism: int = 2,
         "engine_mean_s": statistics.mean(engine.values()) if engine else None,
         "api_requests": len(requests), "api_requests_per_trial": len(requests) / max(1, len(ran)),
         "lease_requests_per_trial": lease_calls / max(1, len(ran)),
+        "requests_per_trial_by_kind": _requests_by_kind(requests, max(1, len(ran))),
         "peak_main_rss_mib": peak_main, "peak_tree_pss_mib": peak_tree,
         "baseline_rss_mib": baseline,
         "rss_per_study_mib": (peak_main - baseline) / max(1, studies + (1 if big else 0)),

@@ -233,12 +233,9 @@ class StudyApi:
         if not self._ours(namespace) or pair is None:
             return await self.api.pods(namespace, label_selector)
         await self._listed(PODS)
-        found = self.cache.matching(PODS, *pair)
-        if found:
-            return found
-        # None seen: not started yet, or pods that do not carry the study's label (a
-        # TrainJob's controller decides its pods' labels), which no event would bring.
-        return await self.fresh_pods(namespace, label_selector)
+        # The study's labelled pods only: pods that do not carry its label (a TrainJob's
+        # controller labels its own) are read with fresh_pods, as no event brings them.
+        return self.cache.matching(PODS, *pair)
 
     async def fresh_pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
         found = await self.api.fresh_pods(namespace, label_selector)

@@ -68,7 +68,9 @@ async def read_workload(
     if obj is None:
         return None, [], None
     selector = f"{kind.pod_label}={name}"
-    pods = await api.pods(namespace, selector)
+    # Pods built from our pod templates carry the study's label, so the study's cache sees
+    # them; a TrainJob's controller labels its pods itself, so those are asked for.
+    pods = await (api.fresh_pods if kind.spec_labels else api.pods)(namespace, selector)
     state = _state(spec, kind, obj, pods)
     if state.finished:
         # Judged on pods as a cache last saw them; the result is read from them as the
