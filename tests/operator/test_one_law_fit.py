@@ -48,7 +48,8 @@ def test_the_law_shown_is_the_law_the_prediction_followed() -> None:
     spec, trials = spec_of(), trials_with_repeats()
     view = build_view(spec, trials, name="lm")
     prediction = scale_up_prediction(spec, trials)
-    assert prediction is not None and prediction.allocation is not None
+    assert prediction is not None
+    assert prediction.allocation is not None
     fit = prediction.law_fit
     assert fit is not None
     # One fit: the view's laws and the prediction were read off the same object.
@@ -65,7 +66,8 @@ def test_the_law_shown_is_the_law_the_prediction_followed() -> None:
     for param, slope in zip(prediction.allocation.params, slopes, strict=True):
         assert shown[param.name].fit == "joint"
         assert shown[param.name].slope == pytest.approx(float(slope), rel=1e-12, abs=1e-12)
-    assert math.isfinite(float(slopes[0])) and slopes[0] > 0  # model size grows with compute
+    assert math.isfinite(float(slopes[0]))
+    assert slopes[0] > 0  # model size grows with compute
 
 
 def test_the_fit_reads_the_succeeded_trials_only() -> None:
