@@ -10,7 +10,7 @@ from typing import Any
 
 from carbs_operator.k8s.api import JOBS, TRIALS, KubeApi
 from carbs_operator.k8s.study_objects import PODS, StudyApi, StudyObjects
-from carbs_operator.template import LABEL_STUDY
+from carbs_operator.template import LABEL_STUDY, LABEL_TRIAL
 from tests.support.emulator import EXEMPT_HEADER, Cluster
 
 GV = "carbs.dev/v1alpha1"
@@ -55,6 +55,25 @@ def test_a_list_drops_what_it_lacks_unless_it_changed_while_the_list_was_on_its_
     cache.load(TRIALS, [trial("s-0", 1), trial("s-3", 4)], mark, now=0.0)
     assert sorted(o["metadata"]["name"] for o in cache.objects(TRIALS)) == ["s-0", "s-2", "s-3"]
     assert cache.listed_at(TRIALS) == 0.0
+
+
+def workload(resource_name: str, trial_name: str, version: int) -> dict[str, Any]:
+    return {"metadata": {"name": resource_name, "resourceVersion": str(version),
+                         "labels": {LABEL_STUDY: "s", LABEL_TRIAL: trial_name}}}
+
+
+def test_a_concluded_trials_workload_and_pods_are_not_kept() -> None:
+    cache = StudyObjects()
+    cache.put(JOBS, workload("s-0", "s-0", 2))
+    cache.put(PODS, workload("s-0-abc", "s-0", 3))
+    cache.put(JOBS, workload("s-1", "s-1", 4))
+    cache.put(TRIALS, trial("s-1", 5, "EarlyStopped"))  # its workload is deleted later
+    cache.put(TRIALS, trial("s-0", 6, "Succeeded"))
+    assert cache.find(JOBS, "s-0") is None
+    assert cache.find(PODS, "s-0-abc") is None
+    assert cache.find(JOBS, "s-1") is not None
+    cache.observe(PODS, {"type": "MODIFIED", "object": workload("s-0-abc", "s-0", 9)})
+    assert cache.objects(PODS) == []
 
 
 def test_a_trial_is_parsed_once_per_version() -> None:

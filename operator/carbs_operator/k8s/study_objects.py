@@ -32,14 +32,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from carbs_operator.k8s.api import TRIALS, ObjectApi, Resource
+from carbs_operator.models import TrialPhase
 from carbs_operator.study import TrialRecord
-from carbs_operator.template import LABEL_STUDY
+from carbs_operator.template import LABEL_STUDY, LABEL_TRIAL
 
 #: How often a study's cached resources are listed again from the server (a safety net for
 #: deletions a broken watch missed; every other change arrives by the watches).
 RELIST_SECONDS = 600.0
 #: The pods "resource" of the cache (core/v1 pods are read through their own client call).
 PODS = Resource("", "v1", "pods")
+#: Phases after which a trial's workload and pods are never read again.
+SETTLED_PHASES = frozenset({TrialPhase.SUCCEEDED.value, TrialPhase.FAILED.value,
+                            TrialPhase.LOST.value})
 
 
 def _version(obj: Mapping[str, Any]) -> int | None:
@@ -55,6 +59,12 @@ def _version(obj: Mapping[str, Any]) -> int | None:
 def _name(obj: Mapping[str, Any]) -> str | None:
     name = (obj.get("metadata") or {}).get("name")
     return name if isinstance(name, str) else None
+
+
+def _trial_of(obj: Mapping[str, Any]) -> str | None:
+    labels = (obj.get("metadata") or {}).get("labels")
+    trial = labels.get(LABEL_TRIAL) if isinstance(labels, Mapping) else None
+    return trial if isinstance(trial, str) else None
 
 
 def _equality(selector: str) -> tuple[str, str] | None:
@@ -82,6 +92,10 @@ class StudyObjects:
         self._kept: dict[Resource, _Kept] = {}
         self._sequence = itertools.count(1)
         self._records: dict[str, tuple[int | None, TrialRecord | None]] = {}
+        # Trials concluded for good: nothing reads their workloads or pods again, so those
+        # are not kept (a study of 10,000 trials whose Jobs stay would hold 10,000 Jobs and
+        # Pods). An early-stopped trial's workload is kept until it is deleted.
+        self._settled: set[str] = set()
 
     def _of(self, resource: Resource) -> _Kept:
         return self._kept.setdefault(resource, _Kept())
@@ -92,6 +106,8 @@ class StudyObjects:
         name = _name(obj)
         if name is None:
             return
+        if resource != TRIALS and _trial_of(obj) in self._settled:
+            return
         kept = self._of(resource)
         version = _version(obj)
         known = kept.objects.get(name)
@@ -101,6 +117,16 @@ class StudyObjects:
         kept.gone.pop(name, None)
         kept.objects[name] = dict(obj)
         kept.stamps[name] = next(self._sequence)
+        if resource == TRIALS and (obj.get("status") or {}).get("phase") in SETTLED_PHASES:
+            self._settle(name)
+
+    def _settle(self, trial: str) -> None:
+        self._settled.add(trial)
+        for resource, kept in self._kept.items():
+            if resource != TRIALS:
+                for name in [n for n, o in kept.objects.items() if _trial_of(o) == trial]:
+                    del kept.objects[name]
+                    del kept.stamps[name]
 
     def remove(self, resource: Resource, name: str, version: int | None = None) -> None:
         """Deleted (an event's last version, or our own delete: the version kept)."""
