@@ -278,6 +278,10 @@ class Emulator(kmock.KubernetesEmulator):
     _rng: random.Random = attrs.field(factory=random.Random, init=False)
     _write: WriteOptions = attrs.field(factory=WriteOptions, init=False)
     _columns: dict[kmock.resource, list[dict[str, Any]]] = attrs.field(factory=dict, init=False)
+    # The uids of the objects that exist, kept by _commit: an owner reference is checked in
+    # O(1), not by a scan of every object (which made each create O(objects): 90 ms with a
+    # study of 10,000 trials stored).
+    _live_uids: set[str] = attrs.field(factory=set, init=False)
 
     def __attrs_post_init__(self) -> None:
         # Deliberately not calling kmock's post-init: its fallback reactions implement the
@@ -378,14 +382,18 @@ class Emulator(kmock.KubernetesEmulator):
         obj["metadata"]["resourceVersion"] = str(self._rv)
         meta = obj["metadata"]
         key = (kind.resource, meta.get("namespace") if kind.namespaced else None, meta["name"])
+        uid = meta.get("uid")
         if event_type == "DELETED":
             self._objects[key].delete()
+            self._live_uids.discard(uid)
         elif key not in self._objects:
             self._objects[key] = obj
         elif self._objects[key].deleted:
             self._objects[key].create(obj)
         else:
             self._objects[key].history.append(obj)
+        if event_type != "DELETED" and isinstance(uid, str):
+            self._live_uids.add(uid)
         if len(self._log) == self._log.maxlen:
             self._log_floor = self._log[0].rv
         event = _Event(self._rv, kind.resource, event_type, obj, old)
@@ -446,12 +454,10 @@ class Emulator(kmock.KubernetesEmulator):
             self.register_crd(obj)  # served from now on (an apiextensions server's job)
         created = self._commit(kind, "ADDED", obj, None)
         refs = meta.get("ownerReferences") or []
-        if refs:
-            live = {o["metadata"]["uid"] for o in self.live_objects()}
-            if not any(ref.get("uid") in live for ref in refs):
-                # The garbage collector also removes a dependent created after all its owners
-                # were gone (a dangling ownerReference), a little later on a real cluster.
-                self._delete_or_mark(kind, created, "Background")
+        if refs and not any(ref.get("uid") in self._live_uids for ref in refs):
+            # The garbage collector also removes a dependent created after all its owners
+            # were gone (a dangling ownerReference), a little later on a real cluster.
+            self._delete_or_mark(kind, created, "Background")
         return created
 
     def replace_object(self, kind: Kind, namespace: str | None, name: str, subresource: str | None,
