@@ -65,6 +65,7 @@ SUMMARY_PATH = RESULTS_DIR / "early_stopping.json"
 #: The capped protocol (``--capped``): its runs and summary live apart from the uncapped ones.
 CAPPED_RUNS_DIR = OUT_DIR / "capped"
 CAPPED_SUMMARY_PATH = RESULTS_DIR / "early_stopping_capped.json"
+REPLAY_SUMMARY_PATH = RESULTS_DIR / "early_stopping_replay.json"
 DEFAULT_TRIALS = 40
 #: A capped study ends when its spend reaches maxTotalCost (the problem's budget, as the
 #: runtimes' study.decide() rules) or at this many trials, whichever comes first (a guard:
@@ -91,7 +92,8 @@ VARIANT_KNOBS = {"margin": "margin", "grace": "grace_fraction", "min_trials": "m
                  "bandwidth": "FRONTIER_BANDWIDTH", "noise": "NOISE_MARGIN",
                  "adaptive": "ADAPTIVE_SLACK", "cheap": "PROTECT_CHEAPEST",
                  "projected": "PROJECTED", "gain_quantile": "PROJECTION_QUANTILE",
-                 "dearest": "PROTECT_DEAREST"}
+                 "dearest": "PROTECT_DEAREST", "gain_margin": "GAIN_MARGIN",
+                 "gain_upper": "GAIN_UPPER", "stage_dearest": "STAGE_PROTECT_DEAREST"}
 
 
 @dataclass
@@ -141,8 +143,8 @@ def settings_for(config: str) -> tuple[EarlyStopping | None, StoppedFeedback,
     rule, feedback = base.split("/")[:2]
     fields: dict[str, float] = {}
     constants: dict[str, float] = {}
-    if variant:
-        name, value = variant.split("=")
+    for change in variant.split("@") if variant else []:  # "@a=1@b=2": two knobs
+        name, value = change.split("=")
         knob = VARIANT_KNOBS[name]
         (constants if knob.isupper() else fields)[knob] = float(value)
     settings = EarlyStopping(rule=StoppingRule(rule.capitalize()), **fields)
@@ -543,6 +545,102 @@ def render_capped(summaries: Sequence[dict[str, Any]]) -> str:
         "alone gives the unstopped study against itself.")
 
 
+# --------------------------------------------------------------------------------------------
+# The rule alone: its decisions replayed on the unstopped studies
+# --------------------------------------------------------------------------------------------
+
+
+def replay_rule(problem: CurveProblem, run: StudyRun, config: str) -> dict[str, Any]:
+    """The config's rule decides on the unstopped study's own trials, in their order, as a
+    runtime would have (peers: the earlier trials, a stopped one as stopped), but the engine
+    is not told: the trials stay those of `run`. What the rule saved (the unspent rest of the
+    trials it stopped) against what it cost (the study's regret without their results) is
+    then its decisions' doing alone, with none of the divergence one stop sets off in the
+    engine (as large as another seed's: `seed_to_seed`). A simulator's curves are drawn
+    again from the trial's seed, so they are the ones the study saw."""
+    settings, _, constants = settings_for(config)
+    saved_constants = {name: getattr(rules, name) for name in constants}
+    for name, value in constants.items():
+        setattr(rules, name, value)
+    try:
+        records: list[TrialRecord] = []
+        kept: list[SimTrial] = []
+        for t in run.trials:
+            curve: list[CurvePoint] = []
+            decision: StopDecision | None = None
+            peers = trial_progress.peers(records, exclude=t.index)
+            for progress in problem.run(t.params, trial_seed(run.seed, t.index)):
+                if progress.failed:
+                    break
+                curve.append(CurvePoint(progress.step, progress.loss, progress.cost))
+                if settings is not None and not progress.last:
+                    decision = decide(settings, Direction.MINIMIZE, curve, t.predicted_cost,
+                                      peers)
+                    if decision is not None:
+                        break
+            phase = "EarlyStopped" if decision is not None else t.phase
+            spent = float(curve[-1].cost or 0.0) if decision is not None else t.spent
+            records.append(TrialRecord(
+                index=t.index, params={}, phase=TrialPhase(phase), suggestion_id=None,
+                objective=(curve[-1].objective if decision is not None and curve
+                           else None if phase != "Succeeded" else t.loss),
+                cost=spent, predicted_cost=t.predicted_cost, curve=tuple(curve)))
+            kept.append(SimTrial(t.index, t.params, [], math.nan if decision else t.loss,
+                                 math.nan if decision else t.true_loss, spent, t.full_cost,
+                                 t.predicted_cost, phase))
+    finally:
+        for name, value in saved_constants.items():
+            setattr(rules, name, value)
+    replayed = StudyRun(run.problem, config, run.seed, trials=kept, budget=run.budget)
+    return {"config": config, "seed": run.seed, "run": replayed,
+            "stopped": sum(t.phase == "EarlyStopped" for t in kept),
+            "saved": 1.0 - replayed.spent / run.spent if run.spent > 0 else math.nan}
+
+
+def summarise_replay(problem: CurveProblem, runs: Sequence[StudyRun],
+                     configs: Sequence[str]) -> dict[str, Any]:
+    """Per config, over the unstopped studies `runs`: the compute its decisions saved and the
+    regret ratio they cost, paired per seed (medians; and the worst seed's regret ratio)."""
+    replays = [replay_rule(problem, run, config) for config in configs for run in runs]
+    views = [regret_view(r) for r in runs] + [regret_view(x["run"]) for x in replays]
+    best, _, levels = regret_baseline(problem, views, problem.budget)  # type: ignore[arg-type]
+
+    def regret(run: StudyRun) -> float:
+        return pareto_regret(regret_view(run).trials, levels, best, problem.uninformed_loss)[0]
+
+    base = {run.seed: regret(run) for run in runs}
+    per_config: dict[str, Any] = {}
+    for config in configs:
+        items = []
+        for x in (x for x in replays if x["config"] == config):
+            r = regret(x["run"])
+            items.append({"seed": x["seed"], "stopped": x["stopped"], "saved": x["saved"],
+                          "regret": r, "regret_ratio": r / base[x["seed"]]
+                          if base[x["seed"]] > 0 else math.nan})
+        per_config[config] = {
+            "seeds": len(items), "runs": items,
+            "median_saved": median([i["saved"] for i in items]),
+            "median_regret_ratio": median([i["regret_ratio"] for i in items]),
+            "worst_regret_ratio": max((i["regret_ratio"] for i in items), default=math.nan),
+            "median_stopped": median([float(i["stopped"]) for i in items]),
+        }
+    return {"problem": problem.name, "protocol": "capped" if runs and runs[0].budget else
+            "uncapped", "trials": median([float(len(r.trials)) for r in runs]),
+            "configs": per_config}
+
+
+def render_replay(summaries: Sequence[dict[str, Any]]) -> str:
+    header = ["problem", "studies", "config", "seeds", "stopped trials", "compute saved",
+              "regret ratio", "worst seed's regret ratio"]
+    rows = [[s["problem"], s["protocol"], config, str(st["seeds"]),
+             f"{st['median_stopped']:.0f}", f"{st['median_saved']:+.0%}",
+             f"{st['median_regret_ratio']:.2f}", f"{st['worst_regret_ratio']:.2f}"]
+            for s in summaries for config, st in s["configs"].items()]
+    return markdown_table(header, rows) + (
+        "\n\nEach rule's decisions replayed on the unstopped studies' own trials (the engine "
+        "not told): medians over seeds of each seed's saving and regret ratio.")
+
+
 def engine_version() -> str:
     """The commit the engine came from, and whether optimizer/ had uncommitted changes (the
     numbers move with the engine: rerun with --fresh after it changes)."""
@@ -601,6 +699,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--capped", action="store_true",
                         help="capped studies: maxTotalCost = the problem's budget, trials "
                         "capped at its per-trial share; results in early_stopping_capped.json")
+    parser.add_argument("--replay", action="store_true",
+                        help="replay each config's rule on the cached unstopped studies "
+                        "(uncapped, and capped where cached); early_stopping_replay.json")
     parser.add_argument("--audit", action="store_true",
                         help="finish the cached runs' stopped trials of real training, to "
                         "count mistaken stops")
@@ -609,6 +710,21 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(1)
     capped = args.capped
+    if args.replay:
+        summaries = []
+        configs = [c for c in args.configs if c != "none"]
+        for name in args.problems:
+            problem = problem_by_name(name)
+            for is_capped in (False, True):
+                unstopped = [r for s in range(10)
+                             if (r := load(name, "none", s, is_capped)
+                                 or shared_unstopped(name, s, is_capped)) is not None]
+                if unstopped:
+                    summaries.append(summarise_replay(problem, unstopped, configs))
+                    print(render_replay(summaries[-1:]), file=sys.stderr, flush=True)
+        write_json(REPLAY_SUMMARY_PATH, {"configs": configs, "summaries": summaries})
+        print(render_replay(summaries))
+        return
     if not args.render:
         seeds = args.only_seeds if args.only_seeds is not None else range(args.seeds)
         for name in args.problems:

@@ -97,6 +97,15 @@ PROJECTION_QUANTILE = 0.9
 # With PROJECTED, a trial predicted dearer than every finished peer is never stopped: no
 # finished trial at its cost can say it would lose (it is the study's word on that cost).
 PROTECT_DEAREST = 1.0
+# When set, the stage comparison's margin also holds the spread of what the peers near the
+# trial's cost still gained from that stage to their ends (their GAIN_UPPER quantile less
+# their median, kernel-weighted like the fit): the uncertainty of reading a partial run,
+# which shrinks as the trial and its evidence progress, so a trial is stopped later in its
+# run where peers' curves fan out and earlier where they run alike. STAGE_PROTECT_DEAREST
+# does for the stage comparison what PROTECT_DEAREST does for the projected one.
+GAIN_MARGIN = 0.0
+GAIN_UPPER = 0.9
+STAGE_PROTECT_DEAREST = 0.0
 _IRLS_ITERATIONS = 40
 
 
@@ -365,6 +374,9 @@ def _frontier_verdict(point: _Point, predicted: float, finished: Sequence[_Finis
     if PROTECT_CHEAPEST and predicted < min(
             (f.cost for f in finished if f.cost is not None), default=0.0):
         return None
+    if STAGE_PROTECT_DEAREST and predicted > max(
+            (f.cost for f in finished if f.cost is not None), default=math.inf):
+        return None
     fraction = point.cost / predicted / (1.0 + (PREDICTION_SLACK if slack is None else slack))
     fit_points = [xy for xy in (_at_fraction(f, fraction) for f in finished) if xy is not None]
     if len(fit_points) > MAX_FIT_POINTS:
@@ -380,6 +392,8 @@ def _frontier_verdict(point: _Point, predicted: float, finished: Sequence[_Finis
         return None
     ys = [y for _, y in fit_points]
     reference = _local_quantile([xi - x for xi in xs], ys, kernel, FRONTIER_QUANTILE)
+    if GAIN_MARGIN:
+        reference += GAIN_MARGIN * _gain_spread(finished, fraction, x)
     # A local line over few, scattered peers can run below every one of them (on the digits
     # benchmark it asked for a negative cross-entropy): never hold the trial to better than
     # the best any peer reached at that stage. (Flooring at the best peer with no more
@@ -425,6 +439,23 @@ def _projected_verdict(point: _Point, predicted: float, finished: Sequence[_Fini
         return None
     gain = max(0.0, _weighted_quantile(gains, weights, PROJECTION_QUANTILE))
     return min(frontier) + gain, len(gains)
+
+
+def _gain_spread(finished: Sequence[_Finished], fraction: float, x: float) -> float:
+    """How much the peers' remaining gains from `fraction` of their runs to their ends differ
+    among peers near log cost `x` (their kernel-weighted GAIN_UPPER quantile less their
+    median; peers weighted by their cost at that stage, as the fit weights them)."""
+    gains, weights = [], []
+    for peer in finished:
+        at = _at_fraction(peer, fraction)
+        if at is None:
+            continue
+        gains.append(at[1] - min(peer.badness, *peer.best[-1:]))
+        weights.append(math.exp(-0.5 * ((at[0] - x) / FRONTIER_BANDWIDTH) ** 2))
+    if not gains or sum(weights) <= 0:
+        return 0.0
+    return max(0.0, _weighted_quantile(gains, weights, GAIN_UPPER)
+               - _weighted_quantile(gains, weights, 0.5))
 
 
 def _weighted_quantile(values: Sequence[float], weights: Sequence[float], q: float) -> float:

@@ -1,8 +1,10 @@
-"""Frontier's projected verdict (early_stopping.PROJECTED): a trial is stopped only when,
-given what its peers still gained from the same stage of their runs, it could not end better
-than the study's best finished result costing no more than it is predicted to cost. Peers
-and curves are test_early_stopping_rules.py's (loss 2 + 5 C^-0.2, constant learning rate);
-here every peer's cost was predicted right, so the prediction slack is 0."""
+"""Frontier's measured alternatives, off by default (benchmarks/README.md, Early stopping):
+the projected verdict (early_stopping.PROJECTED: a trial is stopped only when, given what its
+peers still gained from the same stage of their runs, it could not end better than the
+study's best finished result costing no more than it is predicted to cost), the gain margin
+and the stage rule's protection of the dearest trial. Peers and curves are
+test_early_stopping_rules.py's (loss 2 + 5 C^-0.2, constant learning rate); here every
+peer's cost was predicted right, so the prediction slack is 0."""
 
 from __future__ import annotations
 
@@ -96,3 +98,38 @@ def test_projected_reason_names_the_gain_and_the_best_it_must_beat() -> None:
     assert decision is not None
     assert decision.reason.startswith("Frontier: best val_loss")
     assert "to beat the study's best 3.143 at that cost" in decision.reason
+
+
+def fanned_study() -> list[Peer]:
+    """Every other peer anneals late (cosine): from mid-run on, what peers still gain
+    differs by up to half a unit."""
+    out = []
+    for k in range(8):
+        total = 100.0 * 2**k
+        curve = run_curve(total, cosine=k % 2 == 0)
+        out.append(Peer(curve, curve[-1].objective, total, total))
+    return out
+
+
+@pytest.mark.usefixtures("stage")
+def test_the_gain_margin_waits_where_the_peers_curves_fan_out(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """GAIN_MARGIN (off by default; measured in benchmarks/README.md): the stage comparison's
+    margin also holds the spread of the gains peers near its cost still made from that
+    stage, so it shrinks as the trial progresses and grows where curves differ in shape."""
+    for until in (0.3, 0.5, 0.9):
+        assert stops(0.3, until, fanned_study())
+    monkeypatch.setattr(rules, "GAIN_MARGIN", 1.0)
+    assert not stops(0.3, 0.3, fanned_study())
+    assert not stops(0.3, 0.5, fanned_study())
+    assert stops(0.3, 0.9, fanned_study())  # little left to gain: the margin has shrunk
+    assert stops(0.3, 0.5, EVERY)  # peers alike: a narrower margin
+
+
+@pytest.mark.usefixtures("stage")
+def test_stage_protect_dearest_leaves_a_trial_dearer_than_every_finished_peer(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert stops(0.8, 0.5, EVERY, cost=20_000.0)
+    monkeypatch.setattr(rules, "STAGE_PROTECT_DEAREST", 1.0)
+    assert not stops(0.8, 0.5, EVERY, cost=20_000.0)
+    assert stops(0.8, 0.5, EVERY, cost=3000.0)
