@@ -748,7 +748,8 @@ def main(argv: list[str] | None = None) -> None:
         summaries = []
         for name in args.problems:
             runs = [r for c in CONFIGS for s in range(10)
-                    if (r := load(name, c, s, capped=True)) is not None]
+                    if (r := load(name, c, s, capped=True) or (
+                        shared_unstopped(name, s, True) if c == "none" else None)) is not None]
             if runs:
                 summaries.append(summarise_capped(problem_by_name(name), runs))
         engines = sorted({r.engine for name in args.problems for c in CONFIGS
