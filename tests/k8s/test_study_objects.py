@@ -46,13 +46,14 @@ def test_a_deleted_object_comes_back_only_with_a_newer_version() -> None:
     assert cache.find(JOBS, "s-0") is None
 
 
-def test_a_list_drops_what_it_lacks_unless_it_changed_while_the_list_was_on_its_way() -> None:
+async def test_a_list_drops_what_it_lacks_unless_it_changed_while_the_list_was_on_its_way(
+) -> None:
     cache = StudyObjects()
     cache.put(TRIALS, trial("s-0", 1))
     cache.put(TRIALS, trial("s-1", 2))  # deleted on the server, no event seen
     mark = cache.mark()
     cache.put(TRIALS, trial("s-2", 5))  # created after the list began
-    cache.load(TRIALS, [trial("s-0", 1), trial("s-3", 4)], mark, now=0.0)
+    await cache.load(TRIALS, [trial("s-0", 1), trial("s-3", 4)], mark, now=0.0)
     assert sorted(o["metadata"]["name"] for o in cache.objects(TRIALS)) == ["s-0", "s-2", "s-3"]
     assert cache.listed_at(TRIALS) == 0.0
 

@@ -25,6 +25,7 @@ so a pass never acts on a state older than its own last write. What keeps it saf
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections.abc import Mapping
@@ -39,6 +40,8 @@ from carbs_operator.template import LABEL_STUDY, LABEL_TRIAL
 #: How often a study's cached resources are listed again from the server (a safety net for
 #: deletions a broken watch missed; every other change arrives by the watches).
 RELIST_SECONDS = 600.0
+#: Objects a list's answer puts in the cache between two yields to the event loop.
+LOAD_CHUNK = 500
 #: The pods "resource" of the cache (core/v1 pods are read through their own client call).
 PODS = Resource("", "v1", "pods")
 #: Phases after which a trial's workload and pods are never read again.
@@ -153,13 +156,16 @@ class StudyObjects:
         """A point in the sequence: what is put after it is newer than a list begun now."""
         return next(self._sequence)
 
-    def load(self, resource: Resource, objects: list[dict[str, Any]], mark: int,
-             now: float) -> None:
+    async def load(self, resource: Resource, objects: list[dict[str, Any]], mark: int,
+                   now: float) -> None:
         """A list's answer: its objects put, and those it lacks removed unless they were put
-        after the list began (created or changed while it was on its way)."""
+        after the list began (created or changed while it was on its way). Yields to the
+        loop every LOAD_CHUNK objects: a study of 10,000 trials must not hold the others."""
         kept = self._of(resource)
         names = set()
-        for obj in objects:
+        for position, obj in enumerate(objects):
+            if position % LOAD_CHUNK == LOAD_CHUNK - 1:
+                await asyncio.sleep(0)
             name = _name(obj)
             if name is not None:
                 names.add(name)
@@ -227,7 +233,7 @@ class StudyApi:
             found = await self.api.pods(self.namespace, self._own)
         else:
             found = await self.api.list_objects(resource, self.namespace, self._own)
-        self.cache.load(resource, found, mark, now)
+        await self.cache.load(resource, found, mark, now)
 
     def record(self, obj: Mapping[str, Any]) -> TrialRecord | None:
         return self.cache.record(obj)
