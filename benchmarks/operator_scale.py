@@ -84,6 +84,15 @@ def _rss_mib(pid: int, field: str = "Rss:") -> float:
     return 0.0
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU a process has used, from /proc/PID/stat (None once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Replica:
     """One `carbs operator` process with its log and metrics port."""
 
@@ -210,6 +219,10 @@ async def run(scenario: str, *, studies: int, trials: int, parallelism: int = 2,
             watchers = [asyncio.create_task(_watch(cluster, "pods", "v1", pods, stop)),
                         asyncio.create_task(_watch(cluster, "jobs", "batch/v1", jobs, stop))]
             peak_main = peak_tree = 0.0
+            # CPU of every operator process (main, fork server, workers) as last seen, less
+            # what each had used at the baseline: the work the studies cost, whatever the load.
+            cpu_base = {p: _cpu_seconds(p) or 0.0 for r in live for p in _tree(r.process.pid)}
+            cpu_seen: dict[int, float] = {}
             takeovers: list[float] = []
             finished = asyncio.Event()
             kills_while_running = 0
@@ -224,6 +237,10 @@ async def run(scenario: str, *, studies: int, trials: int, parallelism: int = 2,
                     main = sum(_rss_mib(r.process.pid) for r in live)
                     tree = sum(_rss_mib(p, "Pss:") for r in live for p in _tree(r.process.pid))
                     peak_main, peak_tree = max(peak_main, main), max(peak_tree, tree)
+                    for pid in (p for r in live for p in _tree(r.process.pid)):
+                        used = _cpu_seconds(pid)
+                        if used is not None:
+                            cpu_seen[pid] = used
                     await asyncio.sleep(0.5)
 
             async def campaign() -> None:
@@ -274,6 +291,7 @@ async def run(scenario: str, *, studies: int, trials: int, parallelism: int = 2,
             trial_objects = await cluster.list(GV, "carbstrials", "default")
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     ran = [t for t in trial_objects if t["spec"]["study"] != "big"]
+    operator_cpu = sum(used - cpu_base.get(pid, 0.0) for pid, used in cpu_seen.items())
     phases = Counter((t.get("status") or {}).get("phase") for t in ran)
     twice = sum(n - 1 for n in Counter(kubelet.started_jobs).values() if n > 1)
     engine = _engine_means(logs)
@@ -293,6 +311,8 @@ async def run(scenario: str, *, studies: int, trials: int, parallelism: int = 2,
         "api_requests": len(requests), "api_requests_per_trial": len(requests) / max(1, len(ran)),
         "lease_requests_per_trial": lease_calls / max(1, len(ran)),
         "requests_per_trial_by_kind": _requests_by_kind(requests, max(1, len(ran))),
+        "operator_cpu_s": operator_cpu,
+        "operator_cpu_per_trial_s": operator_cpu / max(1, len(ran)),
         "peak_main_rss_mib": peak_main, "peak_tree_pss_mib": peak_tree,
         "baseline_rss_mib": baseline,
         "rss_per_study_mib": (peak_main - baseline) / max(1, studies + (1 if big else 0)),
