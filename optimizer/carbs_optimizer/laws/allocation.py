@@ -132,7 +132,19 @@ def fit_allocation(
     params: Sequence[Param], basic: np.ndarray, objectives: np.ndarray, costs: np.ndarray,
     sign: int, frontier: Sequence[int], laws: Sequence[ScalingLaw],
 ) -> Allocation | None:
-    """The joint law over n trials of the numeric `params` (d), or None (see the module).
+    """The joint law over n trials of the numeric `params` (d), or None (see the module):
+    `fit_joint_law`'s, where it is plausible."""
+    fitted = fit_joint_law(params, basic, objectives, costs, sign, frontier, laws)
+    if fitted is None or not plausible(fitted.law, fitted.objectives):
+        return None
+    return fitted
+
+
+def fit_joint_law(
+    params: Sequence[Param], basic: np.ndarray, objectives: np.ndarray, costs: np.ndarray,
+    sign: int, frontier: Sequence[int], laws: Sequence[ScalingLaw],
+) -> Allocation | None:
+    """The joint law before the plausibility check (the intervals read one it set aside).
 
     `basic` (n x d) holds the trials' basic coordinates, `objectives` (n) their objectives
     as measured (`sign` +1: minimized), `costs` (n) their positive costs; `frontier` the
@@ -159,7 +171,7 @@ def fit_allocation(
     y = objectives * sign
     ref = np.median(basic[band][:, list(drivers)], axis=0) * orientation
     law = fit_allocation_law(x, z, y, ref, prior, relevance(costs, y))
-    if law is None or not plausible(law, y):
+    if law is None:
         return None
     limits = np.array([basic_limits(p) for p in params]).reshape(d, 2)
     return Allocation(

@@ -45,25 +45,21 @@ from statistics import NormalDist
 import numpy as np
 
 from carbs_optimizer.laws.allocation import (
-    SPARE_TRIALS,
     Allocation,
     ObservedAllocation,
-    basic_limits,
+    fit_joint_law,
     observed_allocation,
     path_laws,
     path_reference_cost,
     path_slopes,
     plausible,
-    relevance,
     valley_prior,
 )
 from carbs_optimizer.laws.allocation_law import (
     MAX_EXPONENT,
     AllocationLaw,
     bootstrap_allocation_laws,
-    fit_allocation_law,
 )
-from carbs_optimizer.laws.cost_line import fit_cost_line
 from carbs_optimizer.laws.scaling import (
     VERDICT_LAW,
     VERDICT_NO_LAW,
@@ -301,32 +297,14 @@ def _floor_set_aside(params: Sequence[Param], observations: Sequence[Observation
     basic, costs, frontier = fitted.basic, fitted.costs, list(fitted.frontier)
     outputs = np.array([o.output for o in observations if o.cost > 0
                         and math.isfinite(o.cost) and math.isfinite(o.output)])
-    line = fit_cost_line(basic, np.log10(costs))
-    if line is None or not frontier or len(outputs) != len(costs):
-        return None
-    drivers = line.drivers
-    others = tuple(j for j in range(len(numeric)) if j not in drivers)
-    k, m = len(drivers), len(others)
-    if len(outputs) < 1 + 2 * k + m * (k + 2) + SPARE_TRIALS:
+    if len(outputs) != len(costs):
         return None
     lines = [fitted.laws[j] for j in fitted.numeric]
-    prior = valley_prior(numeric, basic, costs, frontier, lines, line.weights, drivers)
-    if prior is None:
+    joint = fit_joint_law(numeric, basic, outputs, costs, sign, frontier, lines)
+    if joint is None or plausible(joint.law, joint.objectives) \
+            or bool(np.any(joint.law.exponents >= 0.99 * MAX_EXPONENT)):
         return None
-    band = [frontier[i] for i in dearest_band([float(costs[i]) for i in frontier])]
-    orientation = np.where(line.weights[list(drivers)] > 0, 1.0, -1.0)
-    x = basic[:, list(drivers)] * orientation
-    z = basic[:, list(others)]
-    y = outputs * sign
-    ref = np.median(basic[band][:, list(drivers)], axis=0) * orientation
-    law = fit_allocation_law(x, z, y, ref, prior, relevance(costs, y))
-    if law is None or plausible(law, y) or bool(np.any(law.exponents >= 0.99 * MAX_EXPONENT)):
-        return None
-    limits = np.array([basic_limits(p) for p in numeric]).reshape(len(numeric), 2)
-    return Allocation(
-        params=tuple(numeric), drivers=drivers, others=others, orientation=orientation,
-        cost_line=line, low=limits[:, 0], high=limits[:, 1], law=law, prior=prior,
-        driver_data=x, other_data=z, objectives=y, trials=len(y), sign=sign)
+    return joint
 
 
 def _with_rival(interval: tuple[float, float],
