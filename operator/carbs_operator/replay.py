@@ -234,7 +234,9 @@ def scaling_laws(spec: StudySpec, trials: Sequence[TrialRecord]) -> list[Scaling
 
     Read from measured results only: an EarlyStopped trial's censored value is a bound the
     search may steer by, not a measurement a law (fitted over every success) may pass
-    through, so here it is left out as a failure, as before the engine learned from it.
+    through. The one fit of a study's laws (`study_laws.study_law_fit`), which the
+    operator's status, `carbs frontier` and the UI read too.
     """
-    return build_engine(spec, trials, device="cpu",
-                        stopped_feedback=StoppedFeedback.FAILURE).scaling_laws()
+    from carbs_operator.study_laws import study_law_fit  # it replays through this module
+
+    return list(study_law_fit(spec, trials).scaling_laws())

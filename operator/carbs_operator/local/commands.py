@@ -56,9 +56,9 @@ class _LawsBySuccesses:
         key = tuple((t.index, t.objective, t.cost) for t in trials
                     if t.phase == TrialPhase.SUCCEEDED)
         if key != self._key:
-            from carbs_operator.replay import scaling_laws
+            from carbs_operator.study_laws import study_law_fit
 
-            self._key, self._laws = key, scaling_laws(self.spec, trials)
+            self._key, self._laws = key, list(study_law_fit(self.spec, trials).scaling_laws())
         return self._laws
 
 
