@@ -23,11 +23,12 @@ CarbsOperatorError
 │   ├── local.store.StoreError                        a state file that cannot serve the study
 │   └── predict_command.SourceError                   a study or its trials cannot be read
 ├── crd.SchemaError           (ValueError)  a model with no structural OpenAPI equivalent (a bug)
-└── PredictionRefusedError   (ValueError)  the trials cannot support a scale-up prediction
+└── scaleup.predict.PredictionRefusedError (ValueError) the trials cannot support a scale-up
 ```
 
 This module imports nothing, so any module (the SDK's included) may import it.
-The engine (`carbs_optimizer`) has exceptions of its own: it imports nothing of ours.
+The engine (`carbs_optimizer`) imports nothing of ours; its exceptions derive from its own
+base, `carbs_optimizer.CarbsError`.
 """
 
 from __future__ import annotations
