@@ -682,11 +682,22 @@ def render(summaries: Sequence[dict[str, Any]]) -> str:
         "finished trial of the run that cost no more (digits: after --audit).")
 
 
+def _config(config: str) -> str:
+    """A config the benchmark can run (argparse's check)."""
+    try:
+        settings_for(config)
+    except (KeyError, ValueError) as error:
+        raise argparse.ArgumentTypeError(f"unknown config {config!r}: {error}") from error
+    return config
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Early-stopping benchmark.")
     names = [p.name for p in curve_problems()]
     parser.add_argument("--problems", nargs="+", default=names, choices=names)
-    parser.add_argument("--configs", nargs="+", default=list(CONFIGS[:3]), choices=CONFIGS)
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS[:3]), type=_config,
+                        help="none, <rule>/<feedback>[/under][@knob=value...] (knobs: "
+                        + ", ".join(VARIANT_KNOBS) + "); the tables list CONFIGS")
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--only-seeds", type=int, nargs="+", default=None,
                         help="run these seeds only (of --seeds); the summary reads every "
