@@ -96,6 +96,9 @@ async def test_the_readme_walkthrough_with_kubectl(empty_cluster: Cluster, tmp_p
             created = await kubectl("apply", "-f", str(EXAMPLE.relative_to(REPO)))
             assert created.stdout.strip() == "carbsstudy.carbs.dev/digits-mlp created"
             await _wait_phase(cluster, "digits-mlp", "Running")
+            # No trial ends until the study is suspended: the budget edit below expects
+            # fewer than 6 trials to exist by then, however slow kubectl runs here.
+            kubelet.pause()
             rows = _table((await kubectl("get", "cstudy", "digits-mlp")).stdout)
             assert rows[0] == ["NAME", "PHASE", "DONE", "RUNNING", "BEST", "TOTAL-COST", "AGE"]
             assert rows[1][:2] == ["digits-mlp", "Running"]
@@ -106,6 +109,7 @@ async def test_the_readme_walkthrough_with_kubectl(empty_cluster: Cluster, tmp_p
                                     '{"spec":{"suspend":true,"parallelism":2}}')
             assert patched.stdout.strip() == "carbsstudy.carbs.dev/digits-mlp patched"
             await _wait_phase(cluster, "digits-mlp", "Suspended")
+            kubelet.resume()
             rows = _table((await kubectl("get", "cstudy", "digits-mlp")).stdout)
             assert rows[1][1] == "Suspended"
 

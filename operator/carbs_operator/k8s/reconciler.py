@@ -78,6 +78,9 @@ PREEMPTED = ("lost: preempted (its workload was suspended again after it started
 # Post an Event: (object, type Normal|Warning, reason, message).
 EventPoster = Callable[[dict[str, Any], str, str, str], None]
 RESYNC_SECONDS = 10.0
+#: A study with nothing in flight and nothing to start is resynced this many times less
+#: often (events still wake it at once).
+QUIET_RESYNCS = 6
 # spec.earlyStopping: a running trial's log is read at most this often (when its progress is
 # late: trial_progress.late_progress, the rule both runtimes share).
 PROGRESS_SECONDS = 30.0
@@ -118,6 +121,7 @@ class StudyReconciler(StatusWriter):
         self.resync_seconds = resync_seconds
         self.wake = asyncio.Event()
         self._stopped = False
+        self._quiet = False
         self._fit_state: dict[str, Any] | None = None
         self._invalid: tuple[int | None, str] | None = None
         self._accepted = False
@@ -153,6 +157,7 @@ class StudyReconciler(StatusWriter):
             except asyncio.CancelledError:
                 raise
             except Exception:  # an API error or a bug: log it, count it, retry later
+                self._quiet = False
                 log.exception("reconciling study %s/%s failed", self.namespace, self.name)
                 if self.metrics is not None:
                     self.metrics.record_reconcile_error(self.namespace, self.name)
@@ -162,11 +167,17 @@ class StudyReconciler(StatusWriter):
             # is read on the progress clock, if that is the faster one.
             timeout = min(self.resync_seconds, self.stopper.poll_seconds) \
                 if self.stopper.watching else self.resync_seconds
+            if self._quiet:
+                # Nothing in flight and nothing to start (finished, suspended, out of
+                # budget, Invalid): only an event can change that, and every one wakes it.
+                # A finished study of thousands of trials no longer costs a pass per resync.
+                timeout = max(timeout, QUIET_RESYNCS * self.resync_seconds)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=timeout)
 
     # -- one pass ------------------------------------------------------------------------
     async def reconcile(self) -> None:
+        self._quiet = True  # unless this pass finds trials in flight or to start
         body = self.body
         generation = body["metadata"].get("generation")
         try:
@@ -209,6 +220,7 @@ class StudyReconciler(StatusWriter):
         # maxTrials: left out of the count, every pass would create one more trial beside it
         # (measured before this: over 1,000 CarbsTrials in two minutes).
         decision = replace(decision, start=max(0, decision.start - unreadable))
+        self._quiet = not decision.counts.in_flight and decision.start == 0
         if decision.stop_reason is not None and decision.counts.in_flight:
             if study.spec.completion_policy.running_trials == RunningTrialsPolicy.DELETE:
                 reason = f"stopped: the study completed ({decision.stop_reason})"
