@@ -2,7 +2,7 @@
 
 Each run is one sequential study of ``--trials`` trials with our engine (default settings,
 the suite's mid-range center). A trial streams its progress points
-(``benchmarks.curve_problems``); after each one but the last, ``early_stopping.decide()``
+(``benchmarks.curve_problems``); after each one but the last, ``early_stopping.rule_verdict()``
 sees its curve, the engine's predicted cost of the trial and every earlier trial as a peer,
 exactly as a runtime would. A stopped trial is charged the compute it used and told to the
 engine through ``replay.observe_trial`` as an EarlyStopped trial record (so the engine
@@ -46,7 +46,7 @@ from benchmarks.quality import RunRecord as RegretRun
 from benchmarks.quality import TrialRecord as RegretTrial
 from carbs_operator import early_stopping as rules
 from carbs_operator import trial_progress
-from carbs_operator.early_stopping import CurvePoint, Peer, StopDecision, decide
+from carbs_operator.early_stopping import CurvePoint, Peer, StopDecision, rule_verdict
 from carbs_operator.models import Direction, TrialPhase
 from carbs_operator.models.early_stopping import EarlyStopping, StoppingRule
 from carbs_operator.replay import (
@@ -68,7 +68,7 @@ CAPPED_SUMMARY_PATH = RESULTS_DIR / "early_stopping_capped.json"
 REPLAY_SUMMARY_PATH = RESULTS_DIR / "early_stopping_replay.json"
 DEFAULT_TRIALS = 40
 #: A capped study ends when its spend reaches maxTotalCost (the problem's budget, as the
-#: runtimes' study.decide() rules) or at this many trials, whichever comes first (a guard:
+#: runtimes' study.rule_verdict() rules) or at this many trials, whichever comes first (a guard:
 #: studies of the budgets here run 40-200).
 CAPPED_MAX_TRIALS = 300
 #: The regret tolerance of issue 23's target ("at most 1.10x the regret of no stopping").
@@ -225,7 +225,7 @@ def _run_trial(problem: CurveProblem, params: dict[str, float], seed: int,
             break
         curve.append(CurvePoint(progress.step, progress.loss, progress.cost))
         if settings is not None and not progress.last:
-            decision = decide(settings, Direction.MINIMIZE, curve, predicted, peers)
+            decision = rule_verdict(settings, Direction.MINIMIZE, curve, predicted, peers)
             if decision is not None:
                 break
     if last is None:
@@ -574,7 +574,7 @@ def replay_rule(problem: CurveProblem, run: StudyRun, config: str) -> dict[str, 
                     break
                 curve.append(CurvePoint(progress.step, progress.loss, progress.cost))
                 if settings is not None and not progress.last:
-                    decision = decide(settings, Direction.MINIMIZE, curve, t.predicted_cost,
+                    decision = rule_verdict(settings, Direction.MINIMIZE, curve, t.predicted_cost,
                                       peers)
                     if decision is not None:
                         break

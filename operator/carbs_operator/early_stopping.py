@@ -1,6 +1,6 @@
 """Early-stopping rules: pure functions of one running trial's learning curve and its peers.
 
-Both runtimes (the local runner and the operator) call `decide()` on each poll of a running
+Both runtimes (the local runner and the operator) call `rule_verdict()` on each poll of a running
 trial and stop the trial when it returns a decision. Nothing here does I/O.
 
 The contract both runtimes rely on:
@@ -9,13 +9,13 @@ The contract both runtimes rely on:
   so far in the study's cost unit, None when the runtime cannot know it.
 - `Peer(curve, objective, cost)`: another trial of the study; `objective`/`cost` are its final
   result when it succeeded, None otherwise (still running, stopped, failed).
-- `decide(settings, direction, curve, predicted_cost, peers) -> StopDecision | None`.
+- `rule_verdict(settings, direction, curve, predicted_cost, peers) -> StopDecision | None`.
 
 Everything is computed on "badness" (the objective, negated when maximizing), so each rule is
 written once. A trial is judged by its best value so far, never its latest: a noise spike up
 must not stop it, and a peer is read the same way at the point it is compared at. A trial is
 stopped only when the rule holds at each of its last `CONFIRM_POINTS` progress points (past
-the grace point): one unlucky report stops nothing. `decide()` keeps no state, so the
+the grace point): one unlucky report stops nothing. `rule_verdict()` keeps no state, so the
 confirmation is read from the curve, not remembered across polls.
 
 Frontier compares like with like: a peer is read at the same fraction of its own run as the
@@ -161,7 +161,7 @@ class _Finished:
     overrun: float | None = None
 
 
-def decide(settings: EarlyStopping, direction: Direction, curve: Sequence[CurvePoint],
+def rule_verdict(settings: EarlyStopping, direction: Direction, curve: Sequence[CurvePoint],
            predicted_cost: float | None, peers: Sequence[Peer], *,
            metric: str = "objective") -> StopDecision | None:
     """Stop the trial now (a decision) or let it run (None).

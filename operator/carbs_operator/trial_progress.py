@@ -16,7 +16,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from carbs_operator.early_stopping import CurvePoint, Peer, StopDecision, decide
+from carbs_operator.early_stopping import CurvePoint, Peer, StopDecision, rule_verdict
 from carbs_operator.learning_curves import (
     MAX_CURVE_POINTS,
     ProgressChunk,
@@ -156,7 +156,7 @@ def stop_decision(spec: StudySpec, trial: TrialRecord, curve: Sequence[CurvePoin
     """Whether spec.earlyStopping stops `trial` now that its curve is `curve`."""
     if spec.early_stopping is None or not curve:
         return None
-    return decide(spec.early_stopping, spec.objective.direction, curve, trial.predicted_cost,
+    return rule_verdict(spec.early_stopping, spec.objective.direction, curve, trial.predicted_cost,
                   peers(trials, trial.index), metric=spec.objective.metric)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from carbs_operator import early_stopping as rules
-from carbs_operator.early_stopping import Peer, decide
+from carbs_operator.early_stopping import Peer, rule_verdict
 from carbs_operator.models import Direction
 from tests.operator.test_early_stopping_rules import FRONTIER, run_curve
 
@@ -30,7 +30,7 @@ GAP = study([100.0, 200.0, 400.0, 800.0, 3200.0, 6400.0, 12800.0])  # none near 
 
 def stops(offset: float, until: float, peers: list[Peer], cost: float = 3000.0) -> bool:
     curve = run_curve(cost, offset=offset, until=until)
-    return decide(FRONTIER, Direction.MINIMIZE, curve, cost, peers) is not None
+    return rule_verdict(FRONTIER, Direction.MINIMIZE, curve, cost, peers) is not None
 
 
 @pytest.fixture
@@ -94,7 +94,7 @@ def test_projected_never_stops_a_trial_cheaper_than_every_finished_peer() -> Non
 @pytest.mark.usefixtures("projected")
 def test_projected_reason_names_the_gain_and_the_best_it_must_beat() -> None:
     curve = run_curve(3000.0, offset=0.8, until=0.5)
-    decision = decide(FRONTIER, Direction.MINIMIZE, curve, 3000.0, EVERY, metric="val_loss")
+    decision = rule_verdict(FRONTIER, Direction.MINIMIZE, curve, 3000.0, EVERY, metric="val_loss")
     assert decision is not None
     assert decision.reason.startswith("Frontier: best val_loss")
     assert "to beat the study's best 3.143 at that cost" in decision.reason

@@ -21,7 +21,7 @@ from carbs_operator.early_stopping import (
     _finished,
     _frontier_verdict,
     _Point,
-    decide,
+    rule_verdict,
 )
 from carbs_operator.models import Direction, StudySpec, TrialPhase
 from carbs_operator.models.early_stopping import EarlyStopping, StoppingRule
@@ -75,7 +75,7 @@ def peers(n: int = 8, *, cosine: bool = False, sign: float = 1.0) -> list[Peer]:
 
 def test_frontier_stops_a_plainly_bad_run_with_a_reason_naming_the_numbers() -> None:
     curve = run_curve(3000.0, offset=0.8, until=0.5)
-    decision = decide(FRONTIER, Direction.MINIMIZE, curve, 3000.0, peers(), metric="val_loss")
+    decision = rule_verdict(FRONTIER, Direction.MINIMIZE, curve, 3000.0, peers(), metric="val_loss")
     assert isinstance(decision, StopDecision)
     assert decision.reason.startswith("Frontier: best val_loss")
     assert f"{curve[-1].objective:.4g}" in decision.reason
@@ -85,7 +85,7 @@ def test_frontier_stops_a_plainly_bad_run_with_a_reason_naming_the_numbers() -> 
 
 def test_median_stops_a_plainly_bad_run() -> None:
     curve = run_curve(3000.0, offset=0.8, until=0.5)
-    decision = decide(MEDIAN, Direction.MINIMIZE, curve, 3000.0, peers())
+    decision = rule_verdict(MEDIAN, Direction.MINIMIZE, curve, 3000.0, peers())
     assert decision is not None
     assert decision.reason.startswith("Median: best objective")
 
@@ -95,21 +95,21 @@ def test_a_noisy_good_run_is_kept(settings: EarlyStopping) -> None:
     for seed in range(10):
         for until in (0.3, 0.5, 0.8, 1.0):
             curve = run_curve(3000.0, offset=-0.02, noise=0.3, seed=seed, until=until)
-            assert decide(settings, Direction.MINIMIZE, curve, 3000.0, peers()) is None
+            assert rule_verdict(settings, Direction.MINIMIZE, curve, 3000.0, peers()) is None
 
 
 def test_frontier_keeps_a_good_cosine_run_whose_loss_falls_late() -> None:
     study = peers(cosine=True)
     for until in (0.3, 0.5, 0.7, 0.9, 1.0):
         curve = run_curve(20_000.0, cosine=True, until=until)  # bigger than every peer
-        assert decide(FRONTIER, Direction.MINIMIZE, curve, 20_000.0, study) is None
+        assert rule_verdict(FRONTIER, Direction.MINIMIZE, curve, 20_000.0, study) is None
         curve = run_curve(1500.0, cosine=True, until=until, offset=-0.01)  # inside their range
-        assert decide(FRONTIER, Direction.MINIMIZE, curve, 1500.0, study) is None
+        assert rule_verdict(FRONTIER, Direction.MINIMIZE, curve, 1500.0, study) is None
 
 
 def test_frontier_still_stops_a_bad_cosine_run() -> None:
     curve = run_curve(1500.0, cosine=True, until=0.5, offset=0.8)
-    assert decide(FRONTIER, Direction.MINIMIZE, curve, 1500.0, peers(cosine=True)) is not None
+    assert rule_verdict(FRONTIER, Direction.MINIMIZE, curve, 1500.0, peers(cosine=True)) is not None
 
 
 @pytest.mark.parametrize("settings", [FRONTIER, MEDIAN])
@@ -117,18 +117,18 @@ def test_no_stop_before_min_trials_have_finished(settings: EarlyStopping) -> Non
     curve = run_curve(3000.0, offset=0.8, until=0.5)
     study = peers(8)
     unfinished = [Peer(curve=p.curve) for p in study[4:]]  # running or stopped: no result
-    assert decide(settings, Direction.MINIMIZE, curve, 3000.0, study[:4] + unfinished) is None
-    assert decide(settings, Direction.MINIMIZE, curve, 3000.0, study[:5] + unfinished)
+    assert rule_verdict(settings, Direction.MINIMIZE, curve, 3000.0, study[:4] + unfinished) is None
+    assert rule_verdict(settings, Direction.MINIMIZE, curve, 3000.0, study[:5] + unfinished)
 
 
 @pytest.mark.parametrize("settings", [FRONTIER, MEDIAN])
 def test_no_stop_before_the_grace_fraction_of_the_predicted_cost(
         settings: EarlyStopping) -> None:
     early = run_curve(3000.0, offset=0.8, until=0.2)
-    assert decide(settings, Direction.MINIMIZE, early, 3000.0, peers()) is None
-    assert decide(settings, Direction.MINIMIZE, early, 500.0, peers()) is not None
+    assert rule_verdict(settings, Direction.MINIMIZE, early, 3000.0, peers()) is None
+    assert rule_verdict(settings, Direction.MINIMIZE, early, 500.0, peers()) is not None
     late_grace = settings.model_copy(update={"grace_fraction": 0.9})
-    assert decide(late_grace, Direction.MINIMIZE, run_curve(3000.0, offset=0.8, until=0.8),
+    assert rule_verdict(late_grace, Direction.MINIMIZE, run_curve(3000.0, offset=0.8, until=0.8),
                   3000.0, peers()) is None
 
 
@@ -136,8 +136,8 @@ def test_median_without_cost_uses_the_peers_typical_last_step_for_grace() -> Non
     bare = [CurvePoint(p.step, p.objective) for p in run_curve(3000.0, offset=0.8)]
     study = [Peer([CurvePoint(p.step, p.objective) for p in peer.curve], peer.objective)
              for peer in peers()]
-    assert decide(MEDIAN, Direction.MINIMIZE, bare[:4], None, study) is None  # step 400 < 500
-    assert decide(MEDIAN, Direction.MINIMIZE, bare[:8], None, study) is not None
+    assert rule_verdict(MEDIAN, Direction.MINIMIZE, bare[:4], None, study) is None  # step 400 < 500
+    assert rule_verdict(MEDIAN, Direction.MINIMIZE, bare[:8], None, study) is not None
 
 
 def same_size_peers(offsets: list[float]) -> list[Peer]:
@@ -153,8 +153,8 @@ def test_the_margin_is_a_fraction_of_the_studys_spread(settings: EarlyStopping) 
     curve = run_curve(3000.0, offset=0.5, until=0.6)
     tight = settings.model_copy(update={"margin": 0.0})
     loose = settings.model_copy(update={"margin": 1.0})
-    assert decide(tight, Direction.MINIMIZE, curve, 3000.0, study) is not None
-    assert decide(loose, Direction.MINIMIZE, curve, 3000.0, study) is None
+    assert rule_verdict(tight, Direction.MINIMIZE, curve, 3000.0, study) is not None
+    assert rule_verdict(loose, Direction.MINIMIZE, curve, 3000.0, study) is None
 
 
 @pytest.mark.parametrize("settings", [FRONTIER, MEDIAN])
@@ -162,8 +162,8 @@ def test_the_margin_is_a_fraction_of_the_studys_spread(settings: EarlyStopping) 
 def test_maximize_mirrors_minimize(settings: EarlyStopping, offset: float) -> None:
     curve = run_curve(3000.0, offset=offset, until=0.6)
     mirrored = [CurvePoint(p.step, -p.objective, p.cost) for p in curve]
-    low = decide(settings, Direction.MINIMIZE, curve, 3000.0, peers())
-    high = decide(settings, Direction.MAXIMIZE, mirrored, 3000.0, peers(sign=-1.0))
+    low = rule_verdict(settings, Direction.MINIMIZE, curve, 3000.0, peers())
+    high = rule_verdict(settings, Direction.MAXIMIZE, mirrored, 3000.0, peers(sign=-1.0))
     assert (low is None) == (high is None) == (offset < 0)
     if low is not None and high is not None:
         assert high.objective == -low.objective
@@ -171,20 +171,20 @@ def test_maximize_mirrors_minimize(settings: EarlyStopping, offset: float) -> No
 
 def test_frontier_never_stops_without_a_cost() -> None:
     curve = run_curve(3000.0, offset=0.8, until=0.6)
-    assert decide(FRONTIER, Direction.MINIMIZE, curve, None, peers()) is None
+    assert rule_verdict(FRONTIER, Direction.MINIMIZE, curve, None, peers()) is None
     bare = [CurvePoint(p.step, p.objective) for p in curve]
-    assert decide(FRONTIER, Direction.MINIMIZE, bare, 3000.0, peers()) is None
+    assert rule_verdict(FRONTIER, Direction.MINIMIZE, bare, 3000.0, peers()) is None
 
 
 def test_one_bad_report_is_not_enough() -> None:
     curve = run_curve(3000.0, until=0.6)
     spike = [*curve[:-1], CurvePoint(curve[-1].step, curve[-1].objective + 5.0, curve[-1].cost)]
     for settings in (FRONTIER, MEDIAN):
-        assert decide(settings, Direction.MINIMIZE, spike, 3000.0, peers()) is None
+        assert rule_verdict(settings, Direction.MINIMIZE, spike, 3000.0, peers()) is None
     worse = [CurvePoint(p.step, p.objective + 0.8, p.cost) for p in curve]
-    assert decide(FRONTIER, Direction.MINIMIZE, worse, 3000.0, peers())
+    assert rule_verdict(FRONTIER, Direction.MINIMIZE, worse, 3000.0, peers())
     only_last = [*curve[:-1], worse[-1]]
-    assert decide(FRONTIER, Direction.MINIMIZE, only_last, 3000.0, peers()) is None
+    assert rule_verdict(FRONTIER, Direction.MINIMIZE, only_last, 3000.0, peers()) is None
 
 
 def test_garbage_values_are_ignored() -> None:
@@ -195,42 +195,42 @@ def test_garbage_values_are_ignored() -> None:
     study = peers()
     junk = [Peer([CurvePoint(1, nan, nan)], objective=nan, cost=inf),
             Peer([], objective=inf, cost=1.0)]
-    clean = decide(FRONTIER, Direction.MINIMIZE, curve, 3000.0, study)
+    clean = rule_verdict(FRONTIER, Direction.MINIMIZE, curve, 3000.0, study)
     assert clean is not None
-    assert decide(FRONTIER, Direction.MINIMIZE, dirty, 3000.0, study + junk) == clean
-    assert decide(FRONTIER, Direction.MINIMIZE, dirty, nan, study) is None
-    assert decide(FRONTIER, Direction.MINIMIZE, [CurvePoint(1, nan)], 3000.0, study) is None
-    assert decide(FRONTIER, Direction.MINIMIZE, [], 3000.0, study) is None
+    assert rule_verdict(FRONTIER, Direction.MINIMIZE, dirty, 3000.0, study + junk) == clean
+    assert rule_verdict(FRONTIER, Direction.MINIMIZE, dirty, nan, study) is None
+    assert rule_verdict(FRONTIER, Direction.MINIMIZE, [CurvePoint(1, nan)], 3000.0, study) is None
+    assert rule_verdict(FRONTIER, Direction.MINIMIZE, [], 3000.0, study) is None
     # Four real results and four that are garbage: not enough to stop anything.
-    assert decide(FRONTIER, Direction.MINIMIZE, curve, 3000.0, study[:4] + junk * 2) is None
+    assert rule_verdict(FRONTIER, Direction.MINIMIZE, curve, 3000.0, study[:4] + junk * 2) is None
 
 
 def test_a_thousand_peers_are_cheap_enough_to_poll() -> None:
     """Not a timing assertion (those live in benchmarks): the fit uses a bounded sample."""
     many = peers(8) * 125
-    assert decide(FRONTIER, Direction.MINIMIZE, run_curve(3000.0, offset=0.8, until=0.6),
+    assert rule_verdict(FRONTIER, Direction.MINIMIZE, run_curve(3000.0, offset=0.8, until=0.6),
                   3000.0, many) is not None
 
 
 def test_frontier_never_stops_a_trial_cheaper_than_every_peer() -> None:
     """Alone at its cost, it extends the frontier whatever its loss (no peer to beat)."""
     curve = run_curve(40.0, offset=0.8, until=0.6)  # the cheapest peer costs 100
-    assert decide(FRONTIER, Direction.MINIMIZE, curve, 40.0, peers()) is None
+    assert rule_verdict(FRONTIER, Direction.MINIMIZE, curve, 40.0, peers()) is None
 
 
 def test_frontier_holds_a_trial_dearer_than_every_peer_to_the_dearest_peers() -> None:
     study = peers(6)  # dearest peer: 3200
     bad = run_curve(50_000.0, offset=0.8, until=0.3)  # worse than cheaper runs at that stage
-    assert decide(FRONTIER, Direction.MINIMIZE, bad, 50_000.0, study) is not None
+    assert rule_verdict(FRONTIER, Direction.MINIMIZE, bad, 50_000.0, study) is not None
     good = run_curve(50_000.0, until=0.3)
-    assert decide(FRONTIER, Direction.MINIMIZE, good, 50_000.0, study) is None
+    assert rule_verdict(FRONTIER, Direction.MINIMIZE, good, 50_000.0, study) is None
 
 
 def test_frontier_needs_peers_near_the_trials_cost() -> None:
     """Peers all far cheaper (a factor of 30 and more) leave the rule without support."""
     cheap = [Peer(c, c[-1].objective, 10.0) for c in (run_curve(10.0, offset=o)
                                                      for o in (0.0, 0.1, 0.2, 0.3, 0.4))]
-    assert decide(FRONTIER, Direction.MINIMIZE, run_curve(3000.0, offset=0.8, until=0.6),
+    assert rule_verdict(FRONTIER, Direction.MINIMIZE, run_curve(3000.0, offset=0.8, until=0.6),
                   3000.0, cheap) is None
 
 
@@ -351,11 +351,11 @@ def test_the_margin_grows_with_the_noise_of_the_curves() -> None:
     """A trial must be worse than its reference by more than a noisy report can make it
     look: the margin is at least the progress noise read off the finished peers' curves."""
     quiet = run_curve(3000.0, offset=0.3, until=0.5)
-    assert decide(FRONTIER, Direction.MINIMIZE, quiet, 3000.0, noisy_peers(0.0)) is not None
+    assert rule_verdict(FRONTIER, Direction.MINIMIZE, quiet, 3000.0, noisy_peers(0.0)) is not None
     noisy = run_curve(3000.0, offset=0.3, until=0.5, noise=0.2, seed=11)
-    assert decide(FRONTIER, Direction.MINIMIZE, noisy, 3000.0, noisy_peers(0.2)) is None
+    assert rule_verdict(FRONTIER, Direction.MINIMIZE, noisy, 3000.0, noisy_peers(0.2)) is None
     plain = run_curve(3000.0, offset=1.0, until=0.5, noise=0.2, seed=11)
-    assert decide(FRONTIER, Direction.MINIMIZE, plain, 3000.0, noisy_peers(0.2)) is not None
+    assert rule_verdict(FRONTIER, Direction.MINIMIZE, plain, 3000.0, noisy_peers(0.2)) is not None
 
 
 def test_the_prediction_slack_is_read_from_the_peers_predictions() -> None:
@@ -384,6 +384,6 @@ def test_protect_cheapest_leaves_a_trial_cheaper_than_every_finished_peer(
 
     study = peers()  # whole runs from 100 to 12,800
     curve = run_curve(80.0, offset=1.0, until=0.6)
-    assert decide(FRONTIER, Direction.MINIMIZE, curve, 80.0, study) is not None
+    assert rule_verdict(FRONTIER, Direction.MINIMIZE, curve, 80.0, study) is not None
     monkeypatch.setattr(rules, "PROTECT_CHEAPEST", 1.0)
-    assert decide(FRONTIER, Direction.MINIMIZE, curve, 80.0, study) is None
+    assert rule_verdict(FRONTIER, Direction.MINIMIZE, curve, 80.0, study) is None

@@ -183,7 +183,7 @@ class ProgressReader:
 
 class EarlyStopper:
     """spec.earlyStopping for one study: polls its running trials' progress, keeps their
-    curves in status, stops those decide() says to, and finishes stops a crash left
+    curves in status, stops those rule_verdict() says to, and finishes stops a crash left
     half-done. The decision is written to the CarbsTrial (phase EarlyStopped) before the
     workload is deleted, so a restarted operator finds it decided: it deletes a workload
     still there and never decides or counts the trial again."""
