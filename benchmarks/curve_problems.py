@@ -83,14 +83,14 @@ class CurveProblem(Protocol):
 
 
 @dataclass(frozen=True)
-class ChinchillaCurve:
-    """The suite's Chinchilla simulator reporting loss as tokens are consumed."""
+class OnChinchilla:
+    """A curve family over the suite's Chinchilla simulator at the mid-range center: its
+    parameters, costs and best losses are the simulator's, so regret stays analytic; a
+    subclass says how a run's loss falls on the way to the law's."""
 
-    name: str = "chinchilla-curve"
+    name: str = "chinchilla"
     base: ChinchillaProblem = HOFFMANN
     noise_sd: float = noise_for_level_gap(HOFFMANN, CHINCHILLA_BUDGET)
-    #: Extra loss of an un-annealed run at the start (0 = constant learning rate).
-    late_excess: float = 0.0
     budget: float = CHINCHILLA_BUDGET
 
     @property
@@ -108,6 +108,15 @@ class ChinchillaCurve:
         """Every run ends at the law's loss, annealed or not: regret stays analytic."""
         return self.base.best_loss(compute)
 
+
+@dataclass(frozen=True)
+class ChinchillaCurve(OnChinchilla):
+    """The suite's Chinchilla simulator reporting loss as tokens are consumed."""
+
+    name: str = "chinchilla-curve"
+    #: Extra loss of an un-annealed run at the start (0 = constant learning rate).
+    late_excess: float = 0.0
+
     def run(self, params: dict[str, float], trial_seed: int) -> Iterator[Progress]:
         rng = np.random.default_rng(trial_seed)
         tokens = params["tokens"]
@@ -123,7 +132,7 @@ class ChinchillaCurve:
 
 
 @dataclass(frozen=True)
-class PowerLawCurve:
+class PowerLawCurve(OnChinchilla):
     """The Chinchilla simulator's final loss reached by a 1/step decay toward a floor.
 
     ``loss(t) = floor + amplitude · t0 / (t0 + t)`` with ``t0 = ref_steps · (lr_opt / lr)^
@@ -133,26 +142,9 @@ class PowerLawCurve:
     """
 
     name: str = "powerlaw-floor"
-    base: ChinchillaProblem = HOFFMANN
-    noise_sd: float = noise_for_level_gap(HOFFMANN, CHINCHILLA_BUDGET)
     amplitude: float = 1.0
     ref_steps: float = 300.0
     lr_power: float = 0.5
-    budget: float = CHINCHILLA_BUDGET
-
-    @property
-    def specs(self) -> list[ParamSpec]:
-        return [replace(s, center=MID.get(s.name, s.center)) for s in self.base.specs]
-
-    @property
-    def uninformed_loss(self) -> float:
-        return self.base.uninformed_loss
-
-    def cost_range(self) -> tuple[float, float]:
-        return self.base.cost_range()
-
-    def best_loss(self, compute: float) -> float:
-        return self.base.best_loss(compute)
 
     def run(self, params: dict[str, float], trial_seed: int) -> Iterator[Progress]:
         rng = np.random.default_rng(trial_seed)
@@ -173,7 +165,7 @@ class PowerLawCurve:
 
 
 @dataclass(frozen=True)
-class StepDecayCurve(ChinchillaCurve):
+class StepDecayCurve(OnChinchilla):
     """The constant-rate curve with the rate cut tenfold at ``cuts`` of the run: the loss
     sits ``plateau`` above the law's until the first cut, a third of that until the
     second, and on the law after it."""
